@@ -1,0 +1,409 @@
+//! The one report model every renderer reads.
+//!
+//! The runner emits [`RunEvent`]s; a [`ReportBuilder`] folds them into a [`Report`]; renderers
+//! (terminal, JUnit, JSON, HTML, Markdown) read only this model and never reach into the runner.
+//! The model does no I/O. Its serialized form is `report.json`, described by the committed
+//! schema `fixtures/report.schema.json`; bump [`FORMAT_VERSION`] on any incompatible change.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the `report.json` format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole run: what ran, against what, and every case with its verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub format_version: u32,
+    pub tool: ToolInfo,
+    pub run: RunInfo,
+    pub summary: Summary,
+    pub cases: Vec<CaseReport>,
+    /// Load-test results, present for `load` runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    pub id: String,
+    /// The subcommand that produced the report: `run` or `load`.
+    pub command: String,
+    /// RFC 3339 timestamps.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    /// Where the reference components ran: `embedded` or `docker`, or `external` for a target.
+    pub runtime: String,
+    pub target: TargetInfo,
+    /// The schema set messages were validated against (`embedded` or a directory).
+    pub schemas: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInfo {
+    pub name: String,
+    /// The kind of management API the harness drove (`reference`, `edc-v3`, `none`).
+    pub management: String,
+    pub dsp_url: String,
+    pub dsp_version: String,
+}
+
+/// Counts of verdicts, overall and per area and requirement level.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub total: Counts,
+    pub groups: Vec<GroupCounts>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub errors: u32,
+}
+
+impl Counts {
+    pub fn add(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Pass => self.passed += 1,
+            Verdict::Fail => self.failed += 1,
+            Verdict::Skip => self.skipped += 1,
+            Verdict::Error => self.errors += 1,
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.passed + self.failed + self.skipped + self.errors
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCounts {
+    pub area: String,
+    pub level: Level,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Skip,
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Skip => "skip",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+/// Requirement level of a case, as in RFC 2119.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    Must,
+    Should,
+    May,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::May => "MAY",
+        }
+    }
+}
+
+/// The role of the connector under test in a case.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Provider,
+    Consumer,
+    /// Both roles at once (the carbon-emissions flow between two reference connectors).
+    Both,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Provider => "provider",
+            Role::Consumer => "consumer",
+            Role::Both => "both",
+        }
+    }
+}
+
+/// One conformance case (or one step of the carbon-emissions scenario) and its outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CaseReport {
+    /// Stable id, for example `dsp.cn.provider.012` or `mvds.carbon.negotiate`.
+    pub id: String,
+    pub title: String,
+    /// The suite the case belongs to, used as the JUnit class name.
+    pub suite: String,
+    /// The area the case checks: `metadata`, `catalog`, `negotiation`, `transfer`, `identity`,
+    /// `errors`, `scenario`.
+    pub area: String,
+    pub level: Level,
+    pub role: Role,
+    /// Spec section, for example `DSP 2025-1 §4.3 Contract Negotiation Provider Path Bindings`.
+    pub spec: String,
+    /// The corresponding Eclipse DSP TCK case, for example `CN:01-03`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tck_id: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub verdict: Verdict,
+    /// Why the case was skipped or could not be judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    #[serde(default)]
+    pub steps: Vec<StepReport>,
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// Every message the case exchanged, in order.
+    #[serde(default)]
+    pub exchanges: Vec<Exchange>,
+    /// Log excerpts of components (for example container logs) captured when the case failed.
+    #[serde(default)]
+    pub logs: Vec<LogExcerpt>,
+}
+
+/// One thing that did not hold, quoting what was expected and what came.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    /// A short category: `status`, `content-type`, `schema`, `identifier`, `state`, `body`,
+    /// `digest`, `timeout`, `transport`, ...
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// Index into the case's `exchanges` this finding refers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<usize>,
+}
+
+impl Finding {
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding { kind: kind.into(), message: message.into(), expected: None, actual: None, exchange: None }
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>, actual: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self.actual = Some(actual.into());
+        self
+    }
+
+    pub fn at(mut self, exchange: usize) -> Self {
+        self.exchange = Some(exchange);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepReport {
+    pub name: String,
+    pub verdict: Verdict,
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+}
+
+/// One HTTP exchange: a request and, unless the transport failed, its response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Exchange {
+    pub seq: u64,
+    /// Who sent the request (`harness`, `consumer`, `provider`, `connector-under-test`, ...).
+    pub from: String,
+    /// Who received it.
+    pub to: String,
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub request_headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<Body>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub response_headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<Body>,
+    /// A transport failure (timeout, connection reset) in place of a response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    /// The DSP message type of the request body and of the response body, where recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_type: Option<String>,
+    /// Schema violations found in the request or response body.
+    #[serde(default)]
+    pub violations: Vec<Violation>,
+}
+
+/// A recorded body: JSON when it parsed, otherwise text (truncated) or a digest for binary data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+pub enum Body {
+    Json(Value),
+    Text(String),
+    /// Payload bytes are not recorded, only their size and SHA-256.
+    Binary { size: u64, sha256: String },
+}
+
+/// One schema violation of a message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Violation {
+    /// `request` or `response`.
+    pub part: String,
+    /// The schema (message type) the body was checked against.
+    pub schema: String,
+    /// JSON Pointer into the body.
+    pub instance_path: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogExcerpt {
+    pub component: String,
+    pub text: String,
+}
+
+/// Results of a `load` run. Figures are per scenario; the baseline is measured in the same run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoadReport {
+    pub scenarios: Vec<LoadScenario>,
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+    /// Peak resident memory of the reference data plane during the run, where measurable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoadScenario {
+    /// For example `dataplane.pull.1MiB` or `baseline.pull.1MiB` or `flow.full`.
+    pub name: String,
+    /// The name of the baseline scenario this one is compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    pub users: u32,
+    pub payload_bytes: u64,
+    pub duration_ms: u64,
+    pub requests: u64,
+    pub requests_per_second: f64,
+    pub bytes_per_second: f64,
+    pub latency_ms: Percentiles,
+    /// Error counts by kind (`status-500`, `timeout`, `digest`, ...).
+    #[serde(default)]
+    pub errors: Vec<(String, u64)>,
+    /// Throughput as a ratio of the baseline's, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_to_baseline: Option<f64>,
+    /// Per-step latency for flow scenarios (`catalog`, `negotiate`, `transfer`, `pull`).
+    #[serde(default)]
+    pub steps: Vec<(String, Percentiles)>,
+    /// Throughput and latency over the run, one point per interval, for charts.
+    #[serde(default)]
+    pub timeline: Vec<TimelinePoint>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimelinePoint {
+    pub second: u64,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdResult {
+    /// The threshold as the user wrote it, for example `p99<=250ms`.
+    pub threshold: String,
+    pub scenario: String,
+    pub measured: f64,
+    pub passed: bool,
+}
+
+/// What the runner emits while it works. Renderers that show progress consume these.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    RunStarted { total_cases: usize },
+    CaseStarted { id: String, title: String },
+    CaseFinished(Box<CaseReport>),
+    RunFinished,
+}
+
+impl Report {
+    /// Recomputes the summary from the cases.
+    pub fn summarize(&mut self) {
+        let mut summary = Summary::default();
+        for case in &self.cases {
+            summary.total.add(case.verdict);
+            match summary.groups.iter_mut().find(|g| g.area == case.area && g.level == case.level) {
+                Some(group) => group.counts.add(case.verdict),
+                None => {
+                    let mut counts = Counts::default();
+                    counts.add(case.verdict);
+                    summary.groups.push(GroupCounts { area: case.area.clone(), level: case.level, counts });
+                }
+            }
+        }
+        summary.groups.sort_by(|a, b| (&a.area, a.level).cmp(&(&b.area, b.level)));
+        self.summary = summary;
+    }
+
+    /// True when no case failed or errored (skips do not fail a run).
+    pub fn all_passed(&self) -> bool {
+        self.summary.total.failed == 0 && self.summary.total.errors == 0
+    }
+}
