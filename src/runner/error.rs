@@ -1,0 +1,36 @@
+//! The one error type of the runner.
+//!
+//! A connector that answers badly is not an error here: the runner turns that into findings.
+//! A `RunnerError` means an exchange could not happen at all (the transport failed or timed out,
+//! which the recorder has also logged as an exchange with `error`), or the harness could not set
+//! up one of its own helpers (a local listener).
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The request never got a complete response. `exchange` is the recorded exchange's `seq`.
+    #[error("request {method} {url} failed: {message}")]
+    Transport { method: String, url: String, message: String, exchange: u64 },
+
+    #[error("no complete answer to {method} {url} within {after_ms} ms")]
+    Timeout { method: String, url: String, after_ms: u64, exchange: u64 },
+
+    #[error("cannot bind a local listener for {what}")]
+    Bind {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("invalid upstream url {url}: {message}")]
+    Upstream { url: String, message: String },
+}
+
+impl RunnerError {
+    /// The `seq` of the exchange the recorder logged for this failure, if there was one.
+    pub fn exchange(&self) -> Option<u64> {
+        match self {
+            RunnerError::Transport { exchange, .. } | RunnerError::Timeout { exchange, .. } => Some(*exchange),
+            RunnerError::Bind { .. } | RunnerError::Upstream { .. } => None,
+        }
+    }
+}

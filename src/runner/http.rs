@@ -1,0 +1,328 @@
+//! The recording HTTP client: every request the harness itself sends goes through it, so the
+//! report shows each exchange whether it succeeded, failed or timed out.
+//!
+//! Bodies of DSP exchanges are typed by their `@type` and validated against the run's schema
+//! set as they are recorded; management API calls are recorded but not validated, since their
+//! shapes are the connector vendor's and not the protocol's. Data plane downloads go through
+//! [`RecordingClient::download`], which hashes the payload while it streams and never holds it.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::error::RunnerError;
+use super::recorder::{body_of, Recorder};
+use crate::protocol::binding::WELL_KNOWN_VERSION;
+use crate::report::model::{Body, Exchange, Violation};
+use crate::schema::{message_type, SchemaSet};
+
+/// The most of an error body a download keeps before it only hashes the rest.
+const ERROR_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Whether the bodies of an exchange are DSP messages to type and validate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checking {
+    /// Bodies are DSP messages (or the version document): set their types, validate them.
+    Dsp,
+    /// Bodies are not the protocol's business (management APIs, data plane payloads).
+    None,
+}
+
+/// A reqwest client that records every exchange into a [`Recorder`].
+#[derive(Debug, Clone)]
+pub struct RecordingClient {
+    http: reqwest::Client,
+    recorder: Recorder,
+    schemas: SchemaSet,
+    timeout: Duration,
+}
+
+/// A complete response whose exchange has been recorded.
+#[derive(Debug, Clone)]
+pub struct RecordedResponse {
+    /// The `seq` of the recorded exchange.
+    pub seq: u64,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl RecordedResponse {
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The body as text, lossily, for quoting in findings.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The outcome of a streamed download: the payload's size and digest, never the payload.
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub seq: u64,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the body.
+    pub sha256: String,
+    /// The body of an unsuccessful answer (an error document), when it was small enough to keep.
+    pub error_body: Option<Bytes>,
+}
+
+impl RecordingClient {
+    /// A client with its own connection pool. `timeout` bounds every request that does not set
+    /// its own.
+    pub fn new(recorder: Recorder, schemas: SchemaSet, timeout: Duration) -> RecordingClient {
+        // Redirects are not followed: a redirect is an answer the report should show. System
+        // proxies are ignored because the harness only talks to loopback and its own containers.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        RecordingClient { http, recorder, schemas, timeout }
+    }
+
+    /// The underlying client, for building requests (`client.http().get(url).build()`).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    pub fn schemas(&self) -> &SchemaSet {
+        &self.schemas
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends a DSP request and records it with message types and schema violations.
+    pub async fn send(&self, from: &str, to: &str, request: reqwest::Request) -> Result<RecordedResponse, RunnerError> {
+        self.send_with(from, to, request, Checking::Dsp).await
+    }
+
+    /// Sends a request and records it without looking at the bodies' meaning.
+    pub async fn send_unchecked(&self, from: &str, to: &str, request: reqwest::Request) -> Result<RecordedResponse, RunnerError> {
+        self.send_with(from, to, request, Checking::None).await
+    }
+
+    pub async fn send_with(
+        &self,
+        from: &str,
+        to: &str,
+        mut request: reqwest::Request,
+        checking: Checking,
+    ) -> Result<RecordedResponse, RunnerError> {
+        let timeout = *request.timeout_mut().get_or_insert(self.timeout);
+        let mut exchange = self.draft(from, to, &request);
+        let started = Instant::now();
+        // On failure the status and headers are kept when they arrived before the body failed.
+        let outcome: Result<_, (Option<(StatusCode, HeaderMap)>, reqwest::Error)> = async {
+            let response = self.http.execute(request).await.map_err(|e| (None, e))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(|e| (Some((status, headers.clone())), e))?;
+            Ok((status, headers, body))
+        }
+        .await;
+        exchange.duration_ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok((status, headers, body)) => {
+                exchange.status = Some(status.as_u16());
+                exchange.response_headers = header_pairs(&headers);
+                exchange.response_body = body_of(&body, headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+                if checking == Checking::Dsp {
+                    check_exchange(&self.schemas, &mut exchange);
+                }
+                let seq = exchange.seq;
+                self.recorder.record(exchange);
+                Ok(RecordedResponse { seq, status, headers, body })
+            }
+            Err((head, error)) => {
+                if let Some((status, headers)) = head {
+                    exchange.status = Some(status.as_u16());
+                    exchange.response_headers = header_pairs(&headers);
+                }
+                Err(self.fail(exchange, &error, timeout))
+            }
+        }
+    }
+
+    /// Sends a request for a payload and streams the answer through SHA-256. A successful body
+    /// is recorded as its size and digest only; an error body is kept when it is small.
+    pub async fn download(&self, from: &str, to: &str, mut request: reqwest::Request) -> Result<Download, RunnerError> {
+        let timeout = *request.timeout_mut().get_or_insert(self.timeout);
+        let mut exchange = self.draft(from, to, &request);
+        let started = Instant::now();
+        let mut response = match self.http.execute(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                exchange.duration_ms = started.elapsed().as_millis() as u64;
+                return Err(self.fail(exchange, &error, timeout));
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        exchange.status = Some(status.as_u16());
+        exchange.response_headers = header_pairs(&headers);
+        let keep = if status.is_success() { 0 } else { ERROR_BODY_LIMIT };
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut kept: Vec<u8> = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    if kept.len() + chunk.len() <= keep {
+                        kept.extend_from_slice(&chunk);
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    exchange.duration_ms = started.elapsed().as_millis() as u64;
+                    return Err(self.fail(exchange, &error, timeout));
+                }
+            }
+        }
+        exchange.duration_ms = started.elapsed().as_millis() as u64;
+        let sha256 = hex::encode(hasher.finalize());
+        let complete = kept.len() as u64 == size && size > 0;
+        exchange.response_body = if complete {
+            body_of(&kept, headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()))
+        } else if size > 0 {
+            Some(Body::Binary { size, sha256: sha256.clone() })
+        } else {
+            None
+        };
+        let seq = exchange.seq;
+        self.recorder.record(exchange);
+        Ok(Download { seq, status, headers, size, sha256, error_body: complete.then(|| Bytes::from(kept)) })
+    }
+
+    fn draft(&self, from: &str, to: &str, request: &reqwest::Request) -> Exchange {
+        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        // A streamed request body has no bytes to show; every body the harness sends is buffered.
+        let request_body = request.body().and_then(|b| b.as_bytes()).and_then(|bytes| body_of(bytes, content_type));
+        Exchange {
+            seq: self.recorder.next_seq(),
+            from: from.to_string(),
+            to: to.to_string(),
+            method: request.method().to_string(),
+            url: request.url().to_string(),
+            request_headers: header_pairs(request.headers()),
+            request_body,
+            status: None,
+            response_headers: Vec::new(),
+            response_body: None,
+            error: None,
+            duration_ms: 0,
+            request_type: None,
+            response_type: None,
+            violations: Vec::new(),
+        }
+    }
+
+    /// Records a failed exchange and turns the failure into the runner's error.
+    fn fail(&self, mut exchange: Exchange, error: &reqwest::Error, timeout: Duration) -> RunnerError {
+        let seq = exchange.seq;
+        let method = exchange.method.clone();
+        let url = exchange.url.clone();
+        let failure = if error.is_timeout() {
+            let after_ms = timeout.as_millis() as u64;
+            exchange.error = Some(format!("timeout: no complete answer within {after_ms} ms"));
+            RunnerError::Timeout { method, url, after_ms, exchange: seq }
+        } else {
+            let message = error_chain(error);
+            exchange.error = Some(message.clone());
+            RunnerError::Transport { method, url, message, exchange: seq }
+        };
+        self.recorder.record(exchange);
+        failure
+    }
+}
+
+/// Headers as recorded pairs; values that are not UTF-8 are shown lossily.
+pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers.iter().map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())).collect()
+}
+
+/// An error and its sources on one line, since reqwest's top-level message rarely says why.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Sets the message types of a DSP exchange and validates its JSON bodies.
+///
+/// The version document has no `@type`; it is recognised by its well-known path. Bodies that
+/// are not JSON are left alone: whether a DSP endpoint may answer without JSON is a question
+/// for the conformance suites, not for schema validation.
+pub fn check_exchange(schemas: &SchemaSet, exchange: &mut Exchange) {
+    if let Some(Body::Json(body)) = &exchange.request_body {
+        exchange.request_type = message_type(body).map(str::to_string);
+        let found = validate_message(schemas, body);
+        exchange.violations.extend(with_part(found, "request"));
+    }
+    if let Some(Body::Json(body)) = &exchange.response_body {
+        let path = url_path(&exchange.url);
+        if path.ends_with(WELL_KNOWN_VERSION) {
+            exchange.response_type = Some("VersionResponse".to_string());
+            exchange.violations.extend(with_part(schemas.validate("VersionResponse", body), "response"));
+        } else {
+            exchange.response_type = message_type(body).map(str::to_string);
+            let found = validate_message(schemas, body);
+            exchange.violations.extend(with_part(found, "response"));
+        }
+    }
+}
+
+fn validate_message(schemas: &SchemaSet, body: &Value) -> Vec<Violation> {
+    match schemas.validate_message(body) {
+        Ok(found) => found,
+        // The set lacks the schema of a type DSP defines: the message could not be checked,
+        // which a run must not pass silently.
+        Err(error) => vec![Violation {
+            part: String::new(),
+            schema: message_type(body).unwrap_or("unknown").to_string(),
+            instance_path: String::new(),
+            message: error.to_string(),
+        }],
+    }
+}
+
+fn with_part(violations: Vec<Violation>, part: &str) -> impl Iterator<Item = Violation> + '_ {
+    violations.into_iter().map(move |mut v| {
+        v.part = part.to_string();
+        v
+    })
+}
+
+fn url_path(url: &str) -> &str {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    without_query.trim_end_matches('/')
+}

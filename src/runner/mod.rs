@@ -1,0 +1,13 @@
+//! The runner: executes the carbon-emissions scenario and conformance cases against connectors,
+//! records every HTTP exchange, and reports through [`RunEvent`](crate::report::model::RunEvent)s.
+//! It never prints; renderers consume its events and results.
+
+pub mod error;
+pub mod http;
+pub mod proxy;
+pub mod recorder;
+
+pub use error::RunnerError;
+pub use http::{Checking, Download, RecordedResponse, RecordingClient};
+pub use proxy::{ProxyHandle, RecordingProxy};
+pub use recorder::Recorder;
