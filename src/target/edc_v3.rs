@@ -1,0 +1,535 @@
+//! A driver for management APIs shaped like the Eclipse EDC management API v3 (`/v3/assets`,
+//! `/v3/contractnegotiations`, ...), which is what the reference connector offers and what EDC
+//! based connectors under test expose.
+//!
+//! Requests are JSON-LD as EDC's own clients send them (`"@context": {"@vocab": EDC}` and
+//! unprefixed terms); answers are read leniently through [`lenient`](super::lenient), since
+//! EDC versions compact them differently (`edc:state` or `state`). Every call goes through the
+//! [`RecordingClient`] and is recorded as an exchange to `<name>-management`, without schema
+//! validation: these are the vendor's shapes, not the protocol's.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::ACCEPT;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::error::TargetError;
+use super::lenient;
+use crate::runner::{RecordedResponse, RecordingClient};
+use crate::runtime::ConnectorInfo;
+
+/// The EDC vocabulary, the `@vocab` of every management request.
+pub const EDC_VOCAB: &str = "https://w3id.org/edc/v0.0.1/ns/";
+/// The ODRL context EDC expects inside policies.
+pub const ODRL_CONTEXT: &str = "http://www.w3.org/ns/odrl.jsonld";
+/// The EDC property holding an asset's id, for asset selectors.
+pub const EDC_ID: &str = "https://w3id.org/edc/v0.0.1/ns/id";
+
+/// Who the harness's management calls are recorded as coming from.
+const FROM: &str = "harness";
+
+/// How much of an error body a [`TargetError::Status`] quotes.
+const QUOTE_LIMIT: usize = 2048;
+
+/// States after which a negotiation does not move any more.
+const NEGOTIATION_FINAL: &[&str] = &["FINALIZED", "TERMINATED"];
+/// States after which a transfer does not move any more (EDC deprovisions after either end).
+const TRANSFER_FINAL: &[&str] = &["COMPLETED", "TERMINATED", "DEPROVISIONED"];
+
+/// A document from the management API and the `seq` of the exchange it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
+    pub value: T,
+    pub exchange: u64,
+}
+
+/// Where and how to pull data, as the consumer's EDR cache tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdrAddress {
+    pub endpoint: String,
+    /// The value to send in the `Authorization` header.
+    pub authorization: Option<String>,
+    /// The whole data address, for anything else a caller wants to check.
+    pub raw: Value,
+}
+
+/// A client of one connector's EDC-v3-shaped management API.
+#[derive(Debug, Clone)]
+pub struct ManagementClient {
+    base: String,
+    api_key: String,
+    to: String,
+    client: RecordingClient,
+    poll_interval: Duration,
+}
+
+fn context() -> Value {
+    json!({ "@vocab": EDC_VOCAB })
+}
+
+impl ManagementClient {
+    /// A client of the management API at `base` (`ConnectorInfo::management_url`), recorded as
+    /// `<name>-management`.
+    pub fn new(name: &str, base: &str, api_key: &str, client: RecordingClient) -> ManagementClient {
+        ManagementClient {
+            base: base.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+            to: format!("{name}-management"),
+            client,
+            poll_interval: Duration::from_millis(50),
+        }
+    }
+
+    pub fn for_connector(name: &str, info: &ConnectorInfo, client: RecordingClient) -> ManagementClient {
+        ManagementClient::new(name, &info.management_url, &info.api_key, client)
+    }
+
+    /// How long the `wait_for_*` helpers sleep between polls (50 ms unless changed).
+    pub fn with_poll_interval(mut self, interval: Duration) -> ManagementClient {
+        self.poll_interval = interval;
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    // -- provider setup ---------------------------------------------------------------------
+
+    /// `POST /v3/assets`; returns the id the API assigned (it should be `id`).
+    pub async fn create_asset(&self, id: &str, properties: Value, data_address: Value) -> Result<String, TargetError> {
+        let body = json!({
+            "@context": context(),
+            "@type": "Asset",
+            "@id": id,
+            "properties": properties,
+            "dataAddress": data_address,
+        });
+        self.create("/v3/assets", &body).await
+    }
+
+    /// `POST /v3/policydefinitions`. The policy is an ODRL policy (usually `"@type": "Set"`);
+    /// it gets the ODRL context when it has none, because EDC expands its terms with it.
+    pub async fn create_policy_definition(&self, id: &str, policy: Value) -> Result<String, TargetError> {
+        let mut policy = policy;
+        if let Some(object) = policy.as_object_mut() {
+            object.entry("@context").or_insert_with(|| Value::String(ODRL_CONTEXT.to_string()));
+        }
+        let body = json!({
+            "@context": context(),
+            "@type": "PolicyDefinition",
+            "@id": id,
+            "policy": policy,
+        });
+        self.create("/v3/policydefinitions", &body).await
+    }
+
+    /// `POST /v3/contractdefinitions`. `assets_selector` is a list of EDC criteria (see
+    /// [`asset_selector`]); an empty list selects every asset.
+    pub async fn create_contract_definition(
+        &self,
+        id: &str,
+        access_policy_id: &str,
+        contract_policy_id: &str,
+        assets_selector: Value,
+    ) -> Result<String, TargetError> {
+        let body = json!({
+            "@context": context(),
+            "@type": "ContractDefinition",
+            "@id": id,
+            "accessPolicyId": access_policy_id,
+            "contractPolicyId": contract_policy_id,
+            "assetsSelector": assets_selector,
+        });
+        self.create("/v3/contractdefinitions", &body).await
+    }
+
+    // -- catalog ----------------------------------------------------------------------------
+
+    /// `POST /v3/catalog/request`: the connector fetches the counter-party's DSP catalog and
+    /// returns it.
+    pub async fn request_catalog(
+        &self,
+        counter_party_address: &str,
+        counter_party_id: &str,
+        protocol: &str,
+        query_spec: Option<Value>,
+    ) -> Result<Answer<Value>, TargetError> {
+        let mut body = json!({
+            "@context": context(),
+            "@type": "CatalogRequest",
+            "counterPartyAddress": counter_party_address,
+            "counterPartyId": counter_party_id,
+            "protocol": protocol,
+        });
+        if let Some(query_spec) = query_spec {
+            body["querySpec"] = query_spec;
+        }
+        self.json(Method::POST, "/v3/catalog/request", Some(&body)).await
+    }
+
+    /// `POST /v3/catalog/dataset/request`: one dataset of the counter-party's catalog.
+    pub async fn request_dataset(
+        &self,
+        dataset_id: &str,
+        counter_party_address: &str,
+        counter_party_id: &str,
+        protocol: &str,
+    ) -> Result<Answer<Value>, TargetError> {
+        let body = json!({
+            "@context": context(),
+            "@type": "DatasetRequest",
+            "@id": dataset_id,
+            "counterPartyAddress": counter_party_address,
+            "counterPartyId": counter_party_id,
+            "protocol": protocol,
+        });
+        self.json(Method::POST, "/v3/catalog/dataset/request", Some(&body)).await
+    }
+
+    // -- contract negotiation ---------------------------------------------------------------
+
+    /// `POST /v3/contractnegotiations`; returns the new negotiation's id. `offer` is the ODRL
+    /// offer from the catalog with `@id`, `target` and `assigner` set.
+    pub async fn initiate_negotiation(
+        &self,
+        counter_party_address: &str,
+        counter_party_id: &str,
+        protocol: &str,
+        offer: &Value,
+    ) -> Result<String, TargetError> {
+        let mut policy = offer.clone();
+        if let Some(object) = policy.as_object_mut() {
+            object.entry("@context").or_insert_with(|| Value::String(ODRL_CONTEXT.to_string()));
+        }
+        let body = json!({
+            "@context": context(),
+            "@type": "ContractRequest",
+            "counterPartyAddress": counter_party_address,
+            "counterPartyId": counter_party_id,
+            "protocol": protocol,
+            "policy": policy,
+        });
+        self.create("/v3/contractnegotiations", &body).await
+    }
+
+    /// `GET /v3/contractnegotiations/{id}`.
+    pub async fn get_negotiation(&self, id: &str) -> Result<Answer<Value>, TargetError> {
+        self.json(Method::GET, &format!("/v3/contractnegotiations/{}", segment(id)), None).await
+    }
+
+    /// `GET /v3/contractnegotiations/{id}/state`: the state name, without prefix.
+    pub async fn negotiation_state(&self, id: &str) -> Result<Answer<String>, TargetError> {
+        self.state(&format!("/v3/contractnegotiations/{}/state", segment(id))).await
+    }
+
+    /// `POST /v3/contractnegotiations/{id}/terminate`.
+    pub async fn terminate_negotiation(&self, id: &str, reason: &str) -> Result<(), TargetError> {
+        let body = json!({
+            "@context": context(),
+            "@type": "TerminateNegotiation",
+            "@id": id,
+            "reason": reason,
+        });
+        self.call(Method::POST, &format!("/v3/contractnegotiations/{}/terminate", segment(id)), Some(&body)).await.map(drop)
+    }
+
+    /// `GET /v3/contractnegotiations/{id}/agreement`.
+    pub async fn negotiation_agreement(&self, id: &str) -> Result<Answer<Value>, TargetError> {
+        self.json(Method::GET, &format!("/v3/contractnegotiations/{}/agreement", segment(id)), None).await
+    }
+
+    /// `POST /v3/contractnegotiations/request`: the negotiations the connector knows.
+    pub async fn query_negotiations(&self, query: Option<Value>) -> Result<Answer<Vec<Value>>, TargetError> {
+        self.query("/v3/contractnegotiations/request", query).await
+    }
+
+    /// `GET /v3/contractagreements/{id}`.
+    pub async fn get_agreement(&self, id: &str) -> Result<Answer<Value>, TargetError> {
+        self.json(Method::GET, &format!("/v3/contractagreements/{}", segment(id)), None).await
+    }
+
+    // -- transfer process -------------------------------------------------------------------
+
+    /// `POST /v3/transferprocesses`; returns the new transfer's id. `transfer_type` is EDC's
+    /// `HttpData-PULL`, `HttpData-PUSH`, `AmazonS3-PUSH`, ...; push types need a
+    /// `data_destination` (an EDC data address).
+    pub async fn initiate_transfer(
+        &self,
+        counter_party_address: &str,
+        contract_id: &str,
+        protocol: &str,
+        transfer_type: &str,
+        data_destination: Option<Value>,
+    ) -> Result<String, TargetError> {
+        let mut body = json!({
+            "@context": context(),
+            "@type": "TransferRequest",
+            "counterPartyAddress": counter_party_address,
+            "contractId": contract_id,
+            "protocol": protocol,
+            "transferType": transfer_type,
+        });
+        if let Some(mut destination) = data_destination {
+            if let Some(object) = destination.as_object_mut() {
+                object.entry("@type").or_insert_with(|| Value::String("DataAddress".to_string()));
+            }
+            body["dataDestination"] = destination;
+        }
+        self.create("/v3/transferprocesses", &body).await
+    }
+
+    /// `GET /v3/transferprocesses/{id}`.
+    pub async fn get_transfer(&self, id: &str) -> Result<Answer<Value>, TargetError> {
+        self.json(Method::GET, &format!("/v3/transferprocesses/{}", segment(id)), None).await
+    }
+
+    /// `GET /v3/transferprocesses/{id}/state`: the state name, without prefix.
+    pub async fn transfer_state(&self, id: &str) -> Result<Answer<String>, TargetError> {
+        self.state(&format!("/v3/transferprocesses/{}/state", segment(id))).await
+    }
+
+    /// `POST /v3/transferprocesses/{id}/suspend`.
+    pub async fn suspend_transfer(&self, id: &str, reason: &str) -> Result<(), TargetError> {
+        let body = json!({ "@context": context(), "@type": "SuspendTransfer", "reason": reason });
+        self.call(Method::POST, &format!("/v3/transferprocesses/{}/suspend", segment(id)), Some(&body)).await.map(drop)
+    }
+
+    /// `POST /v3/transferprocesses/{id}/resume`.
+    pub async fn resume_transfer(&self, id: &str) -> Result<(), TargetError> {
+        self.call(Method::POST, &format!("/v3/transferprocesses/{}/resume", segment(id)), None).await.map(drop)
+    }
+
+    /// `POST /v3/transferprocesses/{id}/terminate`. EDC has no "complete" call: a consumer ends
+    /// a pull transfer by terminating it.
+    pub async fn terminate_transfer(&self, id: &str, reason: &str) -> Result<(), TargetError> {
+        let body = json!({ "@context": context(), "@type": "TerminateTransfer", "reason": reason });
+        self.call(Method::POST, &format!("/v3/transferprocesses/{}/terminate", segment(id)), Some(&body)).await.map(drop)
+    }
+
+    /// `POST /v3/transferprocesses/request`: the transfers the connector knows.
+    pub async fn query_transfers(&self, query: Option<Value>) -> Result<Answer<Vec<Value>>, TargetError> {
+        self.query("/v3/transferprocesses/request", query).await
+    }
+
+    /// `GET /v3/edrs/{transfer_id}/dataaddress`: the endpoint and token of a started pull.
+    pub async fn edr_data_address(&self, transfer_id: &str) -> Result<Answer<EdrAddress>, TargetError> {
+        let path = format!("/v3/edrs/{}/dataaddress", segment(transfer_id));
+        let answer = self.json(Method::GET, &path, None).await?;
+        let raw = answer.value;
+        let endpoint = lenient::get_str(&raw, "endpoint").or_else(|| property(&raw, "endpoint")).map(str::to_string);
+        let Some(endpoint) = endpoint else {
+            return Err(TargetError::Malformed {
+                method: "GET".into(),
+                path,
+                detail: "the data address has no endpoint".into(),
+                exchange: answer.exchange,
+            });
+        };
+        let authorization =
+            lenient::get_str(&raw, "authorization").or_else(|| property(&raw, "authorization")).map(str::to_string);
+        Ok(Answer { value: EdrAddress { endpoint, authorization, raw }, exchange: answer.exchange })
+    }
+
+    // -- waiting ----------------------------------------------------------------------------
+
+    /// Polls a negotiation until it is in one of `wanted`. Fails early when it reaches a final
+    /// state that is not wanted, and after `timeout` otherwise.
+    pub async fn wait_for_negotiation_state(&self, id: &str, wanted: &[&str], timeout: Duration) -> Result<Answer<String>, TargetError> {
+        let path = format!("/v3/contractnegotiations/{}/state", segment(id));
+        self.wait(&format!("negotiation {id}"), &path, wanted, NEGOTIATION_FINAL, timeout).await
+    }
+
+    /// Polls a transfer until it is in one of `wanted`, like [`Self::wait_for_negotiation_state`].
+    pub async fn wait_for_transfer_state(&self, id: &str, wanted: &[&str], timeout: Duration) -> Result<Answer<String>, TargetError> {
+        let path = format!("/v3/transferprocesses/{}/state", segment(id));
+        self.wait(&format!("transfer {id}"), &path, wanted, TRANSFER_FINAL, timeout).await
+    }
+
+    async fn wait(
+        &self,
+        what: &str,
+        path: &str,
+        wanted: &[&str],
+        final_states: &[&str],
+        timeout: Duration,
+    ) -> Result<Answer<String>, TargetError> {
+        let deadline = Instant::now() + timeout;
+        let mut last: Option<String> = None;
+        loop {
+            match self.state(path).await {
+                Ok(answer) => {
+                    if wanted.contains(&answer.value.as_str()) {
+                        return Ok(answer);
+                    }
+                    if final_states.contains(&answer.value.as_str()) {
+                        return Err(TargetError::UnexpectedState {
+                            what: what.to_string(),
+                            wanted: wanted.iter().map(|s| s.to_string()).collect(),
+                            actual: answer.value,
+                            exchange: answer.exchange,
+                        });
+                    }
+                    // Keep the first answer of each state and forget repeats, so a report shows
+                    // the states a process went through rather than a hundred identical polls.
+                    if last.as_deref() == Some(answer.value.as_str()) {
+                        self.client.recorder().discard(answer.exchange);
+                    }
+                    last = Some(answer.value);
+                }
+                // A process may not be visible the moment its id is handed out.
+                Err(TargetError::Status { status: 404, exchange, .. }) => {
+                    if last.as_deref() == Some("404") {
+                        self.client.recorder().discard(exchange);
+                    }
+                    last = Some("404".to_string());
+                }
+                Err(other) => return Err(other),
+            }
+            if Instant::now() + self.poll_interval > deadline {
+                return Err(TargetError::WaitTimeout {
+                    what: what.to_string(),
+                    wanted: wanted.iter().map(|s| s.to_string()).collect(),
+                    last,
+                    after_ms: timeout.as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    // -- plumbing ---------------------------------------------------------------------------
+
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<RecordedResponse, TargetError> {
+        let url = format!("{}{}", self.base, path);
+        let mut builder =
+            self.client.http().request(method.clone(), &url).header("X-Api-Key", &self.api_key).header(ACCEPT, "application/json");
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
+        let request = builder.build().map_err(|e| TargetError::InvalidUrl { url: url.clone(), message: e.to_string() })?;
+        let response = self.client.send_unchecked(FROM, &self.to, request).await?;
+        if !response.status.is_success() {
+            let mut quoted = response.text();
+            if quoted.len() > QUOTE_LIMIT {
+                let mut end = QUOTE_LIMIT;
+                while !quoted.is_char_boundary(end) {
+                    end -= 1;
+                }
+                quoted.truncate(end);
+                quoted.push('…');
+            }
+            return Err(TargetError::Status {
+                method: method.to_string(),
+                path: path.to_string(),
+                status: response.status.as_u16(),
+                body: quoted,
+                exchange: response.seq,
+            });
+        }
+        Ok(response)
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer<Value>, TargetError> {
+        let response = self.call(method.clone(), path, body).await?;
+        match serde_json::from_slice::<Value>(&response.body) {
+            Ok(value) => Ok(Answer { value, exchange: response.seq }),
+            Err(e) => Err(TargetError::Malformed {
+                method: method.to_string(),
+                path: path.to_string(),
+                detail: format!("the body is not JSON: {e}"),
+                exchange: response.seq,
+            }),
+        }
+    }
+
+    /// A creating call answered with an EDC `IdResponse`.
+    async fn create(&self, path: &str, body: &Value) -> Result<String, TargetError> {
+        let answer = self.json(Method::POST, path, Some(body)).await?;
+        match lenient::id(&answer.value) {
+            Some(id) => Ok(id.to_string()),
+            None => Err(TargetError::Malformed {
+                method: "POST".into(),
+                path: path.to_string(),
+                detail: format!("expected an IdResponse with @id, got {}", answer.value),
+                exchange: answer.exchange,
+            }),
+        }
+    }
+
+    async fn state(&self, path: &str) -> Result<Answer<String>, TargetError> {
+        let answer = self.json(Method::GET, path, None).await?;
+        match lenient::get_str(&answer.value, "state") {
+            Some(state) => Ok(Answer { value: lenient::state_name(state), exchange: answer.exchange }),
+            None => Err(TargetError::Malformed {
+                method: "GET".into(),
+                path: path.to_string(),
+                detail: format!("expected {{\"state\": ...}}, got {}", answer.value),
+                exchange: answer.exchange,
+            }),
+        }
+    }
+
+    async fn query(&self, path: &str, query: Option<Value>) -> Result<Answer<Vec<Value>>, TargetError> {
+        let body = query.unwrap_or_else(|| json!({ "@context": context(), "@type": "QuerySpec", "offset": 0, "limit": 1000 }));
+        let answer = self.json(Method::POST, path, Some(&body)).await?;
+        match answer.value {
+            Value::Array(items) => Ok(Answer { value: items, exchange: answer.exchange }),
+            other => Err(TargetError::Malformed {
+                method: "POST".into(),
+                path: path.to_string(),
+                detail: format!("expected a JSON array, got {other}"),
+                exchange: answer.exchange,
+            }),
+        }
+    }
+}
+
+/// An EDC criterion selecting the asset with id `asset_id`, for contract definitions.
+pub fn asset_selector(asset_id: &str) -> Value {
+    json!([{ "@type": "Criterion", "operandLeft": EDC_ID, "operator": "=", "operandRight": asset_id }])
+}
+
+/// A named endpoint property (`endpointProperties: [{name, value}]`), the DSP way to carry
+/// the endpoint and token, which some connectors use in EDRs as well.
+fn property<'a>(address: &'a Value, name: &str) -> Option<&'a str> {
+    lenient::list(address, "endpointProperties").into_iter().find_map(|p| {
+        let matches = lenient::get_str(p, "name").map(|n| n.rsplit([':', '/', '#']).next().unwrap_or(n) == name)?;
+        if matches {
+            lenient::get_str(p, "value")
+        } else {
+            None
+        }
+    })
+}
+
+/// Percent-encodes an id for use as one path segment.
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' | b'@' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_one_path_segment() {
+        assert_eq!(segment("urn:uuid:1"), "urn:uuid:1");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn edr_token_may_come_as_an_endpoint_property() {
+        let address = json!({"endpointProperties": [{"name": "https://w3id.org/edc/v0.0.1/ns/authorization", "value": "t"}]});
+        assert_eq!(property(&address, "authorization"), Some("t"));
+        assert_eq!(property(&address, "endpoint"), None);
+    }
+}
