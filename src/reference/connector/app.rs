@@ -1,0 +1,175 @@
+//! The reference connector itself: configuration, shared state, identity on both directions
+//! of the wire, and the router that serves its four faces (DSP, management API, public data
+//! plane, version document) on one port.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::Router;
+use serde_json::Value;
+
+use super::error::DspError;
+use super::faults::{Fault, Faults};
+use super::store::Store;
+use crate::identity::{bearer, DatRejection, DatVerifier};
+use crate::identity::{DatClient, ParticipantKeys};
+use crate::protocol::{codec_for, ProtocolVersion, WireCodec};
+use crate::schema::SchemaSet;
+
+/// The DAT audience every connector accepts besides its own participant id (IDS default).
+pub const ALL_CONNECTORS_AUDIENCE: &str = "idsc:IDS_CONNECTORS_ALL";
+
+/// How long an outgoing DSP request may take before the connector gives up on the peer.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct ConnectorConfig {
+    /// The participant id, also the audience of DATs sent to this connector.
+    pub participant_id: String,
+    /// The DSP base URL this connector advertises (in its catalog and as callback address).
+    /// It may differ from where it listens, for example behind a recording proxy.
+    pub dsp_public_url: String,
+    /// The base URL of the public data plane advertised in endpoint data references.
+    pub data_plane_public_url: String,
+    /// The management API key (`X-Api-Key`).
+    pub api_key: String,
+    pub daps_token_url: String,
+    pub daps_jwks_url: String,
+    pub daps_issuer: String,
+    pub keys: ParticipantKeys,
+    pub version: ProtocolVersion,
+    pub faults: Faults,
+}
+
+/// A running reference connector (cheap to clone).
+#[derive(Clone)]
+pub struct Connector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ConnectorConfig,
+    store: Mutex<Store>,
+    http: reqwest::Client,
+    dat: DatClient,
+    verifier: DatVerifier,
+    schemas: SchemaSet,
+}
+
+/// Who sent an incoming DSP request, as its DAT says.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's participant id, when the token named one.
+    pub participant_id: Option<String>,
+}
+
+impl Connector {
+    pub fn new(config: ConnectorConfig) -> Connector {
+        let http = reqwest::Client::builder().timeout(PEER_TIMEOUT).build().unwrap_or_default();
+        let dat = DatClient::new(config.daps_token_url.clone(), config.keys.clone(), http.clone());
+        let verifier = DatVerifier::new(config.daps_jwks_url.clone(), config.daps_issuer.clone(), http.clone());
+        Connector {
+            inner: Arc::new(Inner { config, store: Mutex::new(Store::default()), http, dat, verifier, schemas: SchemaSet::embedded_2025_1() }),
+        }
+    }
+
+    pub fn config(&self) -> &ConnectorConfig {
+        &self.inner.config
+    }
+
+    pub fn fault(&self, fault: Fault) -> bool {
+        self.inner.config.faults.has(fault)
+    }
+
+    pub fn participant_id(&self) -> &str {
+        &self.inner.config.participant_id
+    }
+
+    pub fn codec(&self) -> &'static dyn WireCodec {
+        codec_for(self.inner.config.version)
+    }
+
+    pub fn schemas(&self) -> &SchemaSet {
+        &self.inner.schemas
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Locks the store. Never hold the guard across an `.await`.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock would poison it; the data is still consistent
+        // because every mutation is a single assignment, so keep serving.
+        self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The whole connector on one port: `/dsp`, `/management`, `/public` and the version
+    /// document at the root.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .merge(super::dsp::version_router(self.clone()))
+            .nest("/dsp", super::dsp::router(self.clone()))
+            .nest("/management", super::management::router(self.clone()))
+            .nest("/public", super::dataplane::router(self.clone()))
+    }
+
+    /// Checks the DAT of an incoming DSP request: signature via the DAPS keys, expiry,
+    /// not-before, issuer, and that this connector is in its audience.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, DspError> {
+        let token = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(bearer).unwrap_or("");
+        if token.is_empty() {
+            if self.fault(Fault::AcceptMissingToken) {
+                return Ok(Caller { participant_id: None });
+            }
+            return Err(DspError::unauthorized(DatRejection::Missing.to_string()));
+        }
+        let mut result = self.inner.verifier.verify(token, self.participant_id()).await;
+        if let Err(DatRejection::WrongAudience { found, .. }) = &result {
+            if found.iter().any(|a| a == ALL_CONNECTORS_AUDIENCE) {
+                result = self.inner.verifier.verify(token, ALL_CONNECTORS_AUDIENCE).await;
+            }
+        }
+        match result {
+            Ok(claims) => Ok(Caller { participant_id: participant_of(&claims.referring_connector, &claims.sub) }),
+            Err(rejection) => {
+                let tolerated = match &rejection {
+                    DatRejection::Expired { .. } => self.fault(Fault::AcceptExpiredToken),
+                    DatRejection::WrongAudience { .. } => self.fault(Fault::AcceptWrongAudience),
+                    DatRejection::UnknownKey { .. } | DatRejection::BadSignature => self.fault(Fault::AcceptUnknownKey),
+                    _ => false,
+                };
+                if tolerated {
+                    Ok(Caller { participant_id: None })
+                } else {
+                    Err(DspError::unauthorized(rejection.to_string()))
+                }
+            }
+        }
+    }
+
+    /// Sends a DSP message to a peer with a DAT for `audience`. Returns the status and the
+    /// JSON body of the reply, if it had one.
+    pub async fn send(&self, base: &str, path: &str, audience: Option<&str>, body: &Value) -> Result<(StatusCode, Option<Value>), String> {
+        let url = crate::protocol::binding::join(base, path);
+        let mut request = self.inner.http.post(&url).json(body);
+        if !self.fault(Fault::SendNoToken) {
+            let token = self.inner.dat.token(audience.unwrap_or(ALL_CONNECTORS_AUDIENCE)).await.map_err(|e| format!("no token from the daps: {e}"))?;
+            request = request.header(axum::http::header::AUTHORIZATION, token);
+        }
+        let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let text = response.text().await.map_err(|e| format!("{url}: reading the reply: {e}"))?;
+        let json = serde_json::from_str(&text).ok();
+        Ok((status, json))
+    }
+}
+
+/// The participant id a DAT names: its `referringConnector` without the `urn:connector:`
+/// prefix the reference DAPS registers, else its subject.
+pub fn participant_of(referring_connector: &str, subject: &str) -> Option<String> {
+    let named = referring_connector.trim();
+    let id = if named.is_empty() { subject.trim() } else { named.trim_start_matches("urn:connector:") };
+    (!id.is_empty()).then(|| id.to_string())
+}

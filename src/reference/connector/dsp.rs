@@ -1,0 +1,887 @@
+//! The DSP 2025-1 HTTPS binding of the reference connector: provider endpoints and consumer
+//! callback endpoints on one router (provider and consumer are roles of one implementation),
+//! plus the version document.
+//!
+//! Every POST is authenticated (DAT), parsed, validated against the schemas, decoded, checked
+//! against the process it names and then applied to the state machine. Anything wrong ends in
+//! the protocol's error body with 400 (bad message or transition), 401 (token), 404 (unknown
+//! process) — never a panic.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+
+use super::app::{Caller, Connector};
+use super::error::{Area, DspError};
+use super::faults::Fault;
+use super::flows;
+use super::store::{now_millis, parse_offer_id, Automation, Negotiation, Side, Transfer};
+use crate::protocol::state::{NegotiationInput, TransferInput};
+use crate::protocol::*;
+
+/// A successful reply.
+enum Reply {
+    Created(DspMessage),
+    Ok(DspMessage),
+    Empty,
+}
+
+pub fn version_router(conn: Connector) -> Router {
+    Router::new().route(binding::WELL_KNOWN_VERSION, get(version)).with_state(conn)
+}
+
+pub fn router(conn: Connector) -> Router {
+    Router::new()
+        .route(binding::CATALOG_REQUEST, post(catalog_request))
+        .route("/catalog/datasets/{id}", get(dataset))
+        .route(binding::NEGOTIATION_REQUEST, post(negotiation_initial_request))
+        .route(binding::NEGOTIATION_OFFERS, post(negotiation_initial_offer))
+        .route("/negotiations/{pid}", get(negotiation_get))
+        .route("/negotiations/{pid}/request", post(negotiation_counter_request))
+        .route("/negotiations/{pid}/offers", post(negotiation_counter_offer))
+        .route("/negotiations/{pid}/events", post(negotiation_event))
+        .route("/negotiations/{pid}/agreement", post(negotiation_agreement))
+        .route("/negotiations/{pid}/agreement/verification", post(negotiation_verification))
+        .route("/negotiations/{pid}/termination", post(negotiation_termination))
+        .route(binding::TRANSFER_REQUEST, post(transfer_request))
+        .route("/transfers/{pid}", get(transfer_get))
+        .route("/transfers/{pid}/start", post(transfer_start))
+        .route("/transfers/{pid}/completion", post(transfer_completion))
+        .route("/transfers/{pid}/suspension", post(transfer_suspension))
+        .route("/transfers/{pid}/termination", post(transfer_termination))
+        .with_state(conn)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared request and reply handling
+
+/// A connector told to hang holds every DSP request for longer than any harness waits.
+async fn maybe_hang(conn: &Connector) {
+    if conn.fault(Fault::Hang) {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
+/// Authenticates, parses, validates and decodes an incoming message of the expected kind.
+async fn incoming(conn: &Connector, headers: &HeaderMap, body: &Bytes, expected: MessageKind, area: Area) -> Result<(Caller, DspMessage), DspError> {
+    maybe_hang(conn).await;
+    let caller = conn.authenticate(headers).await.map_err(|e| e.in_area(area))?;
+    let json: Value = serde_json::from_slice(body).map_err(|e| DspError::bad_request(format!("malformed JSON: {e}")).in_area(area))?;
+    let pids = || {
+        (
+            json.get("consumerPid").and_then(Value::as_str).map(ConsumerPid::from),
+            json.get("providerPid").and_then(Value::as_str).map(ProviderPid::from),
+        )
+    };
+    let bad = |reason: String| {
+        let (c, p) = pids();
+        DspError::bad_request(reason).in_area(area).pids(c, p)
+    };
+    let actual_type = crate::schema::message_type(&json).map(str::to_string);
+    if actual_type.as_deref() != Some(expected.name()) && !conn.fault(Fault::AcceptMalformed) {
+        return Err(bad(format!("expected @type {} but got {}", expected.name(), actual_type.unwrap_or_else(|| "none".to_string()))));
+    }
+    if !conn.fault(Fault::AcceptMalformed) {
+        let violations = conn.schemas().validate(expected.name(), &json);
+        if let Some(first) = violations.first() {
+            return Err(bad(format!("invalid {}: {} at {}", expected.name(), first.message, first.instance_path)));
+        }
+    }
+    let message = match conn.codec().decode_kind(expected, &json) {
+        Ok(m) => m,
+        Err(e) if conn.fault(Fault::AcceptMalformed) => return Err(bad(format!("cannot use the message: {e}"))),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    Ok((caller, message))
+}
+
+fn finish(conn: &Connector, result: Result<Reply, DspError>) -> Response {
+    match result {
+        Ok(Reply::Empty) => StatusCode::OK.into_response(),
+        Ok(Reply::Created(message)) => {
+            let status = if conn.fault(Fault::CreatedAs200) { StatusCode::OK } else { StatusCode::CREATED };
+            json_reply(conn, status, shape_reply(conn, conn.codec().encode(&message)))
+        }
+        Ok(Reply::Ok(message)) => json_reply(conn, StatusCode::OK, shape_reply(conn, conn.codec().encode(&message))),
+        Err(error) => error_reply(conn, error),
+    }
+}
+
+/// Applies the reply-shaping faults to an encoded reply.
+fn shape_reply(conn: &Connector, mut body: Value) -> Value {
+    if let Some(object) = body.as_object_mut() {
+        if conn.fault(Fault::NoContext) {
+            object.remove("@context");
+        }
+        if conn.fault(Fault::WrongConsumerPid) && object.contains_key("consumerPid") {
+            object.insert("consumerPid".to_string(), Value::String("urn:uuid:not-the-consumer-pid".to_string()));
+        }
+        if conn.fault(Fault::WrongProviderPid) && object.contains_key("providerPid") {
+            object.insert("providerPid".to_string(), Value::String("urn:uuid:not-the-provider-pid".to_string()));
+        }
+        if conn.fault(Fault::WrongReportedState) {
+            if let Some(state) = object.get("state").and_then(Value::as_str) {
+                let other = if state == "TERMINATED" { "REQUESTED" } else { "TERMINATED" };
+                object.insert("state".to_string(), Value::String(other.to_string()));
+            }
+        }
+    }
+    body
+}
+
+fn json_reply(conn: &Connector, status: StatusCode, body: Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if conn.fault(Fault::WrongContentType) {
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    }
+    response
+}
+
+fn error_reply(conn: &Connector, error: DspError) -> Response {
+    let status = error.status;
+    if conn.fault(Fault::PlainErrorBody) {
+        return (status, error.reason).into_response();
+    }
+    let mut body = error.body();
+    if conn.fault(Fault::WrongErrorType) {
+        body["@type"] = Value::String("Error".to_string());
+    }
+    json_reply(conn, status, body)
+}
+
+/// The answer to a transition the state machine refuses, unless a fault bends it.
+fn refuse_transition(conn: &Connector, error: DspError, apply: impl FnOnce()) -> Result<Reply, DspError> {
+    if conn.fault(Fault::InvalidTransitionOk) {
+        return Ok(Reply::Empty);
+    }
+    if conn.fault(Fault::InvalidTransitionMovesState) {
+        apply();
+    }
+    if conn.fault(Fault::InvalidTransition500) {
+        return Err(DspError { status: StatusCode::INTERNAL_SERVER_ERROR, ..error });
+    }
+    Err(error)
+}
+
+fn unknown_process(conn: &Connector, what: &str, pid: &str, area: Area) -> Result<Reply, DspError> {
+    if conn.fault(Fault::UnknownProcessOk) {
+        return Ok(Reply::Empty);
+    }
+    let status = if conn.fault(Fault::UnknownProcess400) { StatusCode::BAD_REQUEST } else { StatusCode::NOT_FOUND };
+    Err(DspError::new(status, format!("unknown {what} {pid}")).in_area(area))
+}
+
+/// Checks that the caller is the counterparty of the process, when both are known.
+fn check_caller(caller: &Caller, counter_party: Option<&str>, area: Area) -> Result<(), DspError> {
+    match (caller.participant_id.as_deref(), counter_party) {
+        (Some(who), Some(expected)) if who != expected => {
+            Err(DspError::new(StatusCode::FORBIDDEN, format!("{who} is not the counterparty of this process")).in_area(area))
+        }
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata and catalog
+
+async fn version(State(conn): State<Connector>) -> Response {
+    if conn.fault(Fault::NoVersionDocument) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let version = if conn.fault(Fault::WrongVersion) { "2024-1" } else { conn.config().version.as_str() };
+    let body = VersionResponse {
+        protocol_versions: vec![VersionEntry {
+            version: version.to_string(),
+            path: "/dsp".to_string(),
+            binding: "HTTPS".to_string(),
+            auth: Some(serde_json::json!({"protocol": "IDS DAPS", "version": "2", "profile": ["private_key_jwt"]})),
+            service_id: None,
+            identifier_type: None,
+        }],
+    };
+    axum::Json(body).into_response()
+}
+
+/// Builds the catalog this connector offers, honouring a filter of dataset ids or properties.
+pub fn build_catalog(conn: &Connector, filter: &[Value]) -> Catalog {
+    let store = conn.store();
+    let service = DataService {
+        id: format!("{}#dsp", conn.config().dsp_public_url),
+        kind: "DataService".to_string(),
+        endpoint_url: conn.config().dsp_public_url.clone(),
+        extra: Default::default(),
+    };
+    let mut datasets = Vec::new();
+    if !conn.fault(Fault::EmptyCatalog) {
+        for asset in store.assets.values() {
+            if !conn.fault(Fault::IgnoreCatalogFilter) && !filter.is_empty() && !filter.iter().any(|f| matches_filter(asset, f)) {
+                continue;
+            }
+            let offers = if conn.fault(Fault::NoOffers) { Vec::new() } else { store.offers_for(&asset.id) };
+            if offers.is_empty() && !conn.fault(Fault::NoOffers) {
+                continue;
+            }
+            datasets.push(dataset_of(asset, offers, &service));
+        }
+    }
+    Catalog {
+        id: format!("urn:catalog:{}", conn.participant_id()),
+        participant_id: Some(conn.participant_id().to_string()),
+        service: vec![service],
+        dataset: datasets,
+        distribution: Vec::new(),
+        catalog: Vec::new(),
+        extra: Default::default(),
+    }
+}
+
+/// A filter entry selects datasets by id (`{"id": ...}` or a plain string) or by a property
+/// value (`{"property": name, "value": v}`); the spec leaves filter syntax to the profile.
+fn matches_filter(asset: &super::store::Asset, filter: &Value) -> bool {
+    match filter {
+        Value::String(id) => &asset.id == id,
+        Value::Object(f) => {
+            if let Some(id) = f.get("id").or_else(|| f.get("@id")).and_then(Value::as_str) {
+                return asset.id == id;
+            }
+            match (f.get("property").and_then(Value::as_str), f.get("value")) {
+                (Some(name), Some(value)) => asset.properties.get(name) == Some(value),
+                _ => true,
+            }
+        }
+        _ => true,
+    }
+}
+
+fn dataset_of(asset: &super::store::Asset, offers: Vec<Policy>, service: &DataService) -> Dataset {
+    let mut extra = serde_json::Map::new();
+    for (k, v) in &asset.properties {
+        let key = k.rsplit(['/', '#', ':']).next().unwrap_or(k);
+        if matches!(key, "title" | "description" | "keyword" | "keywords" | "contenttype" | "contentType" | "version" | "name") {
+            extra.insert(key.to_string(), v.clone());
+        }
+    }
+    let access_service = Value::String(service.id.clone());
+    let distributions = ["HttpData-PULL", "HttpData-PUSH", "AmazonS3-PUSH"]
+        .into_iter()
+        .map(|format| Distribution { format: format.to_string(), access_service: access_service.clone(), extra: Default::default() })
+        .collect();
+    Dataset { id: asset.id.clone(), has_policy: offers, distribution: distributions, extra }
+}
+
+async fn catalog_request(State(conn): State<Connector>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let (_, message) = incoming(&conn, &headers, &body, MessageKind::CatalogRequestMessage, Area::Catalog).await?;
+        let DspMessage::CatalogRequest(request) = message else { unreachable!("decoded by kind") };
+        Ok(Reply::Ok(DspMessage::Catalog(build_catalog(&conn, request.filter.as_deref().unwrap_or(&[])))))
+    }
+    .await;
+    finish(&conn, result)
+}
+
+async fn dataset(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    maybe_hang(&conn).await;
+    let result = async {
+        conn.authenticate(&headers).await.map_err(|e| e.in_area(Area::Catalog))?;
+        let catalog = build_catalog(&conn, &[]);
+        match catalog.dataset.into_iter().find(|d| d.id == id) {
+            Some(dataset) => Ok(Reply::Ok(DspMessage::Dataset(dataset))),
+            None if conn.fault(Fault::UnknownDatasetOk) => Ok(Reply::Empty),
+            None => Err(DspError::not_found(format!("unknown dataset {id}")).in_area(Area::Catalog)),
+        }
+    }
+    .await;
+    let mut response = finish(&conn, result);
+    // A dataset answered on its own carries the context, as RootDataset requires.
+    if response.status() == StatusCode::OK {
+        response = with_dataset_context(&conn, response).await;
+    }
+    response
+}
+
+async fn with_dataset_context(conn: &Connector, response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else { return Response::from_parts(parts, axum::body::Body::from(bytes)) };
+    if conn.fault(Fault::NoContext) {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert("@context".to_string(), serde_json::json!([codec::CONTEXT_2025_1]));
+    }
+    let mut response = Response::from_parts(parts, axum::body::Body::from(value.to_string()));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contract negotiation
+
+fn negotiation_reply(n: &Negotiation) -> DspMessage {
+    DspMessage::ContractNegotiation(ContractNegotiation {
+        provider_pid: n.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),
+        consumer_pid: n.consumer_pid.clone(),
+        state: n.state,
+    })
+}
+
+/// Provider: a consumer's initial contract request creates a negotiation in REQUESTED.
+async fn negotiation_initial_request(State(conn): State<Connector>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let (caller, message) = incoming(&conn, &headers, &body, MessageKind::ContractRequestMessage, Area::Negotiation).await?;
+        let DspMessage::ContractRequest(request) = message else { unreachable!("decoded by kind") };
+        let bad = |reason: String| DspError::bad_request(reason).pids(Some(request.consumer_pid.clone()), request.provider_pid.clone());
+        if request.provider_pid.is_some() {
+            return Err(bad("an initial contract request carries no providerPid".to_string()));
+        }
+        let callback = request.callback_address.clone().ok_or_else(|| bad("an initial contract request needs a callbackAddress".to_string()))?;
+        let (asset_id, automation) = match check_offer(&conn, &request.offer) {
+            Ok(found) => found,
+            Err(reason) if conn.fault(Fault::AgreeToUnknownOffer) => {
+                tracing::debug!(%reason, "accepting an unknown offer (fault)");
+                (request.offer.target.clone().unwrap_or_default(), Automation::Auto)
+            }
+            Err(reason) => return Err(bad(reason)),
+        };
+        let provider_pid = ProviderPid::generate();
+        let negotiation = Negotiation {
+            id: provider_pid.0.clone(),
+            side: Side::Provider,
+            consumer_pid: request.consumer_pid.clone(),
+            provider_pid: Some(provider_pid.clone()),
+            state: NegotiationState::Requested,
+            counter_party_address: callback,
+            counter_party_id: caller.participant_id.clone(),
+            offer: request.offer.clone(),
+            agreement: None,
+            asset_id: Some(asset_id),
+            automation,
+            error_detail: None,
+            created_at: now_millis(),
+        };
+        let reply = negotiation_reply(&negotiation);
+        conn.store().negotiations.insert(negotiation.id.clone(), negotiation);
+        flows::after_negotiation_move(&conn, &provider_pid.0);
+        Ok(Reply::Created(reply))
+    }
+    .await;
+    finish(&conn, result)
+}
+
+/// Checks that an offer in a request is one this provider made: a known offer id for an
+/// existing asset, the same target, and the same rules. Returns the asset and its automation.
+fn check_offer(conn: &Connector, offer: &Policy) -> Result<(String, Automation), String> {
+    let (definition, asset_id, _) = parse_offer_id(&offer.id).ok_or_else(|| format!("unknown offer {}", offer.id))?;
+    let store = conn.store();
+    let asset = store.assets.get(&asset_id).ok_or_else(|| format!("unknown offer {}: no asset {asset_id}", offer.id))?;
+    if !store.contract_definitions.contains_key(&definition) {
+        return Err(format!("unknown offer {}: no contract definition {definition}", offer.id));
+    }
+    if let Some(target) = &offer.target {
+        if target != &asset_id {
+            return Err(format!("offer {} targets {target}, not {asset_id}", offer.id));
+        }
+    }
+    let ours = store.offers_for(&asset_id).into_iter().find(|o| o.id == offer.id).ok_or_else(|| format!("unknown offer {}", offer.id))?;
+    if !ours.same_rules(offer) {
+        return Err(format!("offer {} does not carry the rules the provider offered", offer.id));
+    }
+    Ok((asset_id, asset.automation()))
+}
+
+/// Consumer: a provider's initial offer creates a negotiation in OFFERED.
+async fn negotiation_initial_offer(State(conn): State<Connector>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let (caller, message) = incoming(&conn, &headers, &body, MessageKind::ContractOfferMessage, Area::Negotiation).await?;
+        let DspMessage::ContractOffer(offer) = message else { unreachable!("decoded by kind") };
+        let bad = |reason: &str| DspError::bad_request(reason).pids(offer.consumer_pid.clone(), Some(offer.provider_pid.clone()));
+        if offer.consumer_pid.is_some() {
+            return Err(bad("an initial contract offer carries no consumerPid"));
+        }
+        let callback = offer.callback_address.clone().ok_or_else(|| bad("an initial contract offer needs a callbackAddress"))?;
+        let consumer_pid = ConsumerPid::generate();
+        let negotiation = Negotiation {
+            id: consumer_pid.0.clone(),
+            side: Side::Consumer,
+            consumer_pid: consumer_pid.clone(),
+            provider_pid: Some(offer.provider_pid.clone()),
+            state: NegotiationState::Offered,
+            counter_party_address: callback,
+            counter_party_id: caller.participant_id.clone(),
+            asset_id: offer.offer.target.clone(),
+            offer: offer.offer,
+            agreement: None,
+            automation: Automation::Manual,
+            error_detail: None,
+            created_at: now_millis(),
+        };
+        let reply = negotiation_reply(&negotiation);
+        conn.store().negotiations.insert(negotiation.id.clone(), negotiation);
+        Ok(Reply::Created(reply))
+    }
+    .await;
+    finish(&conn, result)
+}
+
+async fn negotiation_get(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>) -> Response {
+    maybe_hang(&conn).await;
+    let result = async {
+        let caller = conn.authenticate(&headers).await?;
+        let store = conn.store();
+        match store.negotiation_by_pid(&pid) {
+            Some(n) => {
+                check_caller(&caller, n.counter_party_id.as_deref(), Area::Negotiation)?;
+                Ok(Reply::Ok(negotiation_reply(n)))
+            }
+            None => {
+                drop(store);
+                unknown_process(&conn, "negotiation", &pid, Area::Negotiation)
+            }
+        }
+    }
+    .await;
+    finish(&conn, result)
+}
+
+/// The side of the wire a message must arrive on.
+#[derive(Clone, Copy)]
+enum Receiver {
+    Provider,
+    Consumer,
+    Either,
+}
+
+/// Applies a message to an existing negotiation: identifiers, caller, receiving side and
+/// state all checked, then the transition made and the automatic follow-up started.
+async fn apply_negotiation(
+    conn: &Connector,
+    headers: &HeaderMap,
+    body: &Bytes,
+    pid: &str,
+    kind: MessageKind,
+    receiver: Receiver,
+    input_of: impl FnOnce(&DspMessage) -> NegotiationInput,
+    update: impl FnOnce(&mut Negotiation, &DspMessage),
+) -> Result<Reply, DspError> {
+    let (caller, message) = incoming(conn, headers, body, kind, Area::Negotiation).await?;
+    let (consumer_pid, provider_pid) = message_pids(&message);
+    let input = input_of(&message);
+    let mut store = conn.store();
+    let Some(n) = store.negotiations.get_mut(pid) else {
+        drop(store);
+        return unknown_process(conn, "negotiation", pid, Area::Negotiation);
+    };
+    let err = |status: StatusCode, reason: String| DspError::new(status, reason).pids(Some(n.consumer_pid.clone()), n.provider_pid.clone());
+    let side_ok = match receiver {
+        Receiver::Provider => n.side == Side::Provider,
+        Receiver::Consumer => n.side == Side::Consumer,
+        Receiver::Either => true,
+    };
+    if !side_ok {
+        return Err(err(StatusCode::BAD_REQUEST, format!("{} cannot be sent to the {} of a negotiation", kind.name(), n.side.as_str().to_lowercase())));
+    }
+    if consumer_pid.as_ref() != Some(&n.consumer_pid) || (provider_pid.is_some() && provider_pid != n.provider_pid && n.provider_pid.is_some()) {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the message names consumerPid {} and providerPid {}, the process is {} / {}",
+                consumer_pid.map(|p| p.0).unwrap_or_default(),
+                provider_pid.map(|p| p.0).unwrap_or_default(),
+                n.consumer_pid,
+                n.provider_pid.clone().map(|p| p.0).unwrap_or_default()
+            ),
+        ));
+    }
+    check_caller(&caller, n.counter_party_id.as_deref(), Area::Negotiation)?;
+    let next = if conn.fault(Fault::IgnoreNegotiationState) { Ok(forced_negotiation_target(input)) } else { n.state.next(input) };
+    match next {
+        Ok(next) => {
+            n.state = next;
+            if n.provider_pid.is_none() {
+                n.provider_pid = provider_pid;
+            }
+            update(n, &message);
+        }
+        Err(e) => {
+            let error = err(StatusCode::BAD_REQUEST, e.to_string());
+            let forced = forced_negotiation_target(input);
+            return refuse_transition(conn, error, || n.state = forced);
+        }
+    }
+    let state = n.state;
+    drop(store);
+    if state == NegotiationState::Finalized {
+        flows::record_consumer_agreement(conn, pid);
+    }
+    flows::after_negotiation_move(conn, pid);
+    Ok(Reply::Empty)
+}
+
+fn forced_negotiation_target(input: NegotiationInput) -> NegotiationState {
+    match input {
+        NegotiationInput::Request => NegotiationState::Requested,
+        NegotiationInput::Offer => NegotiationState::Offered,
+        NegotiationInput::Event(NegotiationEventType::Accepted) => NegotiationState::Accepted,
+        NegotiationInput::Event(NegotiationEventType::Finalized) => NegotiationState::Finalized,
+        NegotiationInput::Agreement => NegotiationState::Agreed,
+        NegotiationInput::Verification => NegotiationState::Verified,
+        NegotiationInput::Termination => NegotiationState::Terminated,
+    }
+}
+
+fn message_pids(message: &DspMessage) -> (Option<ConsumerPid>, Option<ProviderPid>) {
+    match message {
+        DspMessage::ContractRequest(m) => (Some(m.consumer_pid.clone()), m.provider_pid.clone()),
+        DspMessage::ContractOffer(m) => (m.consumer_pid.clone(), Some(m.provider_pid.clone())),
+        DspMessage::ContractAgreement(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
+        DspMessage::ContractAgreementVerification(m) | DspMessage::TransferCompletion(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
+        DspMessage::ContractNegotiationEvent(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
+        DspMessage::ContractNegotiationTermination(m) | DspMessage::TransferSuspension(m) | DspMessage::TransferTermination(m) => {
+            (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone()))
+        }
+        DspMessage::TransferStart(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
+        _ => (None, None),
+    }
+}
+
+async fn negotiation_counter_request(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_negotiation(
+        &conn,
+        &headers,
+        &body,
+        &pid,
+        MessageKind::ContractRequestMessage,
+        Receiver::Provider,
+        |_| NegotiationInput::Request,
+        |n, m| {
+            if let DspMessage::ContractRequest(r) = m {
+                n.offer = r.offer.clone();
+            }
+        },
+    )
+    .await;
+    finish(&conn, result)
+}
+
+async fn negotiation_counter_offer(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_negotiation(
+        &conn,
+        &headers,
+        &body,
+        &pid,
+        MessageKind::ContractOfferMessage,
+        Receiver::Consumer,
+        |_| NegotiationInput::Offer,
+        |n, m| {
+            if let DspMessage::ContractOffer(o) = m {
+                n.offer = o.offer.clone();
+            }
+        },
+    )
+    .await;
+    finish(&conn, result)
+}
+
+async fn negotiation_event(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    // ACCEPTED goes to the provider, FINALIZED to the consumer; which one arrived is only known
+    // after decoding, so the side is checked against the event below.
+    let result = async {
+        let event = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("eventType").and_then(Value::as_str).map(str::to_string));
+        let receiver = match event.as_deref() {
+            Some("ACCEPTED") => Receiver::Provider,
+            Some("FINALIZED") => Receiver::Consumer,
+            _ => Receiver::Either,
+        };
+        apply_negotiation(
+            &conn,
+            &headers,
+            &body,
+            &pid,
+            MessageKind::ContractNegotiationEventMessage,
+            receiver,
+            |m| match m {
+                DspMessage::ContractNegotiationEvent(e) => NegotiationInput::Event(e.event_type),
+                _ => NegotiationInput::Termination,
+            },
+            |_, _| {},
+        )
+        .await
+    }
+    .await;
+    finish(&conn, result)
+}
+
+async fn negotiation_agreement(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_negotiation(
+        &conn,
+        &headers,
+        &body,
+        &pid,
+        MessageKind::ContractAgreementMessage,
+        Receiver::Consumer,
+        |_| NegotiationInput::Agreement,
+        |n, m| {
+            if let DspMessage::ContractAgreement(a) = m {
+                n.agreement = Some(a.agreement.clone());
+            }
+        },
+    )
+    .await;
+    finish(&conn, result)
+}
+
+async fn negotiation_verification(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_negotiation(
+        &conn,
+        &headers,
+        &body,
+        &pid,
+        MessageKind::ContractAgreementVerificationMessage,
+        Receiver::Provider,
+        |_| NegotiationInput::Verification,
+        |_, _| {},
+    )
+    .await;
+    finish(&conn, result)
+}
+
+async fn negotiation_termination(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_negotiation(
+        &conn,
+        &headers,
+        &body,
+        &pid,
+        MessageKind::ContractNegotiationTerminationMessage,
+        Receiver::Either,
+        |_| NegotiationInput::Termination,
+        |n, m| {
+            if let DspMessage::ContractNegotiationTermination(t) = m {
+                n.error_detail = Some(t.reason.iter().map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string())).collect::<Vec<_>>().join("; "));
+            }
+        },
+    )
+    .await;
+    finish(&conn, result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfer process
+
+fn transfer_reply(t: &Transfer) -> DspMessage {
+    DspMessage::TransferProcess(TransferProcess {
+        provider_pid: t.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),
+        consumer_pid: t.consumer_pid.clone(),
+        state: t.state,
+    })
+}
+
+/// The transfer types the reference data plane moves.
+pub const TRANSFER_TYPES: [&str; 3] = ["HttpData-PULL", "HttpData-PUSH", "AmazonS3-PUSH"];
+
+/// Provider: a transfer request under a finalized agreement creates a process in REQUESTED.
+async fn transfer_request(State(conn): State<Connector>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let (caller, message) = incoming(&conn, &headers, &body, MessageKind::TransferRequestMessage, Area::Transfer).await?;
+        let DspMessage::TransferRequest(request) = message else { unreachable!("decoded by kind") };
+        let bad = |reason: String| DspError::bad_request(reason).in_area(Area::Transfer).pids(Some(request.consumer_pid.clone()), None);
+        if !TRANSFER_TYPES.contains(&request.format.as_str()) {
+            return Err(bad(format!("unsupported format {}; this connector moves {}", request.format, TRANSFER_TYPES.join(", "))));
+        }
+        if request.format.ends_with("PUSH") && request.data_address.is_none() {
+            return Err(bad(format!("a {} transfer needs a dataAddress to push to", request.format)));
+        }
+        let (asset_id, automation) = {
+            let store = conn.store();
+            let agreement = store.agreements.get(request.agreement_id.as_str());
+            let finalized = agreement
+                .and_then(|a| store.negotiations.get(&a.negotiation_id))
+                .map(|n| n.state == NegotiationState::Finalized && n.side == Side::Provider)
+                .unwrap_or(false);
+            let same_consumer = match (agreement, caller.participant_id.as_deref()) {
+                (Some(a), Some(who)) => a.consumer_id.is_empty() || a.consumer_id == who,
+                _ => true,
+            };
+            match agreement {
+                Some(a) if finalized && same_consumer => {
+                    (Some(a.asset_id.clone()), store.assets.get(&a.asset_id).map(|x| x.automation()).unwrap_or(Automation::Auto))
+                }
+                _ if conn.fault(Fault::TransferWithoutAgreement) => (None, Automation::Auto),
+                Some(_) if !same_consumer => return Err(bad(format!("agreement {} was not made with the caller", request.agreement_id))),
+                Some(_) => return Err(bad(format!("agreement {} is not finalized", request.agreement_id))),
+                None => return Err(bad(format!("unknown agreement {}", request.agreement_id))),
+            }
+        };
+        let provider_pid = ProviderPid::generate();
+        let transfer = Transfer {
+            id: provider_pid.0.clone(),
+            side: Side::Provider,
+            consumer_pid: request.consumer_pid.clone(),
+            provider_pid: Some(provider_pid.clone()),
+            state: TransferState::Requested,
+            agreement_id: request.agreement_id.clone(),
+            asset_id,
+            transfer_type: request.format.clone(),
+            counter_party_address: request.callback_address.clone(),
+            counter_party_id: caller.participant_id.clone(),
+            destination: request.data_address.clone(),
+            edr: None,
+            automation,
+            error_detail: None,
+            created_at: now_millis(),
+        };
+        let reply = transfer_reply(&transfer);
+        conn.store().transfers.insert(transfer.id.clone(), transfer);
+        flows::after_transfer_request(&conn, &provider_pid.0);
+        Ok(Reply::Created(reply))
+    }
+    .await;
+    finish(&conn, result)
+}
+
+async fn transfer_get(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>) -> Response {
+    maybe_hang(&conn).await;
+    let result = async {
+        let caller = conn.authenticate(&headers).await.map_err(|e| e.in_area(Area::Transfer))?;
+        let store = conn.store();
+        match store.transfer_by_pid(&pid) {
+            Some(t) => {
+                check_caller(&caller, t.counter_party_id.as_deref(), Area::Transfer)?;
+                Ok(Reply::Ok(transfer_reply(t)))
+            }
+            None => {
+                drop(store);
+                unknown_process(&conn, "transfer process", &pid, Area::Transfer)
+            }
+        }
+    }
+    .await;
+    finish(&conn, result)
+}
+
+async fn apply_transfer(
+    conn: &Connector,
+    headers: &HeaderMap,
+    body: &Bytes,
+    pid: &str,
+    kind: MessageKind,
+    input: TransferInput,
+) -> Result<Reply, DspError> {
+    let (caller, message) = incoming(conn, headers, body, kind, Area::Transfer).await?;
+    let (consumer_pid, provider_pid) = message_pids(&message);
+    let mut store = conn.store();
+    let Some(t) = store.transfers.get_mut(pid) else {
+        drop(store);
+        return unknown_process(conn, "transfer process", pid, Area::Transfer);
+    };
+    let err = |status: StatusCode, reason: String| {
+        DspError::new(status, reason).in_area(Area::Transfer).pids(Some(t.consumer_pid.clone()), t.provider_pid.clone())
+    };
+    if consumer_pid.as_ref() != Some(&t.consumer_pid) || (t.provider_pid.is_some() && provider_pid != t.provider_pid) {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the message names consumerPid {} and providerPid {}, the process is {} / {}",
+                consumer_pid.map(|p| p.0).unwrap_or_default(),
+                provider_pid.map(|p| p.0).unwrap_or_default(),
+                t.consumer_pid,
+                t.provider_pid.clone().map(|p| p.0).unwrap_or_default()
+            ),
+        ));
+    }
+    check_caller(&caller, t.counter_party_id.as_deref(), Area::Transfer)?;
+    let next = if conn.fault(Fault::IgnoreTransferState) { Ok(forced_transfer_target(input)) } else { t.state.next(input) };
+    let previous = t.state;
+    match next {
+        Ok(next) => {
+            t.state = next;
+            if t.provider_pid.is_none() {
+                t.provider_pid = provider_pid;
+            }
+            match &message {
+                DspMessage::TransferStart(start) if t.side == Side::Consumer => {
+                    if start.data_address.is_some() {
+                        t.edr = start.data_address.clone();
+                    }
+                }
+                DspMessage::TransferTermination(m) | DspMessage::TransferSuspension(m) => {
+                    t.error_detail = Some(m.reason.iter().map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string())).collect::<Vec<_>>().join("; "));
+                }
+                _ => {}
+            }
+        }
+        Err(e) => {
+            let error = err(StatusCode::BAD_REQUEST, e.to_string());
+            let forced = forced_transfer_target(input);
+            return refuse_transition(conn, error, || t.state = forced);
+        }
+    }
+    let (state, side) = (t.state, t.side);
+    if state.is_terminal() && !conn.fault(Fault::TokenNeverRevoked) {
+        store.tokens.retain(|_, token| token.transfer_id != pid);
+    }
+    drop(store);
+    // A provider asked by its consumer to restart a suspended pull issues a fresh reference.
+    if side == Side::Provider && input == TransferInput::Start && previous == TransferState::Suspended {
+        let conn = conn.clone();
+        let pid = pid.to_string();
+        tokio::spawn(async move {
+            let _ = resend_start(&conn, &pid).await;
+        });
+    }
+    Ok(Reply::Empty)
+}
+
+/// Provider: tells the consumer a restarted transfer runs again, with a fresh pull token.
+async fn resend_start(conn: &Connector, id: &str) -> Result<(), String> {
+    let (t, pull) = {
+        let store = conn.store();
+        let t = store.transfers.get(id).ok_or("gone")?;
+        (t.clone(), t.transfer_type.ends_with("PULL"))
+    };
+    let data_address = pull.then(|| {
+        let token = flows::issue_pull_token(conn, id);
+        DataAddress::new(HTTP_ENDPOINT_TYPE, Some(conn.config().data_plane_public_url.clone()))
+            .with_property("authorization", token)
+            .with_property("authType", "bearer")
+    });
+    let message = DspMessage::TransferStart(TransferStartMessage {
+        provider_pid: t.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),
+        consumer_pid: t.consumer_pid.clone(),
+        data_address,
+    });
+    let body = conn.codec().encode(&message);
+    conn.send(&t.counter_party_address, &binding::transfer_start(t.consumer_pid.as_str()), t.counter_party_id.as_deref(), &body).await.map(|_| ())
+}
+
+fn forced_transfer_target(input: TransferInput) -> TransferState {
+    match input {
+        TransferInput::Start => TransferState::Started,
+        TransferInput::Suspension => TransferState::Suspended,
+        TransferInput::Completion => TransferState::Completed,
+        TransferInput::Termination => TransferState::Terminated,
+    }
+}
+
+async fn transfer_start(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_transfer(&conn, &headers, &body, &pid, MessageKind::TransferStartMessage, TransferInput::Start).await;
+    finish(&conn, result)
+}
+
+async fn transfer_completion(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_transfer(&conn, &headers, &body, &pid, MessageKind::TransferCompletionMessage, TransferInput::Completion).await;
+    finish(&conn, result)
+}
+
+async fn transfer_suspension(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_transfer(&conn, &headers, &body, &pid, MessageKind::TransferSuspensionMessage, TransferInput::Suspension).await;
+    finish(&conn, result)
+}
+
+async fn transfer_termination(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
+    let result = apply_transfer(&conn, &headers, &body, &pid, MessageKind::TransferTerminationMessage, TransferInput::Termination).await;
+    finish(&conn, result)
+}

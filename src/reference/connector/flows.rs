@@ -1,0 +1,431 @@
+//! The connector's own moves in negotiations and transfers: the messages it sends, the local
+//! transition it makes before sending, and what it does on its own in automatic mode.
+//!
+//! A move first applies its transition locally (so a fast peer's reply cannot overtake it),
+//! then sends; if the peer cannot be reached the process ends in TERMINATED with the reason.
+
+use serde_json::Value;
+
+use super::app::Connector;
+use super::faults::Fault;
+use super::store::{now_millis, Agreement, Automation, PullToken, Side, PULL_TOKEN_LIFETIME};
+use crate::protocol::binding;
+use crate::protocol::state::{NegotiationInput, TransferInput};
+use crate::protocol::*;
+
+/// Applies a local transition to a negotiation; `Err` when the state does not allow it.
+pub fn move_negotiation(conn: &Connector, id: &str, input: NegotiationInput) -> Result<NegotiationRef, String> {
+    let mut store = conn.store();
+    let negotiation = store.negotiations.get_mut(id).ok_or_else(|| format!("unknown negotiation {id}"))?;
+    negotiation.state = negotiation.state.next(input).map_err(|e| e.to_string())?;
+    Ok(NegotiationRef::of(negotiation))
+}
+
+/// The parts of a negotiation a move needs after the lock is released.
+#[derive(Debug, Clone)]
+pub struct NegotiationRef {
+    pub id: String,
+    pub side: Side,
+    pub consumer_pid: ConsumerPid,
+    pub provider_pid: ProviderPid,
+    pub address: String,
+    pub counter_party_id: Option<String>,
+    pub state: NegotiationState,
+}
+
+impl NegotiationRef {
+    fn of(n: &super::store::Negotiation) -> NegotiationRef {
+        NegotiationRef {
+            id: n.id.clone(),
+            side: n.side,
+            consumer_pid: n.consumer_pid.clone(),
+            provider_pid: n.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),
+            address: n.counter_party_address.clone(),
+            counter_party_id: n.counter_party_id.clone(),
+            state: n.state,
+        }
+    }
+
+    /// The counterparty's pid, which names the process in the paths it serves.
+    fn their_pid(&self) -> &str {
+        match self.side {
+            Side::Provider => self.consumer_pid.as_str(),
+            Side::Consumer => self.provider_pid.as_str(),
+        }
+    }
+}
+
+fn fail_negotiation(conn: &Connector, id: &str, detail: String) {
+    tracing::warn!(negotiation = id, %detail, "negotiation failed");
+    if let Some(n) = conn.store().negotiations.get_mut(id) {
+        if !n.state.is_terminal() {
+            n.state = NegotiationState::Terminated;
+        }
+        n.error_detail = Some(detail);
+    }
+}
+
+async fn send_negotiation(conn: &Connector, n: &NegotiationRef, path: String, message: DspMessage) -> Result<(), String> {
+    let body = conn.codec().encode(&message);
+    match conn.send(&n.address, &path, n.counter_party_id.as_deref(), &body).await {
+        Ok((status, _)) if status.is_success() => Ok(()),
+        Ok((status, reply)) => Err(format!("{} answered {} with {}", n.address, status, reply.map(|v| v.to_string()).unwrap_or_default())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Provider: agrees to the offer on the table and sends the agreement.
+pub async fn agree(conn: &Connector, id: &str) -> Result<(), String> {
+    let (n, agreement) = {
+        let mut store = conn.store();
+        let negotiation = store.negotiations.get_mut(id).ok_or_else(|| format!("unknown negotiation {id}"))?;
+        if negotiation.side != Side::Provider {
+            return Err("only a provider agrees".to_string());
+        }
+        negotiation.state = negotiation.state.next(NegotiationInput::Agreement).map_err(|e| e.to_string())?;
+        let agreement_id = AgreementId::generate();
+        let mut policy = negotiation.offer.with_kind("Agreement", agreement_id.as_str());
+        let asset_id = negotiation.asset_id.clone().or_else(|| negotiation.offer.target.clone()).unwrap_or_default();
+        policy.target = Some(asset_id.clone());
+        if !conn.fault(Fault::AgreementWithoutParties) {
+            policy.assigner = Some(conn.participant_id().to_string());
+            policy.assignee = Some(negotiation.counter_party_id.clone().unwrap_or_else(|| "unknown".to_string()));
+        } else {
+            policy.assigner = None;
+            policy.assignee = None;
+        }
+        policy.timestamp = Some(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        if conn.fault(Fault::AgreementChangesRules) {
+            policy.permission = vec![Rule { action: "distribute".to_string(), constraint: Vec::new(), extra: Default::default() }];
+        }
+        negotiation.agreement = Some(policy.clone());
+        let n = NegotiationRef::of(negotiation);
+        let agreement = Agreement {
+            id: agreement_id.clone(),
+            asset_id,
+            policy: policy.clone(),
+            provider_id: conn.participant_id().to_string(),
+            consumer_id: n.counter_party_id.clone().unwrap_or_default(),
+            signing_date: now_millis(),
+            negotiation_id: id.to_string(),
+        };
+        store.agreements.insert(agreement_id.0.clone(), agreement);
+        (n, policy)
+    };
+    let message = DspMessage::ContractAgreement(ContractAgreementMessage {
+        provider_pid: n.provider_pid.clone(),
+        consumer_pid: n.consumer_pid.clone(),
+        agreement,
+        callback_address: None,
+    });
+    let path = binding::negotiation_agreement(n.their_pid());
+    send_negotiation(conn, &n, path, message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+}
+
+/// Provider: makes a counter-offer.
+pub async fn counter_offer(conn: &Connector, id: &str, offer: Option<Policy>) -> Result<(), String> {
+    let n = {
+        let mut store = conn.store();
+        let negotiation = store.negotiations.get_mut(id).ok_or_else(|| format!("unknown negotiation {id}"))?;
+        negotiation.state = negotiation.state.next(NegotiationInput::Offer).map_err(|e| e.to_string())?;
+        if let Some(offer) = offer {
+            negotiation.offer = offer;
+        }
+        (NegotiationRef::of(negotiation), negotiation.offer.clone())
+    };
+    let (n, mut offer) = n;
+    if offer.target.is_none() {
+        offer.target = conn.store().negotiations.get(id).and_then(|x| x.asset_id.clone());
+    }
+    let message = DspMessage::ContractOffer(ContractOfferMessage {
+        provider_pid: n.provider_pid.clone(),
+        consumer_pid: Some(n.consumer_pid.clone()),
+        offer,
+        callback_address: None,
+    });
+    send_negotiation(conn, &n, binding::negotiation_offers(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+}
+
+/// Provider: finalizes a verified agreement.
+pub async fn finalize(conn: &Connector, id: &str) -> Result<(), String> {
+    let n = move_negotiation(conn, id, NegotiationInput::Event(NegotiationEventType::Finalized))?;
+    let message = DspMessage::ContractNegotiationEvent(ContractNegotiationEventMessage {
+        provider_pid: n.provider_pid.clone(),
+        consumer_pid: n.consumer_pid.clone(),
+        event_type: NegotiationEventType::Finalized,
+    });
+    send_negotiation(conn, &n, binding::negotiation_events(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+}
+
+/// Consumer: verifies a received agreement.
+pub async fn verify(conn: &Connector, id: &str) -> Result<(), String> {
+    let n = move_negotiation(conn, id, NegotiationInput::Verification)?;
+    let message = DspMessage::ContractAgreementVerification(PidPair { provider_pid: n.provider_pid.clone(), consumer_pid: n.consumer_pid.clone() });
+    send_negotiation(conn, &n, binding::negotiation_verification(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+}
+
+/// Consumer: accepts the provider's offer.
+pub async fn accept(conn: &Connector, id: &str) -> Result<(), String> {
+    let n = move_negotiation(conn, id, NegotiationInput::Event(NegotiationEventType::Accepted))?;
+    let message = DspMessage::ContractNegotiationEvent(ContractNegotiationEventMessage {
+        provider_pid: n.provider_pid.clone(),
+        consumer_pid: n.consumer_pid.clone(),
+        event_type: NegotiationEventType::Accepted,
+    });
+    send_negotiation(conn, &n, binding::negotiation_events(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+}
+
+/// Consumer: answers an offer with a counter-request.
+pub async fn counter_request(conn: &Connector, id: &str, offer: Option<Policy>) -> Result<(), String> {
+    let (n, offer) = {
+        let mut store = conn.store();
+        let negotiation = store.negotiations.get_mut(id).ok_or_else(|| format!("unknown negotiation {id}"))?;
+        negotiation.state = negotiation.state.next(NegotiationInput::Request).map_err(|e| e.to_string())?;
+        if let Some(offer) = offer {
+            negotiation.offer = offer;
+        }
+        (NegotiationRef::of(negotiation), negotiation.offer.clone())
+    };
+    let message = DspMessage::ContractRequest(ContractRequestMessage {
+        consumer_pid: n.consumer_pid.clone(),
+        provider_pid: Some(n.provider_pid.clone()),
+        offer,
+        callback_address: None,
+    });
+    send_negotiation(conn, &n, binding::negotiation_request(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+}
+
+/// Either side: terminates a negotiation.
+pub async fn terminate_negotiation(conn: &Connector, id: &str, reason: &str) -> Result<(), String> {
+    let n = move_negotiation(conn, id, NegotiationInput::Termination)?;
+    let message = DspMessage::ContractNegotiationTermination(CodedPidMessage {
+        provider_pid: n.provider_pid.clone(),
+        consumer_pid: n.consumer_pid.clone(),
+        code: Some("terminated".to_string()),
+        reason: vec![Value::String(reason.to_string())],
+    });
+    // A termination stands even if the peer cannot be told.
+    send_negotiation(conn, &n, binding::negotiation_termination(n.their_pid()), message).await
+}
+
+/// What a provider in automatic mode does after a negotiation moved.
+pub fn after_negotiation_move(conn: &Connector, id: &str) {
+    let (state, side, automation) = {
+        let store = conn.store();
+        let Some(n) = store.negotiations.get(id) else { return };
+        (n.state, n.side, n.automation)
+    };
+    if automation != Automation::Auto {
+        return;
+    }
+    let conn = conn.clone();
+    let id = id.to_string();
+    match (side, state) {
+        (Side::Provider, NegotiationState::Requested | NegotiationState::Accepted) => {
+            tokio::spawn(async move {
+                let _ = agree(&conn, &id).await;
+            });
+        }
+        (Side::Provider, NegotiationState::Verified) if !conn.fault(Fault::NoFinalize) => {
+            tokio::spawn(async move {
+                let _ = finalize(&conn, &id).await;
+            });
+        }
+        (Side::Consumer, NegotiationState::Agreed) if !conn.fault(Fault::NoVerification) => {
+            tokio::spawn(async move {
+                let _ = verify(&conn, &id).await;
+            });
+        }
+        _ => {}
+    }
+}
+
+/// Consumer: records the agreement of a finalized negotiation so transfers can name it.
+pub fn record_consumer_agreement(conn: &Connector, id: &str) {
+    let mut store = conn.store();
+    let Some(n) = store.negotiations.get(id).cloned() else { return };
+    if let Some(policy) = n.agreement {
+        let agreement = Agreement {
+            id: AgreementId(policy.id.clone()),
+            asset_id: policy.target.clone().unwrap_or_default(),
+            provider_id: n.counter_party_id.clone().unwrap_or_default(),
+            consumer_id: conn.participant_id().to_string(),
+            policy,
+            signing_date: now_millis(),
+            negotiation_id: id.to_string(),
+        };
+        store.agreements.insert(agreement.id.0.clone(), agreement);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfers
+
+#[derive(Debug, Clone)]
+pub struct TransferRef {
+    pub id: String,
+    pub side: Side,
+    pub consumer_pid: ConsumerPid,
+    pub provider_pid: ProviderPid,
+    pub address: String,
+    pub counter_party_id: Option<String>,
+    pub transfer_type: String,
+    pub asset_id: Option<String>,
+    pub destination: Option<DataAddress>,
+}
+
+impl TransferRef {
+    fn of(t: &super::store::Transfer) -> TransferRef {
+        TransferRef {
+            id: t.id.clone(),
+            side: t.side,
+            consumer_pid: t.consumer_pid.clone(),
+            provider_pid: t.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),
+            address: t.counter_party_address.clone(),
+            counter_party_id: t.counter_party_id.clone(),
+            transfer_type: t.transfer_type.clone(),
+            asset_id: t.asset_id.clone(),
+            destination: t.destination.clone(),
+        }
+    }
+
+    fn their_pid(&self) -> &str {
+        match self.side {
+            Side::Provider => self.consumer_pid.as_str(),
+            Side::Consumer => self.provider_pid.as_str(),
+        }
+    }
+}
+
+pub fn move_transfer(conn: &Connector, id: &str, input: TransferInput) -> Result<TransferRef, String> {
+    let mut store = conn.store();
+    let transfer = store.transfers.get_mut(id).ok_or_else(|| format!("unknown transfer process {id}"))?;
+    transfer.state = transfer.state.next(input).map_err(|e| e.to_string())?;
+    let t = TransferRef::of(transfer);
+    if transfer.state.is_terminal() && !conn.fault(Fault::TokenNeverRevoked) {
+        store.tokens.retain(|_, token| token.transfer_id != id);
+    }
+    Ok(t)
+}
+
+fn fail_transfer(conn: &Connector, id: &str, detail: String) {
+    tracing::warn!(transfer = id, %detail, "transfer failed");
+    let mut store = conn.store();
+    if let Some(t) = store.transfers.get_mut(id) {
+        if !t.state.is_terminal() {
+            t.state = TransferState::Terminated;
+        }
+        t.error_detail = Some(detail);
+    }
+    store.tokens.retain(|_, token| token.transfer_id != id);
+}
+
+async fn send_transfer(conn: &Connector, t: &TransferRef, path: String, message: DspMessage) -> Result<(), String> {
+    let body = conn.codec().encode(&message);
+    match conn.send(&t.address, &path, t.counter_party_id.as_deref(), &body).await {
+        Ok((status, _)) if status.is_success() => Ok(()),
+        Ok((status, reply)) => Err(format!("{} answered {} with {}", t.address, status, reply.map(|v| v.to_string()).unwrap_or_default())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Provider: starts (or restarts) a transfer. For a pull it issues a token scoped to this
+/// transfer and sends the endpoint data reference; for a push it sends the start and then
+/// moves the data and completes.
+pub async fn start_transfer(conn: &Connector, id: &str) -> Result<(), String> {
+    let consumer_view = {
+        let store = conn.store();
+        let t = store.transfers.get(id).ok_or_else(|| format!("unknown transfer process {id}"))?;
+        (t.side == Side::Consumer).then(|| (t.state, TransferRef::of(t)))
+    };
+    if let Some((state, t)) = consumer_view {
+        // A consumer restarts a suspended transfer by asking the provider to start it; it
+        // moves to STARTED when the provider's start message (with a fresh reference) arrives.
+        if state != TransferState::Suspended {
+            return Err(format!("TransferStartMessage is not allowed in state {state}"));
+        }
+        let message = DspMessage::TransferStart(TransferStartMessage { provider_pid: t.provider_pid.clone(), consumer_pid: t.consumer_pid.clone(), data_address: None });
+        return send_transfer(conn, &t, binding::transfer_start(t.their_pid()), message).await;
+    }
+    let t = move_transfer(conn, id, TransferInput::Start)?;
+    let pull = t.transfer_type.ends_with("PULL");
+    let data_address = if pull && !conn.fault(Fault::StartWithoutDataAddress) {
+        let token = issue_pull_token(conn, id);
+        Some(
+            DataAddress::new(HTTP_ENDPOINT_TYPE, Some(conn.config().data_plane_public_url.clone()))
+                .with_property("authorization", token)
+                .with_property("authType", "bearer"),
+        )
+    } else {
+        None
+    };
+    let message = DspMessage::TransferStart(TransferStartMessage { provider_pid: t.provider_pid.clone(), consumer_pid: t.consumer_pid.clone(), data_address });
+    send_transfer(conn, &t, binding::transfer_start(t.their_pid()), message).await.inspect_err(|e| fail_transfer(conn, id, e.clone()))?;
+    if !pull {
+        let conn = conn.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            match super::dataplane::push(&conn, &t).await {
+                Ok(()) => {
+                    let _ = complete_transfer(&conn, &id).await;
+                }
+                Err(e) => {
+                    let _ = terminate_transfer(&conn, &id, &format!("push failed: {e}")).await;
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Issues a fresh pull token for a transfer.
+pub fn issue_pull_token(conn: &Connector, transfer_id: &str) -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let lifetime = if conn.fault(Fault::TokenNeverRevoked) { std::time::Duration::from_secs(u32::MAX as u64) } else { PULL_TOKEN_LIFETIME };
+    conn.store().tokens.insert(token.clone(), PullToken { transfer_id: transfer_id.to_string(), expires: std::time::SystemTime::now() + lifetime });
+    token
+}
+
+pub async fn complete_transfer(conn: &Connector, id: &str) -> Result<(), String> {
+    let t = move_transfer(conn, id, TransferInput::Completion)?;
+    let message = DspMessage::TransferCompletion(PidPair { provider_pid: t.provider_pid.clone(), consumer_pid: t.consumer_pid.clone() });
+    send_transfer(conn, &t, binding::transfer_completion(t.their_pid()), message).await
+}
+
+pub async fn suspend_transfer(conn: &Connector, id: &str, reason: &str) -> Result<(), String> {
+    let t = move_transfer(conn, id, TransferInput::Suspension)?;
+    let message = DspMessage::TransferSuspension(CodedPidMessage {
+        provider_pid: t.provider_pid.clone(),
+        consumer_pid: t.consumer_pid.clone(),
+        code: Some("suspended".to_string()),
+        reason: vec![Value::String(reason.to_string())],
+    });
+    send_transfer(conn, &t, binding::transfer_suspension(t.their_pid()), message).await
+}
+
+pub async fn terminate_transfer(conn: &Connector, id: &str, reason: &str) -> Result<(), String> {
+    let t = move_transfer(conn, id, TransferInput::Termination)?;
+    let message = DspMessage::TransferTermination(CodedPidMessage {
+        provider_pid: t.provider_pid.clone(),
+        consumer_pid: t.consumer_pid.clone(),
+        code: Some("terminated".to_string()),
+        reason: vec![Value::String(reason.to_string())],
+    });
+    send_transfer(conn, &t, binding::transfer_termination(t.their_pid()), message).await
+}
+
+/// What a provider in automatic mode does with a new transfer request: start it.
+pub fn after_transfer_request(conn: &Connector, id: &str) {
+    let automation = conn.store().transfers.get(id).map(|t| t.automation);
+    if automation == Some(Automation::Auto) {
+        let conn = conn.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let _ = start_transfer(&conn, &id).await;
+        });
+    }
+}

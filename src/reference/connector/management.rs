@@ -1,0 +1,663 @@
+//! The management API of the reference connector, shaped like the Eclipse EDC management API
+//! v3 (assets, policy definitions, contract definitions, catalog, contract negotiations,
+//! agreements, transfer processes, endpoint data references), protected by `X-Api-Key`.
+//!
+//! It accepts EDC's JSON-LD bodies compacted with `@vocab` or prefixed with `edc:` / `odrl:`.
+//! A few routes go beyond EDC (`agree`, `offer`, `finalize`, `accept`, `verify`, `start`,
+//! `complete`): they let a conformance suite make a provider in manual mode take each step.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use super::app::Connector;
+use super::faults::Fault;
+use super::flows;
+use super::store::{now_millis, strip_prefixes, Asset, Automation, ContractDefinition, Negotiation, PolicyDefinition, Side, Transfer};
+use crate::protocol::*;
+
+const EDC_VOCAB: &str = "https://w3id.org/edc/v0.0.1/ns/";
+
+pub fn router(conn: Connector) -> Router {
+    Router::new()
+        .route("/v3/assets", post(create_asset))
+        .route("/v3/assets/request", post(list_assets))
+        .route("/v3/assets/{id}", get(get_asset).delete(delete_asset))
+        .route("/v3/policydefinitions", post(create_policy))
+        .route("/v3/policydefinitions/request", post(list_policies))
+        .route("/v3/policydefinitions/{id}", get(get_policy))
+        .route("/v3/contractdefinitions", post(create_contract_definition))
+        .route("/v3/contractdefinitions/request", post(list_contract_definitions))
+        .route("/v3/contractdefinitions/{id}", get(get_contract_definition))
+        .route("/v3/catalog/request", post(catalog_request))
+        .route("/v3/catalog/dataset/request", post(dataset_request))
+        .route("/v3/contractnegotiations", post(initiate_negotiation))
+        .route("/v3/contractnegotiations/request", post(list_negotiations))
+        .route("/v3/contractnegotiations/{id}", get(get_negotiation))
+        .route("/v3/contractnegotiations/{id}/state", get(negotiation_state))
+        .route("/v3/contractnegotiations/{id}/agreement", get(negotiation_agreement))
+        .route("/v3/contractnegotiations/{id}/{action}", post(negotiation_action))
+        .route("/v3/contractagreements/request", post(list_agreements))
+        .route("/v3/contractagreements/{id}", get(get_agreement))
+        .route("/v3/transferprocesses", post(initiate_transfer))
+        .route("/v3/transferprocesses/request", post(list_transfers))
+        .route("/v3/transferprocesses/{id}", get(get_transfer))
+        .route("/v3/transferprocesses/{id}/state", get(transfer_state))
+        .route("/v3/transferprocesses/{id}/{action}", post(transfer_action))
+        .route("/v3/edrs/{id}/dataaddress", get(edr_data_address))
+        .with_state(conn)
+}
+
+/// An error of the management API, in EDC's shape: a list of `{message, type}`.
+struct ApiError(StatusCode, String, &'static str);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!([{ "message": self.1, "type": self.2 }]))).into_response()
+    }
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into(), "ValidationFailure")
+}
+
+fn not_found(kind: &str, id: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("Object of type {kind} with ID={id} was not found"), "ObjectNotFound")
+}
+
+fn conflict(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::CONFLICT, message.into(), "ObjectConflict")
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn authorize(conn: &Connector, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if given.is_empty() || given != conn.config().api_key {
+        return Err(ApiError(StatusCode::UNAUTHORIZED, "missing or wrong X-Api-Key".to_string(), "AuthenticationFailed"));
+    }
+    Ok(())
+}
+
+/// Parses a JSON-LD body and strips EDC / ODRL prefixes from its keys.
+fn body(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    Ok(strip_prefixes(&value))
+}
+
+fn text(value: &Value, key: &str) -> Option<String> {
+    match value.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Object(o)) => o.get("@id").or_else(|| o.get("@value")).and_then(Value::as_str).map(str::to_string),
+        Some(Value::Array(items)) => items.first().and_then(|v| v.as_str().map(str::to_string).or_else(|| v.get("@value").and_then(Value::as_str).map(str::to_string))),
+        _ => None,
+    }
+}
+
+fn required(value: &Value, key: &str) -> Result<String, ApiError> {
+    text(value, key).filter(|s| !s.is_empty()).ok_or_else(|| bad(format!("mandatory value '{key}' is missing")))
+}
+
+fn edc(mut object: Map<String, Value>, kind: &str, id: &str) -> Value {
+    object.insert("@context".to_string(), json!({ "@vocab": EDC_VOCAB, "odrl": "http://www.w3.org/ns/odrl/2/" }));
+    object.insert("@type".to_string(), Value::String(kind.to_string()));
+    object.insert("@id".to_string(), Value::String(id.to_string()));
+    Value::Object(object)
+}
+
+fn id_response(id: &str) -> Response {
+    Json(json!({
+        "@context": { "@vocab": EDC_VOCAB },
+        "@type": "IdResponse",
+        "@id": id,
+        "createdAt": now_millis(),
+    }))
+    .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assets, policies, contract definitions
+
+fn asset_json(a: &Asset) -> Value {
+    let mut o = Map::new();
+    o.insert("properties".into(), Value::Object(a.properties.clone()));
+    o.insert("dataAddress".into(), a.data_address.clone());
+    o.insert("createdAt".into(), json!(a.created_at));
+    edc(o, "Asset", &a.id)
+}
+
+async fn create_asset(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let b = body(&bytes)?;
+    let id = text(&b, "@id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let properties = b.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    let data_address = b.get("dataAddress").cloned().ok_or_else(|| bad("mandatory value 'dataAddress' is missing"))?;
+    if text(&data_address, "type").is_none() {
+        return Err(bad("mandatory value 'dataAddress.type' is missing"));
+    }
+    let mut store = conn.store();
+    if store.assets.contains_key(&id) {
+        return Err(conflict(format!("Object of type Asset with ID={id} already exists")));
+    }
+    store.assets.insert(id.clone(), Asset { id: id.clone(), properties, data_address, created_at: now_millis() });
+    Ok(id_response(&id))
+}
+
+async fn list_assets(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+    authorize(&conn, &headers)?;
+    Ok(Json(conn.store().assets.values().map(asset_json).collect::<Vec<_>>()).into_response())
+}
+
+async fn get_asset(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    conn.store().assets.get(&id).map(|a| Json(asset_json(a)).into_response()).ok_or_else(|| not_found("Asset", &id))
+}
+
+async fn delete_asset(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    conn.store().assets.remove(&id).map(|_| StatusCode::NO_CONTENT.into_response()).ok_or_else(|| not_found("Asset", &id))
+}
+
+async fn create_policy(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let b = body(&bytes)?;
+    let id = text(&b, "@id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let policy = b.get("policy").cloned().ok_or_else(|| bad("mandatory value 'policy' is missing"))?;
+    let mut store = conn.store();
+    if store.policies.contains_key(&id) {
+        return Err(conflict(format!("Object of type PolicyDefinition with ID={id} already exists")));
+    }
+    store.policies.insert(id.clone(), PolicyDefinition { id: id.clone(), policy, created_at: now_millis() });
+    Ok(id_response(&id))
+}
+
+fn policy_json(p: &PolicyDefinition) -> Value {
+    let mut o = Map::new();
+    o.insert("policy".into(), p.policy.clone());
+    o.insert("createdAt".into(), json!(p.created_at));
+    edc(o, "PolicyDefinition", &p.id)
+}
+
+async fn list_policies(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+    authorize(&conn, &headers)?;
+    Ok(Json(conn.store().policies.values().map(policy_json).collect::<Vec<_>>()).into_response())
+}
+
+async fn get_policy(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    conn.store().policies.get(&id).map(|p| Json(policy_json(p)).into_response()).ok_or_else(|| not_found("PolicyDefinition", &id))
+}
+
+async fn create_contract_definition(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let b = body(&bytes)?;
+    let id = text(&b, "@id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let access_policy_id = required(&b, "accessPolicyId")?;
+    let contract_policy_id = required(&b, "contractPolicyId")?;
+    // EDC selects assets with criteria; the reference connector understands the usual
+    // `id = X` and `id in [X, Y]` criteria and treats no criterion as "all assets".
+    let mut asset_ids = Vec::new();
+    let selectors = match b.get("assetsSelector") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(single @ Value::Object(_)) => vec![single.clone()],
+        _ => Vec::new(),
+    };
+    for criterion in selectors {
+        match criterion.get("operandRight") {
+            Some(Value::String(s)) => asset_ids.push(s.clone()),
+            Some(Value::Array(items)) => asset_ids.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string))),
+            _ => {}
+        }
+    }
+    let mut store = conn.store();
+    for policy in [&access_policy_id, &contract_policy_id] {
+        if !store.policies.contains_key(policy) {
+            return Err(bad(format!("policy definition {policy} does not exist")));
+        }
+    }
+    if store.contract_definitions.contains_key(&id) {
+        return Err(conflict(format!("Object of type ContractDefinition with ID={id} already exists")));
+    }
+    store.contract_definitions.insert(id.clone(), ContractDefinition { id: id.clone(), access_policy_id, contract_policy_id, asset_ids, created_at: now_millis() });
+    Ok(id_response(&id))
+}
+
+fn contract_definition_json(d: &ContractDefinition) -> Value {
+    let mut o = Map::new();
+    o.insert("accessPolicyId".into(), json!(d.access_policy_id));
+    o.insert("contractPolicyId".into(), json!(d.contract_policy_id));
+    let selector: Vec<Value> =
+        d.asset_ids.iter().map(|a| json!({"@type": "Criterion", "operandLeft": format!("{EDC_VOCAB}id"), "operator": "=", "operandRight": a})).collect();
+    o.insert("assetsSelector".into(), Value::Array(selector));
+    o.insert("createdAt".into(), json!(d.created_at));
+    edc(o, "ContractDefinition", &d.id)
+}
+
+async fn list_contract_definitions(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+    authorize(&conn, &headers)?;
+    Ok(Json(conn.store().contract_definitions.values().map(contract_definition_json).collect::<Vec<_>>()).into_response())
+}
+
+async fn get_contract_definition(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    conn.store().contract_definitions.get(&id).map(|d| Json(contract_definition_json(d)).into_response()).ok_or_else(|| not_found("ContractDefinition", &id))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog
+
+async fn catalog_request(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let b = body(&bytes)?;
+    let address = required(&b, "counterPartyAddress")?;
+    let counter_party = text(&b, "counterPartyId");
+    let filter = b.get("querySpec").and_then(|q| q.get("filterExpression")).cloned().and_then(|f| f.as_array().cloned());
+    let message = DspMessage::CatalogRequest(CatalogRequestMessage { filter });
+    let reply = conn.send(&address, binding::CATALOG_REQUEST, counter_party.as_deref(), &conn.codec().encode(&message)).await;
+    relay(reply)
+}
+
+async fn dataset_request(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let b = body(&bytes)?;
+    let address = required(&b, "counterPartyAddress")?;
+    let id = required(&b, "@id")?;
+    let counter_party = text(&b, "counterPartyId");
+    let url = binding::join(&address, &binding::dataset(&id));
+    let mut request = conn.http().get(&url);
+    if !conn.fault(Fault::SendNoToken) {
+        let token = crate::identity::DatClient::new(conn.config().daps_token_url.clone(), conn.config().keys.clone(), conn.http().clone())
+            .token(counter_party.as_deref().unwrap_or(super::app::ALL_CONNECTORS_AUDIENCE))
+            .await
+            .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("no token from the daps: {e}"), "BadGateway"))?;
+        request = request.header("Authorization", token);
+    }
+    let response = request.send().await.map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("{url}: {e}"), "BadGateway"))?;
+    let status = response.status().as_u16();
+    let json: Option<Value> = response.json().await.ok();
+    relay(Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), json)))
+}
+
+/// Passes a provider's DSP reply through, or reports why there was none.
+fn relay(reply: Result<(StatusCode, Option<Value>), String>) -> ApiResult {
+    match reply {
+        Ok((status, Some(json))) if status.is_success() => Ok(Json(json).into_response()),
+        Ok((status, json)) => Err(ApiError(
+            StatusCode::BAD_GATEWAY,
+            format!("the counterparty answered {status}: {}", json.map(|j| j.to_string()).unwrap_or_default()),
+            "BadGateway",
+        )),
+        Err(e) => Err(ApiError(StatusCode::BAD_GATEWAY, e, "BadGateway")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contract negotiations
+
+fn negotiation_json(n: &Negotiation, agreement_id: Option<&str>) -> Value {
+    let mut o = Map::new();
+    o.insert("type".into(), json!(n.side.as_str()));
+    o.insert("protocol".into(), json!(ProtocolVersion::V2025_1.edc_protocol()));
+    o.insert("state".into(), json!(n.state.as_str()));
+    o.insert("counterPartyAddress".into(), json!(n.counter_party_address));
+    if let Some(id) = &n.counter_party_id {
+        o.insert("counterPartyId".into(), json!(id));
+    }
+    o.insert("consumerPid".into(), json!(n.consumer_pid));
+    if let Some(p) = &n.provider_pid {
+        o.insert("providerPid".into(), json!(p));
+    }
+    if let Some(a) = agreement_id {
+        o.insert("contractAgreementId".into(), json!(a));
+    }
+    if let Some(e) = &n.error_detail {
+        o.insert("errorDetail".into(), json!(e));
+    }
+    if let Some(a) = &n.asset_id {
+        o.insert("assetId".into(), json!(a));
+    }
+    o.insert("createdAt".into(), json!(n.created_at));
+    edc(o, "ContractNegotiation", &n.id)
+}
+
+fn agreement_of(conn: &Connector, negotiation_id: &str) -> Option<String> {
+    let store = conn.store();
+    let n = store.negotiations.get(negotiation_id)?;
+    if n.state != NegotiationState::Finalized && n.side == Side::Consumer {
+        return None;
+    }
+    n.agreement.as_ref().map(|a| a.id.clone())
+}
+
+/// Consumer: starts a negotiation for an offer from a provider's catalog.
+async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let raw: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let b = strip_prefixes(&raw);
+    let address = required(&b, "counterPartyAddress")?;
+    let policy = b.get("policy").or_else(|| b.get("offer")).cloned().ok_or_else(|| bad("mandatory value 'policy' is missing"))?;
+    let offer_id = required(&policy, "@id")?;
+    let target = text(&policy, "target").ok_or_else(|| bad("mandatory value 'policy.target' is missing"))?;
+    let counter_party_id = text(&b, "counterPartyId").or_else(|| text(&policy, "assigner"));
+    let mut offer = super::store::policy_from_definition(&policy);
+    offer.id = offer_id;
+    offer.target = Some(target.clone());
+    let consumer_pid = ConsumerPid::generate();
+    let negotiation = Negotiation {
+        id: consumer_pid.0.clone(),
+        side: Side::Consumer,
+        consumer_pid: consumer_pid.clone(),
+        provider_pid: None,
+        state: NegotiationState::Requested,
+        counter_party_address: address.clone(),
+        counter_party_id: counter_party_id.clone(),
+        offer: offer.clone(),
+        agreement: None,
+        asset_id: Some(target),
+        automation: Automation::Auto,
+        error_detail: None,
+        created_at: now_millis(),
+    };
+    conn.store().negotiations.insert(negotiation.id.clone(), negotiation);
+    let message = DspMessage::ContractRequest(ContractRequestMessage {
+        consumer_pid: consumer_pid.clone(),
+        provider_pid: None,
+        offer,
+        callback_address: Some(conn.config().dsp_public_url.clone()),
+    });
+    let id = consumer_pid.0.clone();
+    let task_conn = conn.clone();
+    tokio::spawn(async move {
+        let body = task_conn.codec().encode(&message);
+        let outcome = task_conn.send(&address, binding::NEGOTIATION_REQUEST, counter_party_id.as_deref(), &body).await;
+        let mut store = task_conn.store();
+        let Some(n) = store.negotiations.get_mut(&id) else { return };
+        match outcome {
+            Ok((status, Some(reply))) if status.is_success() => {
+                if n.provider_pid.is_none() {
+                    n.provider_pid = reply.get("providerPid").and_then(Value::as_str).map(ProviderPid::from);
+                }
+            }
+            Ok((status, reply)) => {
+                n.state = NegotiationState::Terminated;
+                n.error_detail = Some(format!("the provider answered {status}: {}", reply.map(|r| r.to_string()).unwrap_or_default()));
+            }
+            Err(e) => {
+                n.state = NegotiationState::Terminated;
+                n.error_detail = Some(e);
+            }
+        }
+    });
+    Ok(id_response(&consumer_pid.0))
+}
+
+async fn list_negotiations(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let ids: Vec<String> = conn.store().negotiations.keys().cloned().collect();
+    let list: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| {
+            let agreement = agreement_of(&conn, id);
+            conn.store().negotiations.get(id).map(|n| negotiation_json(n, agreement.as_deref()))
+        })
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+async fn get_negotiation(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let agreement = agreement_of(&conn, &id);
+    conn.store().negotiations.get(&id).map(|n| Json(negotiation_json(n, agreement.as_deref())).into_response()).ok_or_else(|| not_found("ContractNegotiation", &id))
+}
+
+async fn negotiation_state(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let store = conn.store();
+    let n = store.negotiations.get(&id).ok_or_else(|| not_found("ContractNegotiation", &id))?;
+    Ok(Json(json!({"@context": {"@vocab": EDC_VOCAB}, "@type": "NegotiationState", "state": n.state.as_str()})).into_response())
+}
+
+fn agreement_json(a: &super::store::Agreement) -> Value {
+    let mut o = Map::new();
+    o.insert("assetId".into(), json!(a.asset_id));
+    o.insert("policy".into(), serde_json::to_value(&a.policy).unwrap_or(Value::Null));
+    o.insert("contractSigningDate".into(), json!(a.signing_date / 1000));
+    o.insert("consumerId".into(), json!(a.consumer_id));
+    o.insert("providerId".into(), json!(a.provider_id));
+    edc(o, "ContractAgreement", a.id.as_str())
+}
+
+async fn negotiation_agreement(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let agreement_id = agreement_of(&conn, &id).ok_or_else(|| not_found("ContractAgreement", &id))?;
+    conn.store().agreements.get(&agreement_id).map(|a| Json(agreement_json(a)).into_response()).ok_or_else(|| not_found("ContractAgreement", &agreement_id))
+}
+
+/// `terminate` (EDC) and the reference connector's manual steps.
+async fn negotiation_action(State(conn): State<Connector>, headers: HeaderMap, Path((id, action)): Path<(String, String)>, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let b = body(&bytes)?;
+    if !conn.store().negotiations.contains_key(&id) {
+        return Err(not_found("ContractNegotiation", &id));
+    }
+    let offer = b.get("policy").or_else(|| b.get("offer")).map(|p| {
+        let mut offer = super::store::policy_from_definition(p);
+        offer.id = text(p, "@id").unwrap_or_else(|| format!("urn:uuid:{}", uuid::Uuid::new_v4()));
+        offer.target = text(p, "target");
+        offer
+    });
+    let outcome = match action.as_str() {
+        "terminate" => flows::terminate_negotiation(&conn, &id, text(&b, "reason").as_deref().unwrap_or("terminated through the management api")).await,
+        "agree" => flows::agree(&conn, &id).await,
+        "offer" => flows::counter_offer(&conn, &id, offer).await,
+        "finalize" => flows::finalize(&conn, &id).await,
+        "accept" => flows::accept(&conn, &id).await,
+        "verify" => flows::verify(&conn, &id).await,
+        "request" => flows::counter_request(&conn, &id, offer).await,
+        other => return Err(ApiError(StatusCode::NOT_FOUND, format!("no action {other}"), "ObjectNotFound")),
+    };
+    match outcome {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        // The local transition stands even when the peer could not be told; the state says
+        // where things are, and errorDetail why.
+        Err(e) if e.contains("not allowed") => Err(conflict(e)),
+        Err(e) => Err(ApiError(StatusCode::BAD_GATEWAY, e, "BadGateway")),
+    }
+}
+
+async fn list_agreements(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+    authorize(&conn, &headers)?;
+    Ok(Json(conn.store().agreements.values().map(agreement_json).collect::<Vec<_>>()).into_response())
+}
+
+async fn get_agreement(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    conn.store().agreements.get(&id).map(|a| Json(agreement_json(a)).into_response()).ok_or_else(|| not_found("ContractAgreement", &id))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfer processes
+
+fn transfer_json(t: &Transfer) -> Value {
+    let mut o = Map::new();
+    o.insert("type".into(), json!(t.side.as_str()));
+    o.insert("protocol".into(), json!(ProtocolVersion::V2025_1.edc_protocol()));
+    o.insert("state".into(), json!(t.state.as_str()));
+    o.insert("contractId".into(), json!(t.agreement_id));
+    o.insert("transferType".into(), json!(t.transfer_type));
+    o.insert("counterPartyAddress".into(), json!(t.counter_party_address));
+    o.insert("consumerPid".into(), json!(t.consumer_pid));
+    if let Some(p) = &t.provider_pid {
+        o.insert("providerPid".into(), json!(p));
+    }
+    if let Some(a) = &t.asset_id {
+        o.insert("assetId".into(), json!(a));
+    }
+    if let Some(e) = &t.error_detail {
+        o.insert("errorDetail".into(), json!(e));
+    }
+    o.insert("createdAt".into(), json!(t.created_at));
+    edc(o, "TransferProcess", &t.id)
+}
+
+/// Maps an EDC data destination (`HttpData` with `baseUrl`, `AmazonS3` with bucket and key)
+/// to the DSP data address sent in the transfer request.
+fn destination_address(destination: &Value) -> Result<DataAddress, ApiError> {
+    let kind = text(destination, "type").ok_or_else(|| bad("mandatory value 'dataDestination.type' is missing"))?;
+    match kind.as_str() {
+        "HttpData" | "HttpProxy" => {
+            let base = required(destination, "baseUrl")?;
+            let mut address = DataAddress::new(HTTP_ENDPOINT_TYPE, Some(base));
+            if let Some(auth) = text(destination, "authCode").or_else(|| text(destination, "authorization")) {
+                address = address.with_property("authorization", auth);
+            }
+            Ok(address)
+        }
+        "AmazonS3" => {
+            let mut address = DataAddress::new(S3_ENDPOINT_TYPE, text(destination, "endpointOverride"));
+            for key in ["bucketName", "region", "accessKeyId", "secretAccessKey"] {
+                address = address.with_property(key, required(destination, key)?);
+            }
+            let key = text(destination, "keyName").or_else(|| text(destination, "objectName")).ok_or_else(|| bad("mandatory value 'dataDestination.keyName' is missing"))?;
+            Ok(address.with_property("keyName", key))
+        }
+        other => Err(bad(format!("unsupported data destination type {other}"))),
+    }
+}
+
+/// Consumer: starts a transfer under an agreement.
+async fn initiate_transfer(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let b = body(&bytes)?;
+    let address = required(&b, "counterPartyAddress")?;
+    let agreement_id = required(&b, "contractId")?;
+    let transfer_type = required(&b, "transferType")?;
+    let destination = match b.get("dataDestination") {
+        Some(d) if transfer_type.ends_with("PUSH") => Some(destination_address(d)?),
+        _ => None,
+    };
+    if transfer_type.ends_with("PUSH") && destination.is_none() {
+        return Err(bad(format!("a {transfer_type} transfer needs a dataDestination")));
+    }
+    let (counter_party_id, asset_id) = {
+        let store = conn.store();
+        let agreement = store.agreements.get(&agreement_id);
+        (text(&b, "counterPartyId").or_else(|| agreement.map(|a| a.provider_id.clone())), agreement.map(|a| a.asset_id.clone()))
+    };
+    let consumer_pid = ConsumerPid::generate();
+    let transfer = Transfer {
+        id: consumer_pid.0.clone(),
+        side: Side::Consumer,
+        consumer_pid: consumer_pid.clone(),
+        provider_pid: None,
+        state: TransferState::Requested,
+        agreement_id: AgreementId(agreement_id.clone()),
+        asset_id,
+        transfer_type: transfer_type.clone(),
+        counter_party_address: address.clone(),
+        counter_party_id: counter_party_id.clone(),
+        destination: destination.clone(),
+        edr: None,
+        automation: Automation::Auto,
+        error_detail: None,
+        created_at: now_millis(),
+    };
+    conn.store().transfers.insert(transfer.id.clone(), transfer);
+    let message = DspMessage::TransferRequest(TransferRequestMessage {
+        consumer_pid: consumer_pid.clone(),
+        agreement_id: AgreementId(agreement_id),
+        format: transfer_type,
+        data_address: destination,
+        callback_address: conn.config().dsp_public_url.clone(),
+    });
+    let id = consumer_pid.0.clone();
+    let task_conn = conn.clone();
+    tokio::spawn(async move {
+        let body = task_conn.codec().encode(&message);
+        let outcome = task_conn.send(&address, binding::TRANSFER_REQUEST, counter_party_id.as_deref(), &body).await;
+        let mut store = task_conn.store();
+        let Some(t) = store.transfers.get_mut(&id) else { return };
+        match outcome {
+            Ok((status, Some(reply))) if status.is_success() => {
+                if t.provider_pid.is_none() {
+                    t.provider_pid = reply.get("providerPid").and_then(Value::as_str).map(ProviderPid::from);
+                }
+            }
+            Ok((status, reply)) => {
+                t.state = TransferState::Terminated;
+                t.error_detail = Some(format!("the provider answered {status}: {}", reply.map(|r| r.to_string()).unwrap_or_default()));
+            }
+            Err(e) => {
+                t.state = TransferState::Terminated;
+                t.error_detail = Some(e);
+            }
+        }
+    });
+    Ok(id_response(&consumer_pid.0))
+}
+
+async fn list_transfers(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+    authorize(&conn, &headers)?;
+    Ok(Json(conn.store().transfers.values().map(transfer_json).collect::<Vec<_>>()).into_response())
+}
+
+async fn get_transfer(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    conn.store().transfers.get(&id).map(|t| Json(transfer_json(t)).into_response()).ok_or_else(|| not_found("TransferProcess", &id))
+}
+
+async fn transfer_state(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let store = conn.store();
+    let t = store.transfers.get(&id).ok_or_else(|| not_found("TransferProcess", &id))?;
+    Ok(Json(json!({"@context": {"@vocab": EDC_VOCAB}, "@type": "TransferState", "state": t.state.as_str()})).into_response())
+}
+
+/// `suspend`, `resume`, `terminate` (EDC) and the manual provider steps `start`, `complete`.
+async fn transfer_action(State(conn): State<Connector>, headers: HeaderMap, Path((id, action)): Path<(String, String)>, bytes: axum::body::Bytes) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let b = body(&bytes)?;
+    if !conn.store().transfers.contains_key(&id) {
+        return Err(not_found("TransferProcess", &id));
+    }
+    let reason = text(&b, "reason");
+    let outcome = match action.as_str() {
+        "suspend" => flows::suspend_transfer(&conn, &id, reason.as_deref().unwrap_or("suspended through the management api")).await,
+        "terminate" => flows::terminate_transfer(&conn, &id, reason.as_deref().unwrap_or("terminated through the management api")).await,
+        "resume" | "start" => flows::start_transfer(&conn, &id).await,
+        "complete" => flows::complete_transfer(&conn, &id).await,
+        other => return Err(ApiError(StatusCode::NOT_FOUND, format!("no action {other}"), "ObjectNotFound")),
+    };
+    match outcome {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) if e.contains("not allowed") => Err(conflict(e)),
+        Err(e) => Err(ApiError(StatusCode::BAD_GATEWAY, e, "BadGateway")),
+    }
+}
+
+/// The endpoint data reference a consumer received for a started pull, in EDC's shape.
+async fn edr_data_address(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&conn, &headers)?;
+    let store = conn.store();
+    let t = store.transfers.get(&id).ok_or_else(|| not_found("TransferProcess", &id))?;
+    let edr = t.edr.as_ref().ok_or_else(|| not_found("EndpointDataReference", &id))?;
+    let mut o = Map::new();
+    o.insert("@context".into(), json!({"@vocab": EDC_VOCAB}));
+    o.insert("@type".into(), json!("DataAddress"));
+    o.insert("type".into(), json!(edr.endpoint_type));
+    o.insert("endpointType".into(), json!(edr.endpoint_type));
+    if let Some(endpoint) = &edr.endpoint {
+        o.insert("endpoint".into(), json!(endpoint));
+    }
+    for p in &edr.endpoint_properties {
+        o.insert(p.name.clone(), json!(p.value));
+    }
+    o.insert("transferProcessId".into(), json!(t.id));
+    Ok(Json(Value::Object(o)).into_response())
+}

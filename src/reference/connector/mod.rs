@@ -1,0 +1,17 @@
+//! The reference connector: one implementation of DSP 2025-1 whose provider and consumer are
+//! roles, with a management API shaped like EDC's v3 and a streaming data plane.
+
+mod app;
+mod dataplane;
+mod dsp;
+mod error;
+pub mod faults;
+mod flows;
+mod management;
+mod store;
+
+pub use app::{participant_of, Connector, ConnectorConfig, ALL_CONNECTORS_AUDIENCE};
+pub use dsp::TRANSFER_TYPES;
+pub use error::{Area, DspError};
+pub use faults::{Fault, Faults};
+pub use store::AUTOMATION_PROPERTY;
