@@ -1,0 +1,150 @@
+//! The HTTP face of the reference DAPS: the router (usable without a socket, for tests) and
+//! a `serve` that binds it to a listener, learning the issuer URL from the bound address when
+//! none was configured.
+
+use std::future::Future;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::admin::{list_clients, register_client};
+use super::state::{Daps, JWKS_PATH, TOKEN_PATH};
+use super::token::token_endpoint;
+
+/// All DAPS routes.
+pub fn router(daps: Daps) -> Router {
+    Router::new()
+        .route(TOKEN_PATH, post(token_endpoint))
+        .route(JWKS_PATH, get(jwks))
+        .route("/jwks.json", get(jwks))
+        .route("/admin/clients", post(register_client).get(list_clients))
+        .route("/health", get(health))
+        .with_state(daps)
+}
+
+async fn jwks(State(daps): State<Daps>) -> Json<Value> {
+    Json(daps.jwks())
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "UP"}))
+}
+
+/// Serves the DAPS on `listener` until the process ends. An empty issuer is set to
+/// `http://<bound address>` first.
+pub async fn serve(daps: Daps, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    serve_with_shutdown(daps, listener, std::future::pending()).await
+}
+
+/// Like [`serve`], stopping gracefully when `shutdown` completes.
+pub async fn serve_with_shutdown(
+    daps: Daps,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if daps.issuer().is_empty() {
+        daps.set_issuer(&format!("http://{}", listener.local_addr()?));
+    }
+    tracing::info!(issuer = %daps.issuer(), "reference daps listening");
+    axum::serve(listener, router(daps))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::daps::DapsConfig;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    async fn call(router: Router, request: Request<Body>) -> (StatusCode, Value) {
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn daps() -> Daps {
+        Daps::new(DapsConfig {
+            issuer: "http://daps.test".into(),
+            admin_key: "k".into(),
+            ..DapsConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn jwks_and_health_are_served() {
+        let daps = daps();
+        for path in [JWKS_PATH, "/jwks.json"] {
+            let (status, body) = call(
+                router(daps.clone()),
+                Request::get(path).body(Body::empty()).unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(body["keys"][0]["kid"], daps.kid());
+            assert_eq!(body["keys"][0]["alg"], "ES256");
+        }
+        let (status, _) = call(
+            router(daps),
+            Request::get("/health").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn hostile_token_requests_get_oauth_errors() {
+        let daps = daps();
+        let bodies: [(&str, &[u8]); 5] = [
+            ("application/x-www-form-urlencoded", b""),
+            ("application/x-www-form-urlencoded", b"grant_type=client_credentials&grant_type=x"),
+            ("application/x-www-form-urlencoded", b"\xff\xfe%%%"),
+            ("application/json", b"{\"grant_type\": \"client_credentials\"}"),
+            ("application/x-www-form-urlencoded", b"grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=a.b.c"),
+        ];
+        for (content_type, body) in bodies {
+            let request = Request::post(TOKEN_PATH)
+                .header("content-type", content_type)
+                .body(Body::from(body.to_vec()))
+                .unwrap();
+            let (status, answer) = call(router(daps.clone()), request).await;
+            assert!(
+                status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED,
+                "{status}"
+            );
+            assert!(answer["error"].is_string(), "{answer}");
+            assert!(answer["error_description"].is_string(), "{answer}");
+        }
+    }
+
+    #[tokio::test]
+    async fn admin_rejects_bad_bodies_with_error_bodies() {
+        let daps = daps();
+        for body in [
+            "not json",
+            "{}",
+            "{\"participantId\": \"x\", \"certificate\": \"junk\"}",
+            "{\"participantId\": \"x\", \"certificate\": \"\", \"extra\": 1}",
+        ] {
+            let request = Request::post("/admin/clients")
+                .header("content-type", "application/json")
+                .header("x-api-key", "k")
+                .body(Body::from(body))
+                .unwrap();
+            let (status, answer) = call(router(daps.clone()), request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(answer["error"], "invalid_request");
+        }
+    }
+}
