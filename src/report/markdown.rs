@@ -1,0 +1,192 @@
+//! `summary.md`: a short Markdown summary for a pull-request comment or a CI job summary
+//! (`$GITHUB_STEP_SUMMARY`).
+//!
+//! It holds the verdict, the counts per area and level, the failed and errored cases with their
+//! first finding (at most [`MAX_FAILED_ROWS`], the rest is in the HTML report), and the load
+//! figures when there are any. Text from the report is escaped so that a connector's message
+//! cannot break the tables or inject markup.
+
+use std::fmt::Write as _;
+
+use super::model::{Report, Verdict};
+use super::redact::Redactor;
+use super::terminal::{cut, error_summary, format_duration, format_number, MIB};
+
+/// Failed cases listed before the list is cut, to keep PR comments short.
+pub const MAX_FAILED_ROWS: usize = 50;
+
+/// Renders the Markdown summary (after the built-in redaction rules).
+pub fn render_markdown(report: &Report) -> String {
+    let report = Redactor::new().redact(report);
+    let mut md = String::new();
+    let thresholds_ok = report.load.as_ref().is_none_or(|l| l.thresholds.iter().all(|t| t.passed));
+    let passed = report.all_passed() && thresholds_ok;
+    let what = if report.run.command == "load" { "DSP load test" } else { "DSP conformance" };
+    let _ = writeln!(md, "## {} {what}: {}\n", if passed { "✅" } else { "❌" }, if passed { "passed" } else { "failed" });
+    let run = &report.run;
+    let total = report.summary.total;
+    let _ = writeln!(
+        md,
+        "Target **{}** ({}, DSP {}) · run {} · {}{}\n",
+        text(&run.target.name),
+        code(&run.target.dsp_url),
+        text(&run.target.dsp_version),
+        code(&run.id),
+        format_duration(run.duration_ms),
+        if report.cases.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " · {} passed, {} failed, {} errors, {} skipped of {} cases",
+                total.passed,
+                total.failed,
+                total.errors,
+                total.skipped,
+                total.total()
+            )
+        }
+    );
+
+    if !report.cases.is_empty() {
+        md.push_str("| Area | Level | Passed | Failed | Skipped | Error |\n|---|---|--:|--:|--:|--:|\n");
+        for g in &report.summary.groups {
+            let c = g.counts;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                text(&g.area),
+                g.level.as_str(),
+                c.passed,
+                c.failed,
+                c.skipped,
+                c.errors
+            );
+        }
+        let _ = writeln!(
+            md,
+            "| **Total** | | **{}** | **{}** | **{}** | **{}** |\n",
+            total.passed, total.failed, total.skipped, total.errors
+        );
+        let failed: Vec<_> = report.cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).collect();
+        if !failed.is_empty() {
+            let _ = writeln!(md, "### Failed cases ({})\n", failed.len());
+            md.push_str("| Case | Level | Verdict | First finding |\n|---|---|---|---|\n");
+            for case in failed.iter().take(MAX_FAILED_ROWS) {
+                let finding = match case.findings.first() {
+                    Some(f) => {
+                        let mut t = format!("**{}**: {}", text(&f.kind), text(&cut(&f.message, 200)));
+                        if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
+                            let _ = write!(t, " (expected {}, actual {})", code(&cut(e, 80)), code(&cut(a, 80)));
+                        }
+                        t
+                    }
+                    None => text(case.reason.as_deref().unwrap_or("no finding recorded")),
+                };
+                let _ = writeln!(md, "| {} | {} | {} | {finding} |", code(&case.id), case.level.as_str(), case.verdict.as_str());
+            }
+            if failed.len() > MAX_FAILED_ROWS {
+                let _ = writeln!(md, "\n…and {} more, see `report.html`.", failed.len() - MAX_FAILED_ROWS);
+            }
+            md.push('\n');
+        }
+    }
+
+    if let Some(load) = &report.load {
+        md.push_str("### Load\n\n| Scenario | Users | req/s | MiB/s | p50 ms | p90 ms | p99 ms | max ms | Errors | vs baseline |\n");
+        md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|---|--:|\n");
+        for s in &load.scenarios {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
+                code(&s.name),
+                s.users,
+                s.requests_per_second,
+                s.bytes_per_second / MIB,
+                s.latency_ms.p50,
+                s.latency_ms.p90,
+                s.latency_ms.p99,
+                s.latency_ms.max,
+                text(&error_summary(&s.errors)),
+                s.ratio_to_baseline.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
+            );
+        }
+        md.push('\n');
+        if !load.thresholds.is_empty() {
+            md.push_str("| Threshold | Scenario | Measured | Result |\n|---|---|--:|---|\n");
+            for t in &load.thresholds {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} |",
+                    code(&t.threshold),
+                    code(&t.scenario),
+                    format_number(t.measured),
+                    if t.passed { "✅ pass" } else { "❌ fail" }
+                );
+            }
+            md.push('\n');
+        }
+    }
+    md
+}
+
+/// Escapes text for a Markdown table cell: markup characters get a backslash, line breaks
+/// become spaces, and `&` cannot start an entity.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An inline code span that survives backticks and pipes inside a table cell.
+fn code(s: &str) -> String {
+    let clean: String =
+        s.chars().map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect();
+    let clean = clean.replace('|', "\\|");
+    if clean.contains('`') {
+        format!("`` {clean} ``")
+    } else {
+        format!("`{clean}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testdata::{sample_report, JWT};
+
+    #[test]
+    fn summary_has_counts_failures_and_load() {
+        let md = render_markdown(&sample_report());
+        for expected in [
+            "## ❌ DSP conformance: failed",
+            "| negotiation | MUST | 0 | 1 | 0 | 0 |",
+            "| **Total** | | **1** | **1** | **1** | **1** |",
+            "### Failed cases (2)",
+            "| `dsp.cn.provider.003` | MUST | fail | **status**: provider answered 400 to a valid \\<ContractRequestMessage\\> (expected `201`, actual `400`) |",
+            "| `mvds.carbon.negotiate` | MAY | error | **transport**: connection refused |",
+            "| `dataplane.pull.1MiB` | 8 | 400.0 | 400.0 | 6.0 | 11.0 | 30.5 | 55.0 | 4 (status-500: 3, timeout: 1) | 0.80× |",
+            "| `ratio>=0.9` | `dataplane.pull.1MiB` | 0.8 | ❌ fail |",
+        ] {
+            assert!(md.contains(expected), "missing {expected:?} in\n{md}");
+        }
+        assert!(!md.contains("dsp.catalog.001"));
+        assert!(!md.contains(JWT));
+    }
+
+    #[test]
+    fn cells_cannot_break_tables() {
+        assert_eq!(text("a|b\nc <x> & *y*"), "a\\|b c \\<x\\> &amp; \\*y\\*");
+        assert_eq!(code("x|`y`"), "`` x\\|`y` ``");
+    }
+}
