@@ -2,5 +2,6 @@
 //! Only this module knows Docker.
 
 pub mod dataspace;
+pub mod embedded;
 
 pub use dataspace::{ConnectorInfo, DataSpaceInfo, DapsInfo, ObjectStoreInfo};

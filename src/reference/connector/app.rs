@@ -109,6 +109,7 @@ impl Connector {
     /// document at the root.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/health", axum::routing::get(|| async { "ok" }))
             .merge(super::dsp::version_router(self.clone()))
             .nest("/dsp", super::dsp::router(self.clone()))
             .nest("/management", super::management::router(self.clone()))

@@ -134,20 +134,8 @@ async fn push_s3(conn: &Connector, destination: &crate::protocol::DataAddress, r
     file.flush().await.map_err(|e| format!("spool file: {e}"))?;
     drop(file);
     let body = aws_sdk_s3::primitives::ByteStream::from_path(spool.path()).await.map_err(|e| format!("spool file: {e}"))?;
-    let client = s3_client(&endpoint, &access, &secret, &region);
+    let client = crate::reference::objectstore::s3_client(&endpoint, &access, &secret, &region);
     client.put_object().bucket(&bucket).key(&key).body(body).send().await.map_err(|e| format!("S3 put {bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
     Ok(())
 }
 
-// TEMP until objectstore::client lands.
-fn s3_client(endpoint: &str, access: &str, secret: &str, region: &str) -> aws_sdk_s3::Client {
-    let credentials = aws_sdk_s3::config::Credentials::new(access, secret, None, None, "dsp-harness");
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .credentials_provider(credentials)
-        .region(aws_sdk_s3::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}

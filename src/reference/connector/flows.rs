@@ -24,25 +24,21 @@ pub fn move_negotiation(conn: &Connector, id: &str, input: NegotiationInput) -> 
 /// The parts of a negotiation a move needs after the lock is released.
 #[derive(Debug, Clone)]
 pub struct NegotiationRef {
-    pub id: String,
     pub side: Side,
     pub consumer_pid: ConsumerPid,
     pub provider_pid: ProviderPid,
     pub address: String,
     pub counter_party_id: Option<String>,
-    pub state: NegotiationState,
 }
 
 impl NegotiationRef {
     fn of(n: &super::store::Negotiation) -> NegotiationRef {
         NegotiationRef {
-            id: n.id.clone(),
             side: n.side,
             consumer_pid: n.consumer_pid.clone(),
             provider_pid: n.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),
             address: n.counter_party_address.clone(),
             counter_party_id: n.counter_party_id.clone(),
-            state: n.state,
         }
     }
 
@@ -263,7 +259,6 @@ pub fn record_consumer_agreement(conn: &Connector, id: &str) {
 
 #[derive(Debug, Clone)]
 pub struct TransferRef {
-    pub id: String,
     pub side: Side,
     pub consumer_pid: ConsumerPid,
     pub provider_pid: ProviderPid,
@@ -277,7 +272,6 @@ pub struct TransferRef {
 impl TransferRef {
     fn of(t: &super::store::Transfer) -> TransferRef {
         TransferRef {
-            id: t.id.clone(),
             side: t.side,
             consumer_pid: t.consumer_pid.clone(),
             provider_pid: t.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),

@@ -1,0 +1,34 @@
+//! Exit codes: named, documented constants, each with one meaning. README.md lists them too.
+//!
+//! "The tested thing failed" (100 and up) is kept apart from "the harness could not do its
+//! job" (1 to 4), so CI can tell a non-conformant connector from a broken pipeline.
+
+/// Everything ran and every check passed (skips do not fail a run).
+pub const SUCCESS: u8 = 0;
+/// The harness itself failed unexpectedly (a bug: please report it).
+pub const INTERNAL_ERROR: u8 = 1;
+/// The command line was wrong (clap's own code).
+pub const USAGE: u8 = 2;
+/// The harness could not run: a bad target file, a port it could not bind, a report it
+/// could not write, a component that did not start.
+pub const SETUP_FAILED: u8 = 3;
+/// `--runtime docker` was asked for and no Docker engine answers.
+pub const DOCKER_UNAVAILABLE: u8 = 4;
+/// At least one case failed or could not be judged (verdict fail or error).
+pub const CHECKS_FAILED: u8 = 100;
+/// A load-test threshold was breached.
+pub const THRESHOLD_BREACHED: u8 = 101;
+/// `report --baseline`: something regressed against the baseline.
+pub const REGRESSED: u8 = 102;
+
+/// Every code with its meaning, for `dsp-harness exit-codes` and the README.
+pub const ALL: [(u8, &str, &str); 8] = [
+    (SUCCESS, "SUCCESS", "everything ran and every check passed"),
+    (INTERNAL_ERROR, "INTERNAL_ERROR", "the harness failed unexpectedly (a bug)"),
+    (USAGE, "USAGE", "the command line was wrong"),
+    (SETUP_FAILED, "SETUP_FAILED", "the harness could not run (target file, ports, report directory, components)"),
+    (DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE", "--runtime docker was asked for and no Docker engine answers"),
+    (CHECKS_FAILED, "CHECKS_FAILED", "at least one case failed or could not be judged"),
+    (THRESHOLD_BREACHED, "THRESHOLD_BREACHED", "a load-test threshold was breached"),
+    (REGRESSED, "REGRESSED", "report --baseline found a regression"),
+];
