@@ -179,6 +179,19 @@ pub struct ReportArgs {
     /// A case is slower when it takes this many times its baseline duration (and 50 ms more).
     #[arg(long, default_value_t = 1.5)]
     pub slower_factor: f64,
+    /// Count slower cases as a regression (off by default: timings depend on the machine).
+    #[arg(long)]
+    pub slower_regresses: bool,
+    /// Output of the comparison on stdout.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Terminal)]
+    pub compare_format: CompareFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    Terminal,
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]

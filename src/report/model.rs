@@ -384,6 +384,20 @@ pub enum RunEvent {
 }
 
 impl Report {
+    /// A report of this tool's version with its summary computed from the cases.
+    pub fn new(run: RunInfo, cases: Vec<CaseReport>, load: Option<LoadReport>) -> Report {
+        let mut report = Report {
+            format_version: FORMAT_VERSION,
+            tool: ToolInfo { name: env!("CARGO_PKG_NAME").to_string(), version: env!("CARGO_PKG_VERSION").to_string() },
+            run,
+            summary: Summary::default(),
+            cases,
+            load,
+        };
+        report.summarize();
+        report
+    }
+
     /// Recomputes the summary from the cases.
     pub fn summarize(&mut self) {
         let mut summary = Summary::default();

@@ -6,8 +6,12 @@ pub mod error;
 pub mod http;
 pub mod proxy;
 pub mod recorder;
+pub mod scenario;
+pub mod sink;
 
 pub use error::RunnerError;
 pub use http::{Checking, Download, RecordedResponse, RecordingClient};
 pub use proxy::{ProxyHandle, RecordingProxy};
 pub use recorder::Recorder;
+pub use scenario::{run_scenario, Fixture, ScenarioConfig, Timeouts};
+pub use sink::{Delivery, Sink};
