@@ -158,7 +158,7 @@ impl RecordingClient {
                     exchange.status = Some(status.as_u16());
                     exchange.response_headers = header_pairs(&headers);
                 }
-                Err(self.fail(exchange, &error, timeout))
+                Err(self.fail(exchange, &error, timeout, checking))
             }
         }
     }
@@ -173,7 +173,7 @@ impl RecordingClient {
             Ok(response) => response,
             Err(error) => {
                 exchange.duration_ms = started.elapsed().as_millis() as u64;
-                return Err(self.fail(exchange, &error, timeout));
+                return Err(self.fail(exchange, &error, timeout, Checking::None));
             }
         };
         let status = response.status();
@@ -196,7 +196,7 @@ impl RecordingClient {
                 Ok(None) => break,
                 Err(error) => {
                     exchange.duration_ms = started.elapsed().as_millis() as u64;
-                    return Err(self.fail(exchange, &error, timeout));
+                    return Err(self.fail(exchange, &error, timeout, Checking::None));
                 }
             }
         }
@@ -239,7 +239,11 @@ impl RecordingClient {
     }
 
     /// Records a failed exchange and turns the failure into the runner's error.
-    fn fail(&self, mut exchange: Exchange, error: &reqwest::Error, timeout: Duration) -> RunnerError {
+    fn fail(&self, mut exchange: Exchange, error: &reqwest::Error, timeout: Duration, checking: Checking) -> RunnerError {
+        // The request was sent (or attempted) whatever happened after: type and check it.
+        if checking == Checking::Dsp {
+            check_exchange(&self.schemas, &mut exchange);
+        }
         let seq = exchange.seq;
         let method = exchange.method.clone();
         let url = exchange.url.clone();

@@ -3,3 +3,4 @@
 mod identity;
 mod schema;
 mod runner;
+mod runner;
