@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use super::args::{Format, RunArgs, Runtime};
 use super::{exit, CliError};
-use crate::report::model::{CaseReport, Report, RunEvent, RunInfo, TargetInfo};
+use crate::report::model::{Report, RunEvent, RunInfo};
 use crate::report::{self, Progress, Redactor};
-use crate::runner::scenario::{run_scenario, Fixture, ScenarioConfig};
-use crate::runner::{Recorder, RecordingProxy};
-use crate::runtime::embedded::{self, Advertised, EmbeddedOptions};
+use crate::runner::session::{self, RunPlan};
+use crate::runtime::embedded::EmbeddedOptions;
 use crate::schema::SchemaSet;
 
 /// Where reports go when `--report-dir` is not given: `reports/<command>-<timestamp>`.
@@ -26,15 +25,6 @@ pub fn load_schemas(dir: Option<&Path>) -> Result<SchemaSet, CliError> {
     }
 }
 
-/// What a finished run hands to the report writer.
-pub struct Outcome {
-    pub cases: Vec<CaseReport>,
-    pub runtime: String,
-    pub target: TargetInfo,
-    /// Literal secrets used during the run, redacted from every report file.
-    pub secrets: Vec<String>,
-}
-
 pub async fn run(args: RunArgs) -> Result<u8, CliError> {
     let schemas = load_schemas(args.schemas.as_deref())?;
     let report_dir = args.report_dir.clone().unwrap_or_else(|| default_report_dir("run"));
@@ -42,7 +32,10 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
     let mut progress = Progress::stderr();
     let mut on_event = |event: RunEvent| progress.handle(&event);
     let outcome = match (&args.target, args.runtime) {
-        (None, Runtime::Embedded) => run_embedded(&args, &schemas, &mut on_event).await?,
+        (None, Runtime::Embedded) => {
+            let plan = RunPlan { scenario: !args.suites_only, suites: !args.scenario_only, case_timeout: Duration::from_secs(args.timeout) };
+            session::run_embedded(EmbeddedOptions::default(), &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
+        }
         (None, Runtime::Docker) => return Err(CliError::docker("the docker runtime is not available in this build")),
         (Some(target), _) => return Err(CliError::setup(format!("cannot run against {}: target files are not supported yet", target.display()))),
     };
@@ -77,46 +70,4 @@ pub fn finish(report: &Report, report_dir: &Path, secrets: Vec<String>, format: 
         Format::Json => println!("{}", report::render_json(&redacted)),
     }
     Ok(if report.all_passed() { exit::SUCCESS } else { exit::CHECKS_FAILED })
-}
-
-/// The embedded default: the reference data space in this process, with recording proxies in
-/// front of both connectors so every DSP message between them is recorded and validated.
-async fn run_embedded(args: &RunArgs, schemas: &SchemaSet, on_event: &mut dyn FnMut(RunEvent)) -> Result<Outcome, CliError> {
-    let recorder = Recorder::new();
-    let bound = embedded::bind(EmbeddedOptions::default()).await.map_err(CliError::setup)?;
-    let (provider_proxy, to_provider) = RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone())
-        .await
-        .map_err(CliError::setup)?;
-    let (consumer_proxy, to_consumer) = RecordingProxy::start("provider", "consumer", &format!("{}/dsp", bound.consumer_url()), recorder.clone(), schemas.clone())
-        .await
-        .map_err(CliError::setup)?;
-    let space = bound
-        .start(Advertised { provider_dsp_url: Some(provider_proxy.clone()), consumer_dsp_url: Some(consumer_proxy) })
-        .await
-        .map_err(CliError::setup)?;
-    let secrets = vec![
-        space.info.provider.api_key.clone(),
-        space.info.consumer.api_key.clone(),
-        space.info.daps.admin_key.clone(),
-        space.info.object_store.secret_key.clone(),
-    ];
-    let mut cases = Vec::new();
-    if !args.suites_only {
-        let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
-        config.provider_dsp_url = provider_proxy.clone();
-        config.recorder = recorder.clone();
-        config.schemas = schemas.clone();
-        config.timeouts.step = Duration::from_secs(args.timeout);
-        cases.extend(run_scenario(config, &mut *on_event).await);
-    }
-    let target = TargetInfo {
-        name: "reference (embedded)".to_string(),
-        management: "reference".to_string(),
-        dsp_url: space.info.provider.dsp_url.clone(),
-        dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
-    };
-    space.shutdown().await;
-    to_provider.stop().await;
-    to_consumer.stop().await;
-    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets })
 }

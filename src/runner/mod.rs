@@ -2,11 +2,14 @@
 //! records every HTTP exchange, and reports through [`RunEvent`](crate::report::model::RunEvent)s.
 //! It never prints; renderers consume its events and results.
 
+pub mod checks;
+pub mod conformance;
 pub mod error;
 pub mod http;
 pub mod proxy;
 pub mod recorder;
 pub mod scenario;
+pub mod session;
 pub mod sink;
 
 pub use error::RunnerError;

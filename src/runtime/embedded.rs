@@ -54,6 +54,8 @@ pub struct EmbeddedOptions {
     pub bind_host: Option<String>,
     /// Host name other parties use to reach this process (containers); the bind address if none.
     pub advertised_host: Option<String>,
+    /// How far the DAPS's clock is off, in seconds (tests of expired tokens only).
+    pub daps_clock_offset_secs: i64,
 }
 
 /// Ports taken, nothing served yet.
@@ -126,7 +128,12 @@ impl Bound {
         let store_url = self.url(&self.store);
         let opts = &self.options;
         let admin_key = secret(&opts.daps_admin_key);
-        let daps = Daps::new(DapsConfig { issuer: daps_url.clone(), admin_key: admin_key.clone(), ..DapsConfig::default() })
+        let daps = Daps::new(DapsConfig {
+            issuer: daps_url.clone(),
+            admin_key: admin_key.clone(),
+            clock_offset_secs: opts.daps_clock_offset_secs,
+            ..DapsConfig::default()
+        })
             .map_err(|e| RuntimeError::Daps(e.to_string()))?;
 
         let keys = |id: &str| ParticipantKeys::generate(id).map_err(|e| RuntimeError::Keys(e.to_string()));

@@ -30,6 +30,7 @@ impl TestDaps {
             issuer: String::new(),
             admin_key: ADMIN_KEY.into(),
             token_lifetime: Duration::from_secs(900),
+            clock_offset_secs: 0,
         })
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

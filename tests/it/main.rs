@@ -3,4 +3,6 @@
 mod identity;
 mod schema;
 mod runner;
-mod runner;
+mod objectstore;
+mod report;
+mod scenario;

@@ -85,6 +85,9 @@ pub enum Fault {
     NoVerification,
     /// The provider never finalizes.
     NoFinalize,
+    /// The provider sends FINALIZED straight after the request, skipping agreement and
+    /// verification.
+    FinalizeWithoutAgreement,
     /// The agreement names no assignee/assigner.
     AgreementWithoutParties,
     // Transfer behaviour

@@ -51,14 +51,37 @@ impl NegotiationRef {
     }
 }
 
-fn fail_negotiation(conn: &Connector, id: &str, detail: String) {
+/// Ends a negotiation whose move failed: TERMINATED locally, with the reason, and the peer
+/// told so (best effort), so neither side waits for a step that will never come.
+async fn fail_negotiation(conn: &Connector, id: &str, n: &NegotiationRef, detail: String) {
     tracing::warn!(negotiation = id, %detail, "negotiation failed");
-    if let Some(n) = conn.store().negotiations.get_mut(id) {
-        if !n.state.is_terminal() {
-            n.state = NegotiationState::Terminated;
+    let was_open = {
+        let mut store = conn.store();
+        let Some(negotiation) = store.negotiations.get_mut(id) else { return };
+        let was_open = !negotiation.state.is_terminal();
+        if !negotiation.state.is_terminal() {
+            negotiation.state = NegotiationState::Terminated;
         }
-        n.error_detail = Some(detail);
+        negotiation.error_detail = Some(detail.clone());
+        was_open
+    };
+    if was_open {
+        let message = DspMessage::ContractNegotiationTermination(CodedPidMessage {
+            provider_pid: n.provider_pid.clone(),
+            consumer_pid: n.consumer_pid.clone(),
+            code: Some("error".to_string()),
+            reason: vec![Value::String(detail)],
+        });
+        let _ = send_negotiation(conn, n, binding::negotiation_termination(n.their_pid()), message).await;
     }
+}
+
+/// Passes a move's outcome through, ending the negotiation when the move failed.
+async fn guard_negotiation(conn: &Connector, id: &str, n: &NegotiationRef, outcome: Result<(), String>) -> Result<(), String> {
+    if let Err(e) = &outcome {
+        fail_negotiation(conn, id, n, e.clone()).await;
+    }
+    outcome
 }
 
 async fn send_negotiation(conn: &Connector, n: &NegotiationRef, path: String, message: DspMessage) -> Result<(), String> {
@@ -115,7 +138,7 @@ pub async fn agree(conn: &Connector, id: &str) -> Result<(), String> {
         callback_address: None,
     });
     let path = binding::negotiation_agreement(n.their_pid());
-    send_negotiation(conn, &n, path, message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+    guard_negotiation(conn, id, &n, send_negotiation(conn, &n, path, message).await).await
 }
 
 /// Provider: makes a counter-offer.
@@ -139,7 +162,7 @@ pub async fn counter_offer(conn: &Connector, id: &str, offer: Option<Policy>) ->
         offer,
         callback_address: None,
     });
-    send_negotiation(conn, &n, binding::negotiation_offers(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+    guard_negotiation(conn, id, &n, send_negotiation(conn, &n, binding::negotiation_offers(n.their_pid()), message).await).await
 }
 
 /// Provider: finalizes a verified agreement.
@@ -150,14 +173,28 @@ pub async fn finalize(conn: &Connector, id: &str) -> Result<(), String> {
         consumer_pid: n.consumer_pid.clone(),
         event_type: NegotiationEventType::Finalized,
     });
-    send_negotiation(conn, &n, binding::negotiation_events(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+    guard_negotiation(conn, id, &n, send_negotiation(conn, &n, binding::negotiation_events(n.their_pid()), message).await).await
+}
+
+/// Provider with the `finalize-without-agreement` fault: announces FINALIZED out of order.
+async fn finalize_early(conn: &Connector, id: &str) -> Result<(), String> {
+    let n = {
+        let store = conn.store();
+        NegotiationRef::of(store.negotiations.get(id).ok_or_else(|| format!("unknown negotiation {id}"))?)
+    };
+    let message = DspMessage::ContractNegotiationEvent(ContractNegotiationEventMessage {
+        provider_pid: n.provider_pid.clone(),
+        consumer_pid: n.consumer_pid.clone(),
+        event_type: NegotiationEventType::Finalized,
+    });
+    guard_negotiation(conn, id, &n, send_negotiation(conn, &n, binding::negotiation_events(n.their_pid()), message).await).await
 }
 
 /// Consumer: verifies a received agreement.
 pub async fn verify(conn: &Connector, id: &str) -> Result<(), String> {
     let n = move_negotiation(conn, id, NegotiationInput::Verification)?;
     let message = DspMessage::ContractAgreementVerification(PidPair { provider_pid: n.provider_pid.clone(), consumer_pid: n.consumer_pid.clone() });
-    send_negotiation(conn, &n, binding::negotiation_verification(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+    guard_negotiation(conn, id, &n, send_negotiation(conn, &n, binding::negotiation_verification(n.their_pid()), message).await).await
 }
 
 /// Consumer: accepts the provider's offer.
@@ -168,7 +205,7 @@ pub async fn accept(conn: &Connector, id: &str) -> Result<(), String> {
         consumer_pid: n.consumer_pid.clone(),
         event_type: NegotiationEventType::Accepted,
     });
-    send_negotiation(conn, &n, binding::negotiation_events(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+    guard_negotiation(conn, id, &n, send_negotiation(conn, &n, binding::negotiation_events(n.their_pid()), message).await).await
 }
 
 /// Consumer: answers an offer with a counter-request.
@@ -188,7 +225,7 @@ pub async fn counter_request(conn: &Connector, id: &str, offer: Option<Policy>) 
         offer,
         callback_address: None,
     });
-    send_negotiation(conn, &n, binding::negotiation_request(n.their_pid()), message).await.inspect_err(|e| fail_negotiation(conn, id, e.clone()))
+    guard_negotiation(conn, id, &n, send_negotiation(conn, &n, binding::negotiation_request(n.their_pid()), message).await).await
 }
 
 /// Either side: terminates a negotiation.
@@ -217,6 +254,11 @@ pub fn after_negotiation_move(conn: &Connector, id: &str) {
     let conn = conn.clone();
     let id = id.to_string();
     match (side, state) {
+        (Side::Provider, NegotiationState::Requested) if conn.fault(Fault::FinalizeWithoutAgreement) => {
+            tokio::spawn(async move {
+                let _ = finalize_early(&conn, &id).await;
+            });
+        }
         (Side::Provider, NegotiationState::Requested | NegotiationState::Accepted) => {
             tokio::spawn(async move {
                 let _ = agree(&conn, &id).await;

@@ -38,6 +38,10 @@ pub struct DapsConfig {
     pub admin_key: String,
     /// Lifetime of issued DATs.
     pub token_lifetime: Duration,
+    /// How far the DAPS's clock is off, in seconds (negative: behind). Zero in production; a
+    /// DAPS whose clock runs hours behind issues tokens that are already expired, which is how
+    /// the harness's own tests show that a connector refuses expired DATs.
+    pub clock_offset_secs: i64,
 }
 
 impl Default for DapsConfig {
@@ -46,6 +50,7 @@ impl Default for DapsConfig {
             issuer: String::new(),
             admin_key: String::new(),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -152,6 +157,7 @@ struct Inner {
     issuer: RwLock<String>,
     admin_key: String,
     token_lifetime: Duration,
+    clock_offset_secs: i64,
     signing: SigningKey,
     clients: RwLock<BTreeMap<ClientId, ClientRegistration>>,
     replay: Mutex<ReplayCache>,
@@ -189,6 +195,7 @@ impl Daps {
                 issuer: RwLock::new(normalize_url(&config.issuer)),
                 admin_key: config.admin_key,
                 token_lifetime: config.token_lifetime,
+                clock_offset_secs: config.clock_offset_secs,
                 signing,
                 clients: RwLock::new(BTreeMap::new()),
                 replay: Mutex::new(ReplayCache::default()),
@@ -311,7 +318,7 @@ impl Daps {
 
     /// Signs a DAT with the DAPS key, applying `overrides`.
     pub fn mint(&self, overrides: MintOverrides) -> Result<String, DapsError> {
-        let now = unix_now();
+        let now = unix_now().saturating_add(self.inner.clock_offset_secs);
         let subject = overrides
             .subject
             .unwrap_or_else(|| "urn:dsp-harness:minted".to_owned());
@@ -438,6 +445,7 @@ mod tests {
             issuer: "http://daps.test/".into(),
             admin_key: "secret".into(),
             token_lifetime: Duration::from_secs(600),
+            clock_offset_secs: 0,
         })
         .unwrap()
     }

@@ -1,0 +1,114 @@
+//! The carbon-emissions scenario end to end on the embedded data space: it passes, every
+//! recorded DSP message validates against the official 2025-1 schemas, and it fails with a
+//! clear finding when the provider serves other bytes, when DATs are missing or expired, and
+//! when a negotiation message arrives in the wrong state.
+
+use std::path::PathBuf;
+
+use dsp_harness::reference::connector::{Fault, Faults};
+use dsp_harness::report::model::{Body, CaseReport, Verdict};
+use dsp_harness::runner::session::{run_embedded, RunPlan};
+use dsp_harness::runtime::embedded::EmbeddedOptions;
+use dsp_harness::schema::SchemaSet;
+
+async fn scenario(options: EmbeddedOptions) -> Vec<CaseReport> {
+    let plan = RunPlan { scenario: true, suites: false, case_timeout: std::time::Duration::from_secs(10) };
+    run_embedded(options, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the embedded data space starts").cases
+}
+
+fn case<'a>(cases: &'a [CaseReport], id: &str) -> &'a CaseReport {
+    cases.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no case {id} in {:?}", cases.iter().map(|c| &c.id).collect::<Vec<_>>()))
+}
+
+fn findings_text(case: &CaseReport) -> String {
+    let mut text: Vec<String> = case.findings.iter().map(|f| format!("{} {} {:?} {:?}", f.kind, f.message, f.expected, f.actual)).collect();
+    text.extend(case.steps.iter().flat_map(|s| s.findings.iter().map(|f| format!("{} {} {:?} {:?}", f.kind, f.message, f.expected, f.actual))));
+    text.join("\n")
+}
+
+/// The official 2025-1 schemas beside the checkout, as CI has them.
+fn official_schemas() -> Option<SchemaSet> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/dsp-schemas/2025-1");
+    if !dir.is_dir() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must find the official schemas at {}", dir.display());
+        eprintln!("skipped: the official DSP schemas are not at {} (a clone outside the workplace)", dir.display());
+        return None;
+    }
+    Some(SchemaSet::from_dir(&dir).expect("the official 2025-1 schemas load"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_carbon_emissions_flow_passes_and_its_messages_match_the_official_schemas() {
+    let cases = scenario(EmbeddedOptions::default()).await;
+    for c in &cases {
+        assert_eq!(c.verdict, Verdict::Pass, "{} did not pass:\n{}", c.id, findings_text(c));
+    }
+    assert!(cases.len() >= 8, "expected every scenario step, got {}", cases.len());
+
+    let exchanges: Vec<_> = cases.iter().flat_map(|c| c.exchanges.iter()).collect();
+    let dsp: Vec<_> = exchanges.iter().filter(|e| e.request_type.is_some() || e.response_type.is_some()).collect();
+    for kind in ["CatalogRequestMessage", "ContractRequestMessage", "ContractAgreementMessage", "ContractAgreementVerificationMessage", "ContractNegotiationEventMessage", "TransferRequestMessage", "TransferStartMessage", "TransferCompletionMessage"] {
+        assert!(dsp.iter().any(|e| e.request_type.as_deref() == Some(kind)), "no {kind} was recorded");
+    }
+    let Some(official) = official_schemas() else { return };
+    let mut checked = 0;
+    for exchange in &dsp {
+        for body in [&exchange.request_body, &exchange.response_body].into_iter().flatten() {
+            if let Body::Json(json) = body {
+                if json.get("@type").is_some() {
+                    let violations = official.validate_message(json).expect("the official set knows every DSP type");
+                    assert!(violations.is_empty(), "{} {} violates the official schema: {violations:?}\n{json:#}", exchange.method, exchange.url);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} DSP bodies were checked against the official schemas");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn different_bytes_from_the_provider_fail_the_pull_on_the_digest() {
+    let cases = scenario(EmbeddedOptions { provider_faults: Faults::of([Fault::WrongBytes]), ..EmbeddedOptions::default() }).await;
+    let pull = case(&cases, "mvds.carbon.04-pull");
+    assert_eq!(pull.verdict, Verdict::Fail);
+    let text = findings_text(pull);
+    assert!(text.contains("digest") || text.contains("sha256") || text.contains("SHA-256"), "no digest finding:\n{text}");
+    assert_eq!(case(&cases, "mvds.carbon.03-negotiate").verdict, Verdict::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_sending_no_token_is_refused() {
+    let cases = scenario(EmbeddedOptions { consumer_faults: Faults::of([Fault::SendNoToken]), ..EmbeddedOptions::default() }).await;
+    let catalog = case(&cases, "mvds.carbon.02-catalog");
+    assert_eq!(catalog.verdict, Verdict::Fail);
+    let text = findings_text(catalog);
+    assert!(text.contains("401") || text.contains("missing token"), "no finding about the missing token:\n{text}");
+    assert_eq!(case(&cases, "mvds.carbon.03-negotiate").verdict, Verdict::Skip, "later steps are skipped, not passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_are_refused() {
+    // A DAPS whose clock runs two hours behind issues tokens that are expired on arrival.
+    let cases = scenario(EmbeddedOptions { daps_clock_offset_secs: -7200, ..EmbeddedOptions::default() }).await;
+    let catalog = case(&cases, "mvds.carbon.02-catalog");
+    assert_eq!(catalog.verdict, Verdict::Fail);
+    let text = findings_text(catalog);
+    assert!(text.contains("expired"), "no finding about the expired token:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negotiation_message_in_the_wrong_state_fails_the_negotiation() {
+    // The provider announces FINALIZED before any agreement: the consumer must refuse it.
+    let cases = scenario(EmbeddedOptions { provider_faults: Faults::of([Fault::FinalizeWithoutAgreement]), ..EmbeddedOptions::default() }).await;
+    let negotiate = case(&cases, "mvds.carbon.03-negotiate");
+    assert_eq!(negotiate.verdict, Verdict::Fail);
+    let refused = negotiate
+        .exchanges
+        .iter()
+        .find(|e| e.request_type.as_deref() == Some("ContractNegotiationEventMessage"))
+        .expect("the early FINALIZED event was recorded");
+    assert_eq!(refused.status, Some(400), "the consumer must answer 400");
+    assert_eq!(refused.response_type.as_deref(), Some("ContractNegotiationError"));
+    let text = findings_text(negotiate);
+    assert!(text.contains("TERMINATED") || text.contains("REQUESTED") || text.contains("not allowed"), "no finding naming the state:\n{text}");
+}
