@@ -1,0 +1,4 @@
+//! The check functions of the conformance suites, one file per area and role. Each file
+//! exposes `checks()`, listed in [`crate::runner::conformance::registry`].
+
+pub mod metadata;

@@ -1,0 +1,15 @@
+//! The conformance engine: selects cases, prepares the target, runs each case with its own
+//! recorder, mailbox and timeout, and turns outcomes into case reports.
+
+pub mod callback;
+pub mod context;
+pub mod expect;
+pub mod registry;
+pub mod target;
+pub mod tokens;
+
+pub(crate) use context::register;
+pub use callback::{CallbackHub, CallbackReply, Incoming, Mailbox, Responder};
+pub use context::{CaseContext, CaseOutcome, CheckFn, ContextParts, DspRequest, Fixtures, NegotiationStep, Offer, RequestBody, Step, TransferStep};
+pub use target::{CallbackConfig, ConnectorUnderTest, DatasetChoice, ManagementAccess, ManagementKind, Timing};
+pub use tokens::{TokenKind, TokenSource};

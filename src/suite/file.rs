@@ -1,0 +1,215 @@
+//! Suite files: the TOML under `suites/`, one file per area and role, embedded in the binary
+//! with `include_str!` so that `run` and `list` work from any directory.
+//!
+//! A file has one `[suite]` table (name, area, role, default spec) and `[[case]]` tables:
+//!
+//! ```toml
+//! [suite]
+//! name = "negotiation-provider"
+//! area = "negotiation"
+//! role = "provider"
+//! spec = "DSP 2025-1 §8 Contract Negotiation Protocol"
+//!
+//! [[case]]
+//! id = "dsp.cn.provider.001"
+//! title = "Contract request, offer received, consumer terminated"
+//! level = "MUST"
+//! spec = "DSP 2025-1 §8.3.7 ContractNegotiationTerminationMessage"
+//! tck = "CN:01-01"
+//! tags = ["tck", "termination"]
+//! check = "negotiation.provider.offered_consumer_terminates"
+//! fault = "ignore-negotiation-state"
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::case::{Area, Case, CaseId};
+use super::error::SuiteError;
+use crate::report::model::{Level, Role};
+
+/// Every shipped suite file: (file name, contents). The consumer-role suites are filled by
+/// their own check modules; a new suite file needs one line here.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("metadata.toml", include_str!("../../suites/metadata.toml")),
+    ("catalog.toml", include_str!("../../suites/catalog.toml")),
+    ("negotiation-provider.toml", include_str!("../../suites/negotiation-provider.toml")),
+    ("transfer-provider.toml", include_str!("../../suites/transfer-provider.toml")),
+    ("identity.toml", include_str!("../../suites/identity.toml")),
+    ("errors.toml", include_str!("../../suites/errors.toml")),
+    ("negotiation-consumer.toml", include_str!("../../suites/negotiation-consumer.toml")),
+    ("transfer-consumer.toml", include_str!("../../suites/transfer-consumer.toml")),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    suite: SuiteHeader,
+    #[serde(default, rename = "case")]
+    cases: Vec<CaseEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteHeader {
+    name: String,
+    area: Area,
+    role: RoleEntry,
+    /// The spec reference of cases that name none of their own.
+    spec: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RoleEntry {
+    Provider,
+    Consumer,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum LevelEntry {
+    #[serde(rename = "MUST")]
+    Must,
+    #[serde(rename = "SHOULD")]
+    Should,
+    #[serde(rename = "MAY")]
+    May,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseEntry {
+    id: String,
+    title: String,
+    level: LevelEntry,
+    #[serde(default)]
+    spec: Option<String>,
+    #[serde(default)]
+    tck: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    check: String,
+    #[serde(default)]
+    fault: Option<String>,
+    #[serde(default)]
+    timeout_secs: Option<u64>,
+}
+
+/// Parses one suite file.
+pub fn parse_suite(file: &str, text: &str) -> Result<Vec<Case>, SuiteError> {
+    let parsed: SuiteFile = toml::from_str(text).map_err(|e| SuiteError::Parse { file: file.to_string(), message: e.to_string() })?;
+    let header = parsed.suite;
+    let role = match header.role {
+        RoleEntry::Provider => Role::Provider,
+        RoleEntry::Consumer => Role::Consumer,
+    };
+    parsed
+        .cases
+        .into_iter()
+        .map(|entry| {
+            let invalid = |message: &str| SuiteError::InvalidCase { file: file.to_string(), id: entry.id.clone(), message: message.to_string() };
+            let id = CaseId::parse(&entry.id).ok_or_else(|| invalid("ids are lowercase letters, digits, '.', '-' and '_'"))?;
+            if entry.title.trim().is_empty() {
+                return Err(invalid("the title is empty"));
+            }
+            if entry.check.trim().is_empty() {
+                return Err(invalid("the check is empty"));
+            }
+            if entry.timeout_secs == Some(0) {
+                return Err(invalid("timeout_secs must be positive"));
+            }
+            Ok(Case {
+                id,
+                title: entry.title,
+                suite: header.name.clone(),
+                area: header.area,
+                level: match entry.level {
+                    LevelEntry::Must => Level::Must,
+                    LevelEntry::Should => Level::Should,
+                    LevelEntry::May => Level::May,
+                },
+                role,
+                spec: entry.spec.unwrap_or_else(|| header.spec.clone()),
+                tck_id: entry.tck,
+                tags: entry.tags,
+                check: entry.check,
+                fault: entry.fault,
+                timeout: entry.timeout_secs.map(Duration::from_secs),
+            })
+        })
+        .collect()
+}
+
+/// Parses several suite files and insists that every id is unique across them.
+pub fn parse_suites<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Vec<Case>, SuiteError> {
+    let mut seen: BTreeMap<CaseId, String> = BTreeMap::new();
+    let mut all = Vec::new();
+    for (file, text) in files {
+        for case in parse_suite(file, text)? {
+            if let Some(first) = seen.insert(case.id.clone(), file.to_string()) {
+                return Err(SuiteError::DuplicateId { id: case.id.to_string(), first, second: file.to_string() });
+            }
+            all.push(case);
+        }
+    }
+    Ok(all)
+}
+
+/// Every case of every shipped suite, in file order.
+pub fn all_cases() -> Result<Vec<Case>, SuiteError> {
+    parse_suites(EMBEDDED.iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [suite]
+        name = "x"
+        area = "catalog"
+        role = "provider"
+        spec = "DSP 2025-1 §6"
+
+        [[case]]
+        id = "dsp.cat.provider.001"
+        title = "t"
+        level = "MUST"
+        tck = "CAT:01-01"
+        check = "catalog.request"
+        fault = "empty-catalog"
+        timeout_secs = 5
+    "#;
+
+    #[test]
+    fn parses_a_suite_and_defaults_the_spec() {
+        let cases = parse_suite("x.toml", GOOD).unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].spec, "DSP 2025-1 §6");
+        assert_eq!(cases[0].role, Role::Provider);
+        assert_eq!(cases[0].area, Area::Catalog);
+        assert_eq!(cases[0].timeout, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_levels_are_refused() {
+        let unknown = GOOD.replace("timeout_secs = 5", "timeout = 5");
+        assert!(matches!(parse_suite("x.toml", &unknown), Err(SuiteError::Parse { .. })));
+        let level = GOOD.replace("\"MUST\"", "\"must\"");
+        assert!(matches!(parse_suite("x.toml", &level), Err(SuiteError::Parse { .. })));
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused_across_files() {
+        let err = parse_suites([("a.toml", GOOD), ("b.toml", GOOD)]).unwrap_err();
+        assert!(matches!(err, SuiteError::DuplicateId { .. }), "{err}");
+    }
+
+    #[test]
+    fn shipped_suites_parse() {
+        let cases = all_cases().unwrap();
+        assert!(!cases.is_empty());
+    }
+}
