@@ -23,6 +23,7 @@ use super::http::RecordingClient;
 use super::recorder::Recorder;
 use super::sink::Sink;
 use crate::protocol::ProtocolVersion;
+use crate::reference::objectstore::s3_client;
 use crate::report::model::{CaseReport, Exchange, Finding, Level, Role, RunEvent, StepReport, Verdict};
 use crate::runtime::DataSpaceInfo;
 use crate::schema::SchemaSet;
@@ -266,7 +267,17 @@ impl Ctx {
 
     /// Records a failed call as a finding.
     fn failed(&mut self, what: &str, error: &TargetError) {
-        self.add(Finding::new(error.kind(), format!("{what}: {error}")), error.exchange());
+        let finding = Finding::new(error.kind(), format!("{what}: {error}"));
+        let finding = match error {
+            TargetError::Status { status, .. } => finding.expected("a 2xx answer", status.to_string()),
+            TargetError::UnexpectedState { wanted, actual, .. } => finding.expected(wanted.join(" or "), actual.clone()),
+            TargetError::WaitTimeout { wanted, last, after_ms, .. } => finding.expected(
+                format!("{} within {after_ms} ms", wanted.join(" or ")),
+                last.clone().unwrap_or_else(|| "no state".to_string()),
+            ),
+            _ => finding,
+        };
+        self.add(finding, error.exchange());
     }
 
     /// The call's value, or `None` after recording why there is none.
@@ -912,19 +923,6 @@ fn datasets(catalog: &Value) -> Vec<&Value> {
         found.extend(datasets(nested));
     }
     found
-}
-
-/// An S3 client for the object store of the data space (path-style, static credentials).
-fn s3_client(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> aws_sdk_s3::Client {
-    let credentials = aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "dsp-harness");
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .credentials_provider(credentials)
-        .region(aws_sdk_s3::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
 }
 
 async fn ensure_bucket(client: &aws_sdk_s3::Client, bucket: &str, region: &str) -> Result<(), String> {

@@ -1,12 +1,17 @@
 //! The runner's recording machinery and the EDC management driver, against wiremock upstreams:
 //! the recording proxy forwards unchanged and records with validation, the recording client
 //! logs failures and timeouts as exchanges, and the EDC v3 client sends what EDC expects and
-//! reads what EDC answers.
+//! reads what EDC answers. Then the carbon-emissions scenario end to end against the embedded
+//! reference data space: it passes as a whole, and fails where it should when the provider's data
+//! plane serves different bytes or its replies break the schemas.
 
 use std::time::Duration;
 
-use dsp_harness::report::model::{Body, Exchange};
-use dsp_harness::runner::{Recorder, RecordingClient, RecordingProxy, RunnerError};
+use dsp_harness::reference::connector::{Fault, Faults};
+use dsp_harness::report::model::{Body, CaseReport, Exchange, RunEvent, Verdict};
+use dsp_harness::runner::scenario::{self, run_scenario, Fixture, ScenarioConfig};
+use dsp_harness::runner::{ProxyHandle, Recorder, RecordingClient, RecordingProxy, RunnerError};
+use dsp_harness::runtime::embedded::{self, Advertised, EmbeddedDataSpace, EmbeddedOptions};
 use dsp_harness::schema::SchemaSet;
 use dsp_harness::target::{asset_selector, ManagementClient, TargetError};
 use serde_json::{json, Value};
@@ -497,4 +502,166 @@ async fn edc_waits_stop_early_on_an_unwanted_final_state_and_time_out_otherwise(
     assert!(started.elapsed() < Duration::from_secs(2));
     let error = management.wait_for_transfer_state("tp-2", &["STARTED"], Duration::from_millis(200)).await.expect_err("timeout");
     assert!(matches!(&error, TargetError::WaitTimeout { last: Some(last), .. } if last == "REQUESTED"), "got {error:?}");
+}
+
+// -------------------------------------------------------------------------------------------
+// The carbon-emissions scenario against the embedded reference data space
+
+/// The embedded data space with a recording proxy on the wire in each direction, as `run` sets
+/// it up, and a scenario configuration pointing the consumer at the provider's proxy.
+struct Space {
+    space: EmbeddedDataSpace,
+    config: ScenarioConfig,
+    proxies: Vec<ProxyHandle>,
+}
+
+async fn space(options: EmbeddedOptions) -> Space {
+    let recorder = Recorder::new();
+    let schemas = SchemaSet::embedded_2025_1();
+    let bound = embedded::bind(options).await.expect("bind");
+    let (to_provider, provider_proxy) =
+        RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone()).await.expect("proxy");
+    let (to_consumer, consumer_proxy) =
+        RecordingProxy::start("provider", "consumer", &format!("{}/dsp", bound.consumer_url()), recorder.clone(), schemas.clone()).await.expect("proxy");
+    let space = bound
+        .start(Advertised { provider_dsp_url: Some(to_provider.clone()), consumer_dsp_url: Some(to_consumer) })
+        .await
+        .expect("embedded data space starts");
+    let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(dsp_harness::reference::backend::CARBON_EMISSIONS));
+    config.provider_dsp_url = to_provider;
+    config.recorder = recorder;
+    config.schemas = schemas;
+    config.timeouts.state = Duration::from_secs(15);
+    config.timeouts.step = Duration::from_secs(30);
+    Space { space, config, proxies: vec![provider_proxy, consumer_proxy] }
+}
+
+impl Space {
+    async fn run(self) -> (Vec<CaseReport>, Vec<RunEvent>) {
+        let mut events = Vec::new();
+        let reports = run_scenario(self.config.clone(), |event| events.push(event)).await;
+        self.space.shutdown().await;
+        for proxy in self.proxies {
+            proxy.stop().await;
+        }
+        (reports, events)
+    }
+}
+
+fn case<'a>(reports: &'a [CaseReport], id: &str) -> &'a CaseReport {
+    reports.iter().find(|r| r.id == id).unwrap_or_else(|| panic!("no case {id}"))
+}
+
+fn summary(reports: &[CaseReport]) -> String {
+    reports
+        .iter()
+        .map(|r| format!("{} {:?} {:?} {:#?}", r.id, r.verdict, r.reason, r.findings))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_passes_against_the_reference_data_space() {
+    let (reports, events) = space(EmbeddedOptions::default()).await.run().await;
+    let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, scenario::CASES.iter().map(|c| c.id).collect::<Vec<_>>());
+    assert!(reports.iter().all(|r| r.verdict == Verdict::Pass), "{}", summary(&reports));
+    assert!(reports.iter().all(|r| r.suite == "mvds" && r.area == "scenario"));
+
+    // Events: one start, a start and a finish per case, one end.
+    assert!(matches!(events.first(), Some(RunEvent::RunStarted { total_cases: 8 })));
+    assert!(matches!(events.last(), Some(RunEvent::RunFinished)));
+    assert_eq!(events.iter().filter(|e| matches!(e, RunEvent::CaseFinished(_))).count(), 8);
+
+    // The DSP messages of both directions crossed the proxies and were recorded in the cases.
+    let all: Vec<&Exchange> = reports.iter().flat_map(|r| r.exchanges.iter()).collect();
+    let typed = |from: &str, kind: &str| all.iter().any(|e| e.from == from && e.request_type.as_deref() == Some(kind));
+    assert!(typed("consumer", "CatalogRequestMessage"));
+    assert!(typed("consumer", "ContractRequestMessage"));
+    assert!(typed("provider", "ContractAgreementMessage"));
+    assert!(typed("consumer", "TransferRequestMessage"));
+    assert!(typed("provider", "TransferStartMessage"));
+    assert!(typed("provider", "TransferCompletionMessage"));
+    assert!(all.iter().any(|e| e.to == "consumer-backend" && matches!(e.request_body, Some(Body::Binary { .. }))), "the push is on record");
+    let pull = case(&reports, scenario::PULL);
+    assert!(pull.exchanges.iter().any(|e| e.to == "provider-data-plane" && e.status == Some(401)), "the refused pull is on record");
+    let schema = case(&reports, scenario::SCHEMA);
+    assert!(schema.steps[0].name.starts_with("validate ") && !schema.steps[0].name.starts_with("validate 0 "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_fails_when_the_provider_serves_different_bytes() {
+    let options = EmbeddedOptions { provider_faults: Faults::of([Fault::WrongBytes]), ..EmbeddedOptions::default() };
+    let (reports, _) = space(options).await.run().await;
+    for id in [scenario::REGISTER, scenario::CATALOG, scenario::NEGOTIATE] {
+        assert_eq!(case(&reports, id).verdict, Verdict::Pass, "{}", summary(&reports));
+    }
+    for id in [scenario::PULL, scenario::PUSH, scenario::S3] {
+        let report = case(&reports, id);
+        assert_eq!(report.verdict, Verdict::Fail, "{}", summary(&reports));
+        let digest = report.findings.iter().find(|f| f.kind == "digest").unwrap_or_else(|| panic!("{id} has no digest finding: {:#?}", report.findings));
+        let fixture = Fixture::of(dsp_harness::reference::backend::CARBON_EMISSIONS);
+        assert!(digest.expected.as_deref().is_some_and(|e| e.contains(&fixture.sha256)));
+        assert!(digest.actual.as_deref().is_some_and(|a| !a.contains(&fixture.sha256)));
+    }
+    let completion = case(&reports, scenario::COMPLETION);
+    assert_eq!(completion.verdict, Verdict::Skip);
+    assert_eq!(completion.reason.as_deref(), Some("prerequisite mvds.carbon.04-pull did not pass"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_violations_fail_the_case_that_recorded_them_and_the_schema_step() {
+    let options = EmbeddedOptions { provider_faults: Faults::of([Fault::NoContext]), ..EmbeddedOptions::default() };
+    let (reports, _) = space(options).await.run().await;
+    let schema = case(&reports, scenario::SCHEMA);
+    assert_eq!(schema.verdict, Verdict::Fail, "{}", summary(&reports));
+    let owner = reports
+        .iter()
+        .find(|r| r.id != scenario::SCHEMA && r.findings.iter().any(|f| f.kind == "schema"))
+        .unwrap_or_else(|| panic!("no case carries the schema finding:\n{}", summary(&reports)));
+    assert_eq!(owner.verdict, Verdict::Fail);
+    let finding = owner.findings.iter().find(|f| f.kind == "schema").unwrap();
+    let index = finding.exchange.expect("the finding points at its exchange");
+    assert!(!owner.exchanges[index].violations.is_empty());
+    assert_eq!(owner.exchanges[index].from, "consumer", "the provider's reply to the consumer broke the schema");
+}
+
+#[tokio::test]
+async fn a_broken_management_api_yields_findings_and_skips_not_panics() {
+    // Every management call answers 500 with a body that is not JSON.
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(500).set_body_string("<html>oops</html>")).mount(&server).await;
+    let connector = |id: &str| dsp_harness::runtime::ConnectorInfo {
+        participant_id: id.to_string(),
+        dsp_url: format!("{}/dsp", server.uri()),
+        root_url: server.uri(),
+        management_url: format!("{}/management", server.uri()),
+        api_key: KEY.to_string(),
+        data_plane_url: format!("{}/public", server.uri()),
+    };
+    let info = dsp_harness::runtime::DataSpaceInfo {
+        daps: dsp_harness::runtime::DapsInfo { url: server.uri(), admin_key: "k".into() },
+        provider: connector("company-x"),
+        consumer: connector("company-y"),
+        object_store: dsp_harness::runtime::ObjectStoreInfo { url: server.uri(), region: "eu-central-1".into(), access_key: "a".into(), secret_key: "s".into() },
+    };
+    let config = ScenarioConfig::new(info, &format!("{}/carbon", server.uri()), Fixture::of(b"data"));
+    let reports = run_scenario(config, |_| {}).await;
+    let register = case(&reports, scenario::REGISTER);
+    assert_eq!(register.verdict, Verdict::Fail);
+    assert_eq!(register.findings.len(), 3, "{:#?}", register.findings);
+    for finding in &register.findings {
+        assert_eq!(finding.kind, "status");
+        assert_eq!((finding.expected.as_deref(), finding.actual.as_deref()), (Some("a 2xx answer"), Some("500")));
+        let index = finding.exchange.expect("points at the exchange");
+        assert_eq!(register.exchanges[index].status, Some(500));
+    }
+    assert_eq!(register.steps.iter().map(|s| s.verdict).collect::<Vec<_>>(), vec![Verdict::Fail; 3]);
+    for id in [scenario::CATALOG, scenario::NEGOTIATE, scenario::PULL, scenario::PUSH, scenario::S3, scenario::COMPLETION] {
+        assert_eq!(case(&reports, id).verdict, Verdict::Skip, "{id}");
+    }
+    assert_eq!(case(&reports, scenario::CATALOG).reason.as_deref(), Some("prerequisite mvds.carbon.01-register did not pass"));
+    assert_eq!(case(&reports, scenario::COMPLETION).reason.as_deref(), Some("prerequisite mvds.carbon.03-negotiate did not pass"));
+    let schema = case(&reports, scenario::SCHEMA);
+    assert_eq!(schema.verdict, Verdict::Skip, "no DSP message was recorded");
 }
