@@ -1,0 +1,843 @@
+//! The harness provider: an HTTP server on `127.0.0.1:0` that plays the provider side of DSP
+//! 2025-1 against a connector under test in the consumer role.
+//!
+//! It answers what a consumer sends a provider (catalog and dataset requests, initial and
+//! counter contract requests, `ACCEPTED` events, agreement verifications, terminations,
+//! transfer requests and the consumer's transfer moves), checks the DAT of every request
+//! against the DAPS key set, validates every body against the schemas, and applies the
+//! provider's state machines. It never moves on its own: every provider move (offers,
+//! agreements, `FINALIZED`, transfer starts, ...) is made by a check through
+//! [`HarnessProvider`]'s methods in `moves`, so a case scripts exactly the conversation it
+//! wants, invalid transitions included. Every request it receives and every message it sends
+//! is recorded as an exchange.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use super::catalog;
+use super::error::CounterpartyError;
+use super::state::{Book, CallerToken, HarnessNegotiation, HarnessTransfer, Initiator, Pull, Received, ScriptedReply};
+use crate::identity::{bearer, DatClient, DatRejection, DatVerifier};
+use crate::protocol::state::{NegotiationInput, TransferInput};
+use crate::protocol::*;
+use crate::report::model::{Body, Exchange};
+use crate::runner::http::{check_exchange, header_pairs};
+use crate::runner::recorder::body_of;
+use crate::runner::RecordingClient;
+
+/// The DAT audience every connector accepts besides its own id (the IDS default), which a
+/// consumer may use when it does not know the provider's participant id.
+pub const ALL_CONNECTORS_AUDIENCE: &str = "idsc:IDS_CONNECTORS_ALL";
+
+/// Where the harness's own tokens come from.
+#[derive(Clone)]
+pub enum OutgoingTokens {
+    /// DATs from a DAPS for the connector under test's audience (cached by the client).
+    Daps { client: DatClient, audience: String },
+    /// One token, sent as it is (the target's DAPS is out of the harness's reach).
+    Fixed(String),
+    /// The connector under test needs no token.
+    None,
+}
+
+/// How the harness checks the tokens the connector under test presents.
+#[derive(Clone)]
+pub enum IncomingTokens {
+    /// As DATs of the DAPS behind this verifier, for the harness's participant id (or the IDS
+    /// all-connectors audience).
+    Daps(DatVerifier),
+    /// Not at all (the harness cannot reach the target's DAPS key set).
+    Unchecked,
+}
+
+/// How to set up a harness provider.
+#[derive(Clone)]
+pub struct HarnessProviderConfig {
+    /// The harness's participant id: the audience of tokens sent to it, and the assigner of
+    /// its offers and agreements (the runtime registers it as `dsp-harness`).
+    pub participant_id: String,
+    pub outgoing: OutgoingTokens,
+    pub incoming: IncomingTokens,
+    /// How exchanges name the connector under test (`consumer`, `connector-under-test`, ...).
+    pub peer_name: String,
+    /// The client the harness's own messages go through; its recorder also takes the exchanges
+    /// the harness receives.
+    pub client: RecordingClient,
+    /// Interface to bind: loopback unless a connector in a container must reach the harness.
+    pub bind: String,
+    /// Host name the connector under test reaches the harness by; the bind address if none.
+    pub advertised_host: Option<String>,
+}
+
+/// A running harness provider. Dropping it stops the server.
+pub struct HarnessProvider {
+    pub(super) shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// The state the server and the moves share.
+pub(super) struct Shared {
+    pub(super) config: HarnessProviderConfig,
+    /// The root URL, without a trailing slash.
+    pub(super) url: String,
+    pub(super) book: Mutex<Book>,
+    pub(super) changed: Notify,
+}
+
+impl Shared {
+    /// Locks the book. Never hold the guard across an `.await`.
+    pub(super) fn book(&self) -> MutexGuard<'_, Book> {
+        // Every mutation is a single insert or assignment, so a poisoned lock is still usable.
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn dsp_url(&self) -> String {
+        format!("{}/dsp", self.url)
+    }
+
+    pub(super) fn data_url(&self) -> String {
+        format!("{}/data", self.url)
+    }
+
+    fn harness(&self) -> &str {
+        &self.config.participant_id
+    }
+}
+
+impl HarnessProvider {
+    /// Starts a harness provider on `127.0.0.1:0`.
+    pub async fn start(config: HarnessProviderConfig) -> Result<HarnessProvider, CounterpartyError> {
+        let listener = tokio::net::TcpListener::bind((config.bind.as_str(), 0)).await.map_err(CounterpartyError::Bind)?;
+        let addr = listener.local_addr().map_err(CounterpartyError::Bind)?;
+        let host = config.advertised_host.clone().unwrap_or_else(|| addr.ip().to_string());
+        let url = format!("http://{host}:{}", addr.port());
+        let shared = Arc::new(Shared { config, url, book: Mutex::new(Book::default()), changed: Notify::new() });
+        let app = router(shared.clone());
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = shutdown_rx.await;
+                })
+                .await;
+        });
+        Ok(HarnessProvider { shared, addr, shutdown: Some(shutdown_tx), task: Some(task) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The root URL (where the version document lives), without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// The DSP base URL: the `counterPartyAddress` a consumer is given.
+    pub fn dsp_url(&self) -> String {
+        self.shared.dsp_url()
+    }
+
+    /// Where the harness serves data to pulls.
+    pub fn data_url(&self) -> String {
+        self.shared.data_url()
+    }
+
+    pub fn participant_id(&self) -> &str {
+        self.shared.harness()
+    }
+
+    pub fn peer_name(&self) -> &str {
+        &self.shared.config.peer_name
+    }
+
+    pub fn client(&self) -> &RecordingClient {
+        &self.shared.config.client
+    }
+
+    /// The offer a consumer should request, as a management API takes it.
+    pub fn offer_json(&self) -> Value {
+        catalog::offer_json(self.participant_id())
+    }
+
+    // -- what the harness knows -------------------------------------------------------------
+
+    pub fn negotiation(&self, provider_pid: &ProviderPid) -> Option<HarnessNegotiation> {
+        self.shared.book().negotiations.get(provider_pid.as_str()).cloned()
+    }
+
+    pub fn negotiation_by_consumer_pid(&self, consumer_pid: &str) -> Option<HarnessNegotiation> {
+        self.shared.book().negotiation_by_consumer_pid(consumer_pid).cloned()
+    }
+
+    pub fn negotiations(&self) -> Vec<HarnessNegotiation> {
+        self.shared.book().negotiations.values().cloned().collect()
+    }
+
+    pub fn transfer(&self, provider_pid: &ProviderPid) -> Option<HarnessTransfer> {
+        self.shared.book().transfers.get(provider_pid.as_str()).cloned()
+    }
+
+    pub fn transfers(&self) -> Vec<HarnessTransfer> {
+        self.shared.book().transfers.values().cloned().collect()
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.book().received.clone()
+    }
+
+    /// Every pull of the harness's data so far.
+    pub fn pulls(&self) -> Vec<Pull> {
+        self.shared.book().pulls.clone()
+    }
+
+    /// Orders the reply to the next incoming message of `kind`: `status` with the protocol's
+    /// error body, and no state change.
+    pub fn script_reply(&self, kind: MessageKind, status: u16, reason: &str) {
+        self.shared.book().scripted.push(ScriptedReply { kind, status, reason: reason.to_string() });
+        self.shared.changed.notify_waiters();
+    }
+
+    // -- waiting ----------------------------------------------------------------------------
+
+    /// Waits until `found` picks something out of the book, or `timeout` passes.
+    pub async fn wait_until<T>(&self, timeout: Duration, found: impl Fn(&Book) -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Register interest before looking, so a change between the look and the wait
+            // still wakes us.
+            let notified = self.shared.changed.notified();
+            if let Some(hit) = found(&self.shared.book()) {
+                return Some(hit);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+                return found(&self.shared.book());
+            }
+        }
+    }
+
+    /// Waits for a received request that `wanted` accepts.
+    pub async fn wait_for_received(&self, timeout: Duration, wanted: impl Fn(&Received) -> bool) -> Option<Received> {
+        self.wait_until(timeout, |book| book.received.iter().find(|r| wanted(r)).cloned()).await
+    }
+
+    /// Waits for a received message of `kind` about the harness process `provider_pid`.
+    pub async fn wait_for_message(&self, provider_pid: &ProviderPid, kind: MessageKind, timeout: Duration) -> Option<Received> {
+        self.wait_for_received(timeout, |r| r.kind == Some(kind) && r.provider_pid.as_ref() == Some(provider_pid)).await
+    }
+
+    /// Waits for the first negotiation a consumer opened with a contract request.
+    pub async fn wait_for_requested_negotiation(&self, timeout: Duration) -> Option<HarnessNegotiation> {
+        self.wait_until(timeout, |book| book.negotiations.values().find(|n| n.initiator == Initiator::Consumer).cloned()).await
+    }
+
+    /// Waits until the harness's side of a negotiation is in one of `states`.
+    pub async fn wait_for_negotiation_state(&self, provider_pid: &ProviderPid, states: &[NegotiationState], timeout: Duration) -> Option<HarnessNegotiation> {
+        self.wait_until(timeout, |book| book.negotiations.get(provider_pid.as_str()).filter(|n| states.contains(&n.state)).cloned()).await
+    }
+
+    /// Waits for the first transfer the consumer requested under `agreement_id`.
+    pub async fn wait_for_requested_transfer(&self, agreement_id: &AgreementId, timeout: Duration) -> Option<HarnessTransfer> {
+        self.wait_until(timeout, |book| book.transfers.values().find(|t| &t.agreement_id == agreement_id).cloned()).await
+    }
+
+    /// Waits until the harness's side of a transfer is in one of `states`.
+    pub async fn wait_for_transfer_state(&self, provider_pid: &ProviderPid, states: &[TransferState], timeout: Duration) -> Option<HarnessTransfer> {
+        self.wait_until(timeout, |book| book.transfers.get(provider_pid.as_str()).filter(|t| states.contains(&t.state)).cloned()).await
+    }
+
+    /// Waits for a pull of the harness's data.
+    pub async fn wait_for_pull(&self, timeout: Duration) -> Option<Pull> {
+        self.wait_until(timeout, |book| book.pulls.first().cloned()).await
+    }
+
+    /// Stops accepting connections and waits briefly for the server to wind down.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for HarnessProvider {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The router
+
+/// The endpoint a request reached.
+#[derive(Debug, Clone)]
+enum Endpoint {
+    Version,
+    Catalog,
+    Dataset(String),
+    NegotiationRequest,
+    NegotiationGet(String),
+    CounterRequest(String),
+    Event(String),
+    Verification(String),
+    NegotiationTermination(String),
+    TransferRequest,
+    TransferGet(String),
+    Transfer(String, TransferInput),
+    Data,
+}
+
+impl Endpoint {
+    fn area(&self) -> Area {
+        match self {
+            Endpoint::Version | Endpoint::Catalog | Endpoint::Dataset(_) | Endpoint::Data => Area::Catalog,
+            Endpoint::NegotiationRequest
+            | Endpoint::NegotiationGet(_)
+            | Endpoint::CounterRequest(_)
+            | Endpoint::Event(_)
+            | Endpoint::Verification(_)
+            | Endpoint::NegotiationTermination(_) => Area::Negotiation,
+            Endpoint::TransferRequest | Endpoint::TransferGet(_) | Endpoint::Transfer(..) => Area::Transfer,
+        }
+    }
+
+    /// The message kind a POST to this endpoint must carry.
+    fn expected(&self) -> Option<MessageKind> {
+        Some(match self {
+            Endpoint::Catalog => MessageKind::CatalogRequestMessage,
+            Endpoint::NegotiationRequest | Endpoint::CounterRequest(_) => MessageKind::ContractRequestMessage,
+            Endpoint::Event(_) => MessageKind::ContractNegotiationEventMessage,
+            Endpoint::Verification(_) => MessageKind::ContractAgreementVerificationMessage,
+            Endpoint::NegotiationTermination(_) => MessageKind::ContractNegotiationTerminationMessage,
+            Endpoint::TransferRequest => MessageKind::TransferRequestMessage,
+            Endpoint::Transfer(_, input) => input.message_kind(),
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Area {
+    Catalog,
+    Negotiation,
+    Transfer,
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    type S = State<Arc<Shared>>;
+    let dsp = Router::new()
+        .route(binding::CATALOG_REQUEST, post(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Catalog, m, u, h, b)))
+        .route("/catalog/datasets/{id}", get(|s: S, Path(id): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Dataset(id), m, u, h, b)))
+        .route(binding::NEGOTIATION_REQUEST, post(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::NegotiationRequest, m, u, h, b)))
+        .route("/negotiations/{pid}", get(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::NegotiationGet(p), m, u, h, b)))
+        .route("/negotiations/{pid}/request", post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::CounterRequest(p), m, u, h, b)))
+        .route("/negotiations/{pid}/events", post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Event(p), m, u, h, b)))
+        .route(
+            "/negotiations/{pid}/agreement/verification",
+            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Verification(p), m, u, h, b)),
+        )
+        .route(
+            "/negotiations/{pid}/termination",
+            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::NegotiationTermination(p), m, u, h, b)),
+        )
+        .route(binding::TRANSFER_REQUEST, post(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::TransferRequest, m, u, h, b)))
+        .route("/transfers/{pid}", get(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::TransferGet(p), m, u, h, b)))
+        .route(
+            "/transfers/{pid}/start",
+            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Transfer(p, TransferInput::Start), m, u, h, b)),
+        )
+        .route(
+            "/transfers/{pid}/completion",
+            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Transfer(p, TransferInput::Completion), m, u, h, b)),
+        )
+        .route(
+            "/transfers/{pid}/suspension",
+            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Transfer(p, TransferInput::Suspension), m, u, h, b)),
+        )
+        .route(
+            "/transfers/{pid}/termination",
+            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Transfer(p, TransferInput::Termination), m, u, h, b)),
+        );
+    Router::new()
+        .route(binding::WELL_KNOWN_VERSION, get(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Version, m, u, h, b)))
+        .route("/data", get(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Data, m, u, h, b)))
+        .nest("/dsp", dsp)
+        .with_state(shared)
+}
+
+/// What the harness answers to one request, before it is recorded.
+struct Answer {
+    status: StatusCode,
+    body: Option<Value>,
+    refusal: Option<String>,
+    provider_pid: Option<ProviderPid>,
+    /// Raw bytes to send instead of a JSON body (data pulls).
+    bytes: Option<&'static [u8]>,
+}
+
+impl Answer {
+    fn ok(body: Option<Value>, provider_pid: Option<ProviderPid>) -> Answer {
+        Answer { status: StatusCode::OK, body, refusal: None, provider_pid, bytes: None }
+    }
+
+    fn created(body: Value, provider_pid: ProviderPid) -> Answer {
+        Answer { status: StatusCode::CREATED, body: Some(body), refusal: None, provider_pid: Some(provider_pid), bytes: None }
+    }
+}
+
+/// A refusal: the status, why, and the pids the error body should carry.
+struct Refusal {
+    status: StatusCode,
+    reason: String,
+    consumer_pid: Option<ConsumerPid>,
+    provider_pid: Option<ProviderPid>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: impl Into<String>) -> Refusal {
+        Refusal { status, reason: reason.into(), consumer_pid: None, provider_pid: None }
+    }
+
+    fn bad(reason: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::BAD_REQUEST, reason)
+    }
+
+    fn pids(mut self, consumer_pid: Option<ConsumerPid>, provider_pid: Option<ProviderPid>) -> Refusal {
+        self.consumer_pid = self.consumer_pid.or(consumer_pid);
+        self.provider_pid = self.provider_pid.or(provider_pid);
+        self
+    }
+
+    /// The protocol error body of the area. Negotiation and transfer errors carry both pids
+    /// (the 2025-1 schemas require them), empty when unknown.
+    fn into_answer(self, area: Area) -> Answer {
+        let body = ErrorBody {
+            provider_pid: Some(self.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new()))),
+            consumer_pid: Some(self.consumer_pid.clone().unwrap_or_else(|| ConsumerPid(String::new()))),
+            code: Some(self.status.as_u16().to_string()),
+            reason: vec![Value::String(self.reason.clone())],
+        };
+        let message = match area {
+            Area::Catalog => DspMessage::CatalogError(ErrorBody { provider_pid: None, consumer_pid: None, ..body }),
+            Area::Negotiation => DspMessage::ContractNegotiationError(body),
+            Area::Transfer => DspMessage::TransferError(body),
+        };
+        Answer {
+            status: self.status,
+            body: Some(codec_for(ProtocolVersion::V2025_1).encode(&message)),
+            refusal: Some(self.reason),
+            provider_pid: self.provider_pid.filter(|p| !p.0.is_empty()),
+            bytes: None,
+        }
+    }
+}
+
+/// Serves one request: answers it, records it as an exchange from the connector under test,
+/// logs it as received and wakes waiting checks.
+async fn serve(State(shared): State<Arc<Shared>>, endpoint: Endpoint, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let seq = shared.config.client.recorder().next_seq();
+    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    let kind = json.as_ref().and_then(crate::schema::message_type).and_then(MessageKind::from_name);
+    let token = match endpoint {
+        Endpoint::Version | Endpoint::Data => CallerToken::NotNeeded,
+        _ => authenticate(&shared, &headers).await,
+    };
+    let answer = match (&endpoint, &token) {
+        (Endpoint::Version, _) => Answer::ok(Some(catalog::version_document()), None),
+        (Endpoint::Data, _) => pull(&shared, &headers),
+        (_, CallerToken::Refused(reason)) => {
+            Refusal::new(StatusCode::UNAUTHORIZED, reason.clone()).pids(pid_field(&json, "consumerPid").map(ConsumerPid::from), None).into_answer(endpoint.area())
+        }
+        _ => match answer(&shared, &endpoint, &token, json.as_ref()) {
+            Ok(answer) => answer,
+            Err(refusal) => refusal.into_answer(endpoint.area()),
+        },
+    };
+
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let mut exchange = Exchange {
+        seq,
+        from: shared.config.peer_name.clone(),
+        to: shared.harness().to_string(),
+        method: method.to_string(),
+        url: format!("{}{}", shared.url, uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/")),
+        request_headers: header_pairs(&headers),
+        request_body: body_of(&body, content_type),
+        status: Some(answer.status.as_u16()),
+        response_headers: Vec::new(),
+        response_body: answer.body.clone().map(Body::Json),
+        error: None,
+        duration_ms: 0,
+        request_type: None,
+        response_type: None,
+        violations: Vec::new(),
+    };
+    let mut response = match (answer.bytes, &answer.body) {
+        (Some(bytes), _) => {
+            exchange.response_body = Some(crate::runner::recorder::digest_body(bytes));
+            (answer.status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        }
+        (None, Some(body)) => (answer.status, axum::Json(body.clone())).into_response(),
+        (None, None) => answer.status.into_response(),
+    };
+    if answer.body.is_some() && answer.bytes.is_none() {
+        exchange.response_headers = vec![("content-type".to_string(), "application/json".to_string())];
+    }
+    if !matches!(endpoint, Endpoint::Data) {
+        check_exchange(shared.config.client.schemas(), &mut exchange);
+    }
+    let violations = exchange.violations.iter().filter(|v| v.part == "request").cloned().collect();
+    exchange.duration_ms = started.elapsed().as_millis() as u64;
+    shared.config.client.recorder().record(exchange);
+    if !matches!(endpoint, Endpoint::Data) {
+        shared.book().received.push(Received {
+            seq,
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            kind,
+            body: json,
+            token,
+            violations,
+            status: answer.status.as_u16(),
+            refusal: answer.refusal,
+            provider_pid: answer.provider_pid,
+        });
+    } else {
+        let provider_pid = answer.provider_pid.clone();
+        shared.book().pulls.push(Pull { seq, provider_pid, status: answer.status.as_u16() });
+    }
+    shared.changed.notify_waiters();
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn pid_field<'a>(json: &'a Option<Value>, name: &str) -> Option<&'a str> {
+    json.as_ref().and_then(|j| j.get(name)).and_then(Value::as_str)
+}
+
+/// Checks the DAT of a request: the harness's own id or the all-connectors audience.
+async fn authenticate(shared: &Shared, headers: &HeaderMap) -> CallerToken {
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(bearer).unwrap_or("");
+    let IncomingTokens::Daps(verifier) = &shared.config.incoming else { return CallerToken::Unchecked };
+    if token.is_empty() {
+        return CallerToken::Refused(DatRejection::Missing.to_string());
+    }
+    let mut result = verifier.verify(token, shared.harness()).await;
+    if let Err(DatRejection::WrongAudience { found, .. }) = &result {
+        if found.iter().any(|a| a == ALL_CONNECTORS_AUDIENCE) {
+            result = verifier.verify(token, ALL_CONNECTORS_AUDIENCE).await;
+        }
+    }
+    match result {
+        Ok(claims) => {
+            let named = claims.referring_connector.trim();
+            let id = if named.is_empty() { claims.sub.trim() } else { named.trim_start_matches("urn:connector:") };
+            CallerToken::Valid { participant_id: (!id.is_empty()).then(|| id.to_string()), audience: claims.aud.values().to_vec() }
+        }
+        Err(rejection) => CallerToken::Refused(rejection.to_string()),
+    }
+}
+
+/// Serves a pull to the holder of a token the harness issued for a STARTED transfer.
+fn pull(shared: &Shared, headers: &HeaderMap) -> Answer {
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(bearer).unwrap_or("");
+    let book = shared.book();
+    let refuse = |status: StatusCode, reason: &str, pid: Option<ProviderPid>| Answer {
+        status,
+        body: Some(serde_json::json!({"error": reason})),
+        refusal: Some(reason.to_string()),
+        provider_pid: pid,
+        bytes: None,
+    };
+    let Some(pid) = book.pull_tokens.get(token) else { return refuse(StatusCode::UNAUTHORIZED, "missing or unknown token", None) };
+    let provider_pid = Some(ProviderPid(pid.clone()));
+    match book.transfers.get(pid) {
+        Some(t) if t.state == TransferState::Started => {
+            Answer { status: StatusCode::OK, body: None, refusal: None, provider_pid, bytes: Some(catalog::payload()) }
+        }
+        Some(t) => refuse(StatusCode::FORBIDDEN, &format!("transfer is {}", t.state), provider_pid),
+        None => refuse(StatusCode::UNAUTHORIZED, "token names no transfer", provider_pid),
+    }
+}
+
+/// Decodes a message of the kind the endpoint expects, refusing anything else with 400.
+fn decode(endpoint: &Endpoint, shared: &Shared, json: Option<&Value>) -> Result<DspMessage, Refusal> {
+    let expected = endpoint.expected().ok_or_else(|| Refusal::bad("this endpoint takes no message"))?;
+    let json = json.ok_or_else(|| Refusal::bad("the body is not JSON"))?;
+    let pids = || (pid_str(json, "consumerPid").map(ConsumerPid::from), pid_str(json, "providerPid").map(ProviderPid::from));
+    let bad = |reason: String| {
+        let (c, p) = pids();
+        Refusal::bad(reason).pids(c, p)
+    };
+    let declared = crate::schema::message_type(json);
+    if declared != Some(expected.name()) {
+        return Err(bad(format!("expected @type {} but got {}", expected.name(), declared.unwrap_or("none"))));
+    }
+    if let Some(first) = shared.config.client.schemas().validate(expected.name(), json).first() {
+        return Err(bad(format!("invalid {}: {} at {}", expected.name(), first.message, first.instance_path)));
+    }
+    codec_for(ProtocolVersion::V2025_1).decode_kind(expected, json).map_err(|e| bad(e.to_string()))
+}
+
+fn pid_str<'a>(json: &'a Value, name: &str) -> Option<&'a str> {
+    json.get(name).and_then(Value::as_str)
+}
+
+fn encode(message: DspMessage) -> Value {
+    codec_for(ProtocolVersion::V2025_1).encode(&message)
+}
+
+fn caller_id(token: &CallerToken) -> Option<String> {
+    match token {
+        CallerToken::Valid { participant_id, .. } => participant_id.clone(),
+        _ => None,
+    }
+}
+
+/// The harness's answer to an authenticated request.
+fn answer(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, json: Option<&Value>) -> Result<Answer, Refusal> {
+    match endpoint {
+        Endpoint::Version | Endpoint::Data => unreachable!("answered before authentication"),
+        Endpoint::Catalog => {
+            decode(endpoint, shared, json)?;
+            Ok(Answer::ok(Some(encode(DspMessage::Catalog(catalog::catalog(shared.harness(), &shared.dsp_url())))), None))
+        }
+        Endpoint::Dataset(id) => {
+            if id != catalog::DATASET_ID {
+                return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown dataset {id}")));
+            }
+            let mut body = encode(DspMessage::Dataset(catalog::dataset(shared.harness(), &shared.dsp_url())));
+            body["@context"] = serde_json::json!([codec::CONTEXT_2025_1]);
+            Ok(Answer::ok(Some(body), None))
+        }
+        Endpoint::NegotiationRequest => initial_request(shared, endpoint, token, json),
+        Endpoint::NegotiationGet(pid) => {
+            let book = shared.book();
+            let n = book.negotiations.get(pid).ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("unknown negotiation {pid}")))?;
+            let reply = ContractNegotiation {
+                provider_pid: n.provider_pid.clone(),
+                consumer_pid: n.consumer_pid.clone().unwrap_or_else(|| ConsumerPid(String::new())),
+                state: n.state,
+            };
+            Ok(Answer::ok(Some(encode(DspMessage::ContractNegotiation(reply))), Some(n.provider_pid.clone())))
+        }
+        Endpoint::CounterRequest(pid) | Endpoint::Event(pid) | Endpoint::Verification(pid) | Endpoint::NegotiationTermination(pid) => {
+            negotiation_message(shared, endpoint, token, pid, json)
+        }
+        Endpoint::TransferRequest => transfer_request(shared, endpoint, token, json),
+        Endpoint::TransferGet(pid) => {
+            let book = shared.book();
+            let t = book.transfers.get(pid).ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("unknown transfer process {pid}")))?;
+            let reply = TransferProcess { provider_pid: t.provider_pid.clone(), consumer_pid: t.consumer_pid.clone(), state: t.state };
+            Ok(Answer::ok(Some(encode(DspMessage::TransferProcess(reply))), Some(t.provider_pid.clone())))
+        }
+        Endpoint::Transfer(pid, input) => transfer_message(shared, endpoint, pid, *input, json),
+    }
+}
+
+/// Applies a scripted reply, if the check ordered one for this kind.
+fn scripted(shared: &Shared, kind: MessageKind, consumer_pid: Option<ConsumerPid>, provider_pid: Option<ProviderPid>) -> Result<(), Refusal> {
+    match shared.book().take_script(kind) {
+        Some(script) => {
+            let status = StatusCode::from_u16(script.status).unwrap_or(StatusCode::BAD_REQUEST);
+            Err(Refusal::new(status, script.reason).pids(consumer_pid, provider_pid))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A consumer's initial contract request opens a negotiation in REQUESTED.
+fn initial_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, json: Option<&Value>) -> Result<Answer, Refusal> {
+    let DspMessage::ContractRequest(request) = decode(endpoint, shared, json)? else { unreachable!("decoded by kind") };
+    let bad = |reason: String| Refusal::bad(reason).pids(Some(request.consumer_pid.clone()), request.provider_pid.clone());
+    scripted(shared, MessageKind::ContractRequestMessage, Some(request.consumer_pid.clone()), None)?;
+    if request.provider_pid.is_some() {
+        return Err(bad("an initial contract request carries no providerPid".to_string()));
+    }
+    let callback = request.callback_address.clone().ok_or_else(|| bad("an initial contract request needs a callbackAddress".to_string()))?;
+    let ours = catalog::offer(shared.harness());
+    if request.offer.id != ours.id {
+        return Err(bad(format!("unknown offer {}; the harness offers {}", request.offer.id, ours.id)));
+    }
+    if request.offer.target.as_deref().is_some_and(|t| t != catalog::DATASET_ID) {
+        return Err(bad(format!("offer {} targets {}, not {}", ours.id, request.offer.target.clone().unwrap_or_default(), catalog::DATASET_ID)));
+    }
+    if !ours.same_rules(&request.offer) {
+        return Err(bad(format!("offer {} does not carry the rules the harness offered", ours.id)));
+    }
+    let provider_pid = ProviderPid::generate();
+    let negotiation = HarnessNegotiation {
+        provider_pid: provider_pid.clone(),
+        consumer_pid: Some(request.consumer_pid.clone()),
+        state: NegotiationState::Requested,
+        callback_address: callback,
+        consumer_id: caller_id(token),
+        initiator: Initiator::Consumer,
+        offer: request.offer.clone(),
+        agreement: None,
+    };
+    let reply = ContractNegotiation { provider_pid: provider_pid.clone(), consumer_pid: request.consumer_pid.clone(), state: NegotiationState::Requested };
+    shared.book().negotiations.insert(provider_pid.0.clone(), negotiation);
+    Ok(Answer::created(encode(DspMessage::ContractNegotiation(reply)), provider_pid))
+}
+
+fn message_pids(message: &DspMessage) -> (Option<ConsumerPid>, Option<ProviderPid>) {
+    match message {
+        DspMessage::ContractRequest(m) => (Some(m.consumer_pid.clone()), m.provider_pid.clone()),
+        DspMessage::ContractAgreementVerification(m) | DspMessage::TransferCompletion(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
+        DspMessage::ContractNegotiationEvent(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
+        DspMessage::ContractNegotiationTermination(m) | DspMessage::TransferSuspension(m) | DspMessage::TransferTermination(m) => {
+            (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone()))
+        }
+        DspMessage::TransferStart(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
+        _ => (None, None),
+    }
+}
+
+/// The pid check shared by every message about an existing process: both pids must name it.
+fn check_pids(
+    (consumer_pid, provider_pid): &(Option<ConsumerPid>, Option<ProviderPid>),
+    ours_consumer: Option<&ConsumerPid>,
+    ours_provider: &ProviderPid,
+) -> Result<(), String> {
+    if consumer_pid.as_ref() != ours_consumer || provider_pid.as_ref() != Some(ours_provider) {
+        return Err(format!(
+            "the message names consumerPid {} and providerPid {}, the process is {} / {}",
+            consumer_pid.as_ref().map(ConsumerPid::as_str).unwrap_or("none"),
+            provider_pid.as_ref().map(ProviderPid::as_str).unwrap_or("none"),
+            ours_consumer.map(ConsumerPid::as_str).unwrap_or("none"),
+            ours_provider
+        ));
+    }
+    Ok(())
+}
+
+/// A consumer's message about an existing negotiation: counter-request, `ACCEPTED`,
+/// verification or termination.
+fn negotiation_message(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, pid: &str, json: Option<&Value>) -> Result<Answer, Refusal> {
+    let message = decode(endpoint, shared, json)?;
+    let pids = message_pids(&message);
+    let mut book = shared.book();
+    let Some(n) = book.negotiations.get(pid).cloned() else {
+        return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown negotiation {pid}")).pids(pids.0, pids.1));
+    };
+    let refuse = |status: StatusCode, reason: String| Refusal::new(status, reason).pids(n.consumer_pid.clone(), Some(n.provider_pid.clone()));
+    check_pids(&pids, n.consumer_pid.as_ref(), &n.provider_pid).map_err(|r| refuse(StatusCode::BAD_REQUEST, r))?;
+    let input = match &message {
+        DspMessage::ContractRequest(_) => NegotiationInput::Request,
+        DspMessage::ContractNegotiationEvent(e) if e.event_type == NegotiationEventType::Finalized => {
+            return Err(refuse(StatusCode::BAD_REQUEST, "a consumer cannot finalize a negotiation".to_string()));
+        }
+        DspMessage::ContractNegotiationEvent(e) => NegotiationInput::Event(e.event_type),
+        DspMessage::ContractAgreementVerification(_) => NegotiationInput::Verification,
+        _ => NegotiationInput::Termination,
+    };
+    if let Some(script) = book.take_script(message.kind()) {
+        let status = StatusCode::from_u16(script.status).unwrap_or(StatusCode::BAD_REQUEST);
+        return Err(refuse(status, script.reason));
+    }
+    let next = n.state.next(input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let entry = book.negotiations.get_mut(pid).expect("looked up above under the same lock");
+    entry.state = next;
+    if entry.consumer_id.is_none() {
+        entry.consumer_id = caller_id(token);
+    }
+    if let DspMessage::ContractRequest(request) = &message {
+        entry.offer = request.offer.clone();
+    }
+    Ok(Answer::ok(None, Some(n.provider_pid.clone())))
+}
+
+/// A consumer's transfer request under an agreement the harness finalized opens a transfer
+/// process in REQUESTED.
+fn transfer_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, json: Option<&Value>) -> Result<Answer, Refusal> {
+    let DspMessage::TransferRequest(request) = decode(endpoint, shared, json)? else { unreachable!("decoded by kind") };
+    let bad = |reason: String| Refusal::bad(reason).pids(Some(request.consumer_pid.clone()), None);
+    scripted(shared, MessageKind::TransferRequestMessage, Some(request.consumer_pid.clone()), None)?;
+    if !catalog::FORMATS.contains(&request.format.as_str()) {
+        return Err(bad(format!("unsupported format {}; the harness moves {}", request.format, catalog::FORMATS.join(", "))));
+    }
+    if request.format.ends_with("PUSH") && request.data_address.is_none() {
+        return Err(bad(format!("a {} transfer needs a dataAddress to push to", request.format)));
+    }
+    let mut book = shared.book();
+    let finalized = book
+        .agreements
+        .get(request.agreement_id.as_str())
+        .and_then(|pid| book.negotiations.get(pid))
+        .map(|n| n.state == NegotiationState::Finalized);
+    match finalized {
+        Some(true) => {}
+        Some(false) => return Err(bad(format!("agreement {} is not finalized", request.agreement_id))),
+        None => return Err(bad(format!("unknown agreement {}", request.agreement_id))),
+    }
+    let provider_pid = ProviderPid::generate();
+    let transfer = HarnessTransfer {
+        provider_pid: provider_pid.clone(),
+        consumer_pid: request.consumer_pid.clone(),
+        state: TransferState::Requested,
+        callback_address: request.callback_address.clone(),
+        consumer_id: caller_id(token),
+        agreement_id: request.agreement_id.clone(),
+        format: request.format.clone(),
+        destination: request.data_address.clone(),
+        data_address: None,
+    };
+    let reply = TransferProcess { provider_pid: provider_pid.clone(), consumer_pid: request.consumer_pid.clone(), state: TransferState::Requested };
+    book.transfers.insert(provider_pid.0.clone(), transfer);
+    Ok(Answer::created(encode(DspMessage::TransferProcess(reply)), provider_pid))
+}
+
+/// A consumer's move in an existing transfer: restart, completion, suspension, termination.
+fn transfer_message(shared: &Shared, endpoint: &Endpoint, pid: &str, input: TransferInput, json: Option<&Value>) -> Result<Answer, Refusal> {
+    let message = decode(endpoint, shared, json)?;
+    let pids = message_pids(&message);
+    let mut book = shared.book();
+    let Some(t) = book.transfers.get(pid).cloned() else {
+        return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown transfer process {pid}")).pids(pids.0, pids.1));
+    };
+    let refuse = |status: StatusCode, reason: String| Refusal::new(status, reason).pids(Some(t.consumer_pid.clone()), Some(t.provider_pid.clone()));
+    check_pids(&pids, Some(&t.consumer_pid), &t.provider_pid).map_err(|r| refuse(StatusCode::BAD_REQUEST, r))?;
+    if let Some(script) = book.take_script(message.kind()) {
+        let status = StatusCode::from_u16(script.status).unwrap_or(StatusCode::BAD_REQUEST);
+        return Err(refuse(status, script.reason));
+    }
+    // A consumer restarts only a suspended transfer; the state machine also allows a start
+    // in REQUESTED, which is the provider's move alone.
+    if input == TransferInput::Start && t.state != TransferState::Suspended {
+        return Err(refuse(StatusCode::BAD_REQUEST, format!("a consumer cannot start a transfer in state {}", t.state)));
+    }
+    let next = t.state.next(input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
+    book.transfers.get_mut(pid).expect("looked up above under the same lock").state = next;
+    if next.is_terminal() || next == TransferState::Suspended {
+        book.revoke_tokens(pid);
+    }
+    Ok(Answer::ok(None, Some(t.provider_pid.clone())))
+}

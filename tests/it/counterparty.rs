@@ -1,0 +1,140 @@
+//! The harness provider against the embedded reference consumer: a negotiation the consumer
+//! starts through its management API reaches FINALIZED on both sides, a pull transfer under
+//! that agreement starts with the harness's data address and the consumer pulls the harness's
+//! bytes, every message is recorded and schema-checked, and a consumer request without a
+//! valid token is refused.
+
+use std::time::Duration;
+
+use dsp_harness::protocol::{MessageKind, NegotiationState};
+use dsp_harness::reference::connector::{Fault, Faults};
+use dsp_harness::runner::counterparty::{
+    payload, CallerToken, HarnessProvider, HarnessProviderConfig, IncomingTokens, NegotiationMove, OutgoingTokens, SendOptions, Token, TransferMove,
+};
+use dsp_harness::runner::{Recorder, RecordingClient};
+use dsp_harness::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions, HARNESS_ID};
+use dsp_harness::schema::SchemaSet;
+use dsp_harness::target::ManagementClient;
+
+const WAIT: Duration = Duration::from_secs(10);
+const PROTOCOL: &str = "dataspace-protocol-http:2025-1";
+
+struct Setup {
+    space: EmbeddedDataSpace,
+    harness: HarnessProvider,
+    management: ManagementClient,
+    recorder: Recorder,
+}
+
+async fn setup(consumer_faults: Faults) -> Setup {
+    let space = embedded::start(EmbeddedOptions { consumer_faults, ..EmbeddedOptions::default() }).await.expect("the embedded data space starts");
+    let recorder = Recorder::new();
+    let client = RecordingClient::new(recorder.clone(), SchemaSet::embedded_2025_1(), Duration::from_secs(10));
+    let http = reqwest::Client::new();
+    let harness = HarnessProvider::start(HarnessProviderConfig {
+        participant_id: HARNESS_ID.to_string(),
+        outgoing: OutgoingTokens::Daps { client: space.daps.dat_client(space.harness_keys.clone(), http.clone()), audience: space.info.consumer.participant_id.clone() },
+        incoming: IncomingTokens::Daps(space.daps.verifier(http)),
+        peer_name: "consumer".to_string(),
+        client: client.clone(),
+        bind: "127.0.0.1".to_string(),
+        advertised_host: None,
+    })
+    .await
+    .expect("the harness provider starts");
+    let management = ManagementClient::for_connector("consumer", &space.info.consumer, client);
+    Setup { space, harness, management, recorder }
+}
+
+/// Starts a negotiation on the consumer and returns (its id, the harness's pid).
+async fn requested(s: &Setup) -> (String, dsp_harness::protocol::ProviderPid) {
+    let id = s.management.initiate_negotiation(&s.harness.dsp_url(), HARNESS_ID, PROTOCOL, &s.harness.offer_json()).await.expect("the consumer starts a negotiation");
+    let n = s.harness.wait_for_requested_negotiation(WAIT).await.expect("the consumer's contract request reaches the harness");
+    assert_eq!(n.state, NegotiationState::Requested);
+    assert_eq!(n.consumer_pid.as_ref().map(|p| p.as_str()), Some(id.as_str()), "the reference consumer uses its negotiation id as consumerPid");
+    assert_eq!(n.consumer_id.as_deref(), Some("company-y"), "the consumer's token names it");
+    (id, n.provider_pid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negotiation_and_a_pull_transfer_run_to_the_end_against_the_harness_provider() {
+    let s = setup(Faults::none()).await;
+    let (id, pid) = requested(&s).await;
+
+    let reply = s.harness.negotiation_move(&pid, NegotiationMove::Agreement).await.expect("the agreement is sent");
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text());
+    let verification = s.harness.wait_for_message(&pid, MessageKind::ContractAgreementVerificationMessage, WAIT).await.expect("the consumer verifies");
+    assert_eq!(verification.status, 200, "{:?}", verification.refusal);
+    assert!(verification.violations.is_empty(), "{:?}", verification.violations);
+    assert!(matches!(verification.token, CallerToken::Valid { .. }));
+    let reply = s.harness.negotiation_move(&pid, NegotiationMove::Finalized).await.expect("the finalized event is sent");
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text());
+    s.management.wait_for_negotiation_state(&id, &["FINALIZED"], WAIT).await.expect("the consumer reports FINALIZED");
+    let agreement_id = s.harness.negotiation(&pid).and_then(|n| n.agreement_id()).expect("the harness made an agreement");
+
+    let transfer = s.management.initiate_transfer(&s.harness.dsp_url(), agreement_id.as_str(), PROTOCOL, "HttpData-PULL", None).await.expect("the consumer requests a transfer");
+    let t = s.harness.wait_for_requested_transfer(&agreement_id, WAIT).await.expect("the transfer request reaches the harness");
+    let reply = s.harness.transfer_move(&t.provider_pid, TransferMove::Start).await.expect("the start is sent");
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text());
+    s.management.wait_for_transfer_state(&transfer, &["STARTED"], WAIT).await.expect("the consumer reports STARTED");
+    let edr = s.management.edr_data_address(&transfer).await.expect("the consumer has an EDR").value;
+    assert_eq!(edr.endpoint, s.harness.data_url());
+    let request = s.harness.client().http().get(&edr.endpoint).header("Authorization", edr.authorization.clone().unwrap_or_default()).build().unwrap();
+    let pulled = s.harness.client().download("consumer", "harness", request).await.expect("the pull completes");
+    assert_eq!(pulled.status.as_u16(), 200);
+    assert_eq!(pulled.size, payload().len() as u64);
+
+    let reply = s.harness.transfer_move(&t.provider_pid, TransferMove::Completion).await.expect("the completion is sent");
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text());
+    s.management.wait_for_transfer_state(&transfer, &["COMPLETED"], WAIT).await.expect("the consumer reports COMPLETED");
+    let token = edr.authorization.unwrap_or_default();
+    let request = s.harness.client().http().get(s.harness.data_url()).header("Authorization", token).build().unwrap();
+    let after = s.harness.client().download("consumer", "harness", request).await.expect("the late pull is answered");
+    assert_eq!(after.status.as_u16(), 401, "a completed transfer's token is revoked");
+
+    let exchanges = s.recorder.drain();
+    for kind in ["ContractRequestMessage", "ContractAgreementMessage", "ContractAgreementVerificationMessage", "ContractNegotiationEventMessage", "TransferRequestMessage", "TransferStartMessage", "TransferCompletionMessage"] {
+        let found: Vec<_> = exchanges.iter().filter(|e| e.request_type.as_deref() == Some(kind)).collect();
+        assert!(!found.is_empty(), "no {kind} was recorded");
+        for e in found {
+            assert!(e.violations.is_empty(), "{kind} at {} has violations: {:?}", e.url, e.violations);
+        }
+    }
+    assert!(exchanges.iter().any(|e| e.from == "consumer" && e.to == HARNESS_ID && e.request_type.as_deref() == Some("ContractRequestMessage")));
+    s.space.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_moves_are_refused_by_the_consumer_and_leave_the_harness_side_alone() {
+    let s = setup(Faults::none()).await;
+    let (id, pid) = requested(&s).await;
+    let reply = s.harness.negotiation_move(&pid, NegotiationMove::Finalized).await.expect("sent");
+    assert_eq!(reply.status.as_u16(), 400, "{}", reply.text());
+    assert_eq!(reply.json().and_then(|j| j["@type"].as_str().map(str::to_string)).as_deref(), Some("ContractNegotiationError"));
+    assert_eq!(s.harness.negotiation(&pid).map(|n| n.state), Some(NegotiationState::Requested), "a refused move is rolled back");
+    assert_eq!(s.management.negotiation_state(&id).await.unwrap().value, "REQUESTED");
+
+    let unknown = s.harness.negotiation_move_with(&pid, NegotiationMove::Termination, &SendOptions::unknown_process()).await.expect("sent");
+    assert_eq!(unknown.status.as_u16(), 404, "{}", unknown.text());
+    let no_token = s.harness.negotiation_move_with(&pid, NegotiationMove::Termination, &SendOptions::token(Token::Missing)).await.expect("sent");
+    assert_eq!(no_token.status.as_u16(), 401, "{}", no_token.text());
+    assert_eq!(s.harness.negotiation(&pid).map(|n| n.state), Some(NegotiationState::Requested));
+
+    let reply = s.harness.negotiation_move(&pid, NegotiationMove::Termination).await.expect("sent");
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text());
+    assert_eq!(s.harness.negotiation(&pid).map(|n| n.state), Some(NegotiationState::Terminated));
+    s.management.wait_for_negotiation_state(&id, &["TERMINATED"], WAIT).await.expect("the consumer reports TERMINATED");
+    s.space.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_sends_no_token_is_refused_with_401() {
+    let s = setup(Faults::of([Fault::SendNoToken])).await;
+    let id = s.management.initiate_negotiation(&s.harness.dsp_url(), HARNESS_ID, PROTOCOL, &s.harness.offer_json()).await.expect("the consumer starts a negotiation");
+    let refused = s.harness.wait_for_received(WAIT, |r| r.kind == Some(MessageKind::ContractRequestMessage)).await.expect("the request arrives");
+    assert_eq!(refused.status, 401);
+    assert!(matches!(refused.token, CallerToken::Refused(_)));
+    assert!(s.harness.negotiations().is_empty(), "a refused request opens nothing");
+    s.management.wait_for_negotiation_state(&id, &["TERMINATED"], WAIT).await.expect("the consumer gives up");
+    s.space.shutdown().await;
+}
