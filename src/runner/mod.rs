@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod conformance;
+pub mod counterparty;
 pub mod error;
 pub mod http;
 pub mod proxy;

@@ -6,3 +6,4 @@ mod runner;
 mod objectstore;
 mod report;
 mod scenario;
+mod counterparty;
