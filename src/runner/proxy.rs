@@ -208,6 +208,8 @@ async fn forward(State(state): State<ProxyState>, request: axum::extract::Reques
             exchange.error = Some(if error.is_timeout() { format!("timeout: no answer within {} s", UPSTREAM_TIMEOUT.as_secs()) } else { error_chain(&error) });
             exchange.duration_ms = started.elapsed().as_millis() as u64;
             fill_streamed_request(&mut exchange, &streamed_request);
+            // The request still went (or was meant to go) on the wire: type and check it.
+            check_exchange(&state.schemas, &mut exchange);
             state.recorder.record(exchange);
             return bad_gateway("the recording proxy could not reach the upstream");
         }
@@ -238,16 +240,20 @@ async fn forward(State(state): State<ProxyState>, request: axum::extract::Reques
         }
         Ok(Captured::Streaming(stream)) => {
             let recorder = state.recorder.clone();
+            let schemas = state.schemas.clone();
             axum::body::Body::from_stream(Tee::new(stream, expected_length, move |digest: Digested| {
                 exchange.duration_ms = started.elapsed().as_millis() as u64;
                 exchange.response_body = Some(digest.body());
                 exchange.error = digest.error;
+                // Only the request can be a message here; the digest of a body is not checked.
+                check_exchange(&schemas, &mut exchange);
                 recorder.record(exchange);
             }))
         }
         Err(error) => {
             exchange.error = Some(format!("reading the upstream body failed: {}", error_chain(error.as_ref())));
             exchange.duration_ms = started.elapsed().as_millis() as u64;
+            check_exchange(&state.schemas, &mut exchange);
             state.recorder.record(exchange);
             return bad_gateway("the recording proxy could not read the upstream's body");
         }

@@ -125,6 +125,7 @@ async fn proxy_answers_bad_gateway_and_records_the_failure_when_the_upstream_is_
     let exchange = only(recorder.drain());
     assert_eq!(exchange.status, None);
     assert!(exchange.error.is_some(), "the transport failure is recorded");
+    assert!(exchange.violations.iter().any(|v| v.part == "request"), "the attempted request is still checked: {:#?}", exchange.violations);
     handle.stop().await;
 }
 
