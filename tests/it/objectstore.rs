@@ -92,11 +92,29 @@ async fn buckets_are_created_listed_and_deleted() {
     let running = start(None).await;
     let s3 = client(&running);
 
-    s3.create_bucket().bucket("alpha").send().await.expect("create alpha");
-    s3.create_bucket().bucket("beta").send().await.expect("create beta");
-    let again = s3.create_bucket().bucket("alpha").send().await.expect_err("duplicate");
+    s3.create_bucket()
+        .bucket("alpha")
+        .send()
+        .await
+        .expect("create alpha");
+    s3.create_bucket()
+        .bucket("beta")
+        .send()
+        .await
+        .expect("create beta");
+    let again = s3
+        .create_bucket()
+        .bucket("alpha")
+        .send()
+        .await
+        .expect_err("duplicate");
     assert_eq!(again.code(), Some("BucketAlreadyOwnedByYou"));
-    let invalid = s3.create_bucket().bucket("Not_Valid").send().await.expect_err("bad name");
+    let invalid = s3
+        .create_bucket()
+        .bucket("Not_Valid")
+        .send()
+        .await
+        .expect_err("bad name");
     assert_eq!(invalid.code(), Some("InvalidBucketName"));
 
     let listed = s3.list_buckets().send().await.expect("list buckets");
@@ -104,16 +122,50 @@ async fn buckets_are_created_listed_and_deleted() {
     assert_eq!(names, ["alpha", "beta"]);
     assert!(listed.buckets()[0].creation_date().is_some());
 
-    s3.head_bucket().bucket("alpha").send().await.expect("head existing bucket");
-    let missing = s3.head_bucket().bucket("gamma").send().await.expect_err("head missing bucket");
+    s3.head_bucket()
+        .bucket("alpha")
+        .send()
+        .await
+        .expect("head existing bucket");
+    let missing = s3
+        .head_bucket()
+        .bucket("gamma")
+        .send()
+        .await
+        .expect_err("head missing bucket");
     assert!(missing.into_service_error().is_not_found());
 
-    s3.put_object().bucket("alpha").key("k").body(ByteStream::from_static(b"x")).send().await.expect("put");
-    let not_empty = s3.delete_bucket().bucket("alpha").send().await.expect_err("non-empty");
+    s3.put_object()
+        .bucket("alpha")
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    let not_empty = s3
+        .delete_bucket()
+        .bucket("alpha")
+        .send()
+        .await
+        .expect_err("non-empty");
     assert_eq!(not_empty.code(), Some("BucketNotEmpty"));
-    s3.delete_object().bucket("alpha").key("k").send().await.expect("delete object");
-    s3.delete_bucket().bucket("alpha").send().await.expect("delete empty bucket");
-    let gone = s3.list_objects_v2().bucket("alpha").send().await.expect_err("deleted bucket");
+    s3.delete_object()
+        .bucket("alpha")
+        .key("k")
+        .send()
+        .await
+        .expect("delete object");
+    s3.delete_bucket()
+        .bucket("alpha")
+        .send()
+        .await
+        .expect("delete empty bucket");
+    let gone = s3
+        .list_objects_v2()
+        .bucket("alpha")
+        .send()
+        .await
+        .expect_err("deleted bucket");
     assert_eq!(gone.code(), Some("NoSuchBucket"));
     let names: Vec<String> = s3
         .list_buckets()
@@ -147,34 +199,97 @@ async fn small_object_round_trips_with_metadata_and_ranges() {
         .expect("put");
     assert_eq!(put.e_tag(), Some(quoted_md5(&body).as_str()));
 
-    let head = s3.head_object().bucket("docs").key(key).send().await.expect("head");
+    let head = s3
+        .head_object()
+        .bucket("docs")
+        .key(key)
+        .send()
+        .await
+        .expect("head");
     assert_eq!(head.content_length(), Some(body.len() as i64));
     assert_eq!(head.content_type(), Some("application/json"));
     assert_eq!(head.e_tag(), Some(quoted_md5(&body).as_str()));
-    assert_eq!(head.metadata().and_then(|m| m.get("owner")).map(String::as_str), Some("provider-a"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("owner"))
+            .map(String::as_str),
+        Some("provider-a")
+    );
     assert!(head.last_modified().is_some());
 
-    let got = s3.get_object().bucket("docs").key(key).send().await.expect("get");
+    let got = s3
+        .get_object()
+        .bucket("docs")
+        .key(key)
+        .send()
+        .await
+        .expect("get");
     // The SDK asks for the checksum and validates the body against it.
-    assert!(got.checksum_crc32().is_some(), "store reports the object's CRC32");
+    assert!(
+        got.checksum_crc32().is_some(),
+        "store reports the object's CRC32"
+    );
     let bytes = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(bytes.as_ref(), body.as_slice());
 
-    let ranged = s3.get_object().bucket("docs").key(key).range("bytes=7-15").send().await.expect("range");
-    assert_eq!(ranged.content_range(), Some(format!("bytes 7-15/{}", body.len()).as_str()));
+    let ranged = s3
+        .get_object()
+        .bucket("docs")
+        .key(key)
+        .range("bytes=7-15")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(
+        ranged.content_range(),
+        Some(format!("bytes 7-15/{}", body.len()).as_str())
+    );
     assert_eq!(ranged.content_length(), Some(9));
     let slice = ranged.body.collect().await.unwrap().into_bytes();
     assert_eq!(slice.as_ref(), &body[7..=15]);
-    let suffix = s3.get_object().bucket("docs").key(key).range("bytes=-4").send().await.expect("suffix");
-    assert_eq!(suffix.body.collect().await.unwrap().into_bytes().as_ref(), &body[body.len() - 4..]);
-    let beyond = s3.get_object().bucket("docs").key(key).range("bytes=1000-").send().await.expect_err("416");
+    let suffix = s3
+        .get_object()
+        .bucket("docs")
+        .key(key)
+        .range("bytes=-4")
+        .send()
+        .await
+        .expect("suffix");
+    assert_eq!(
+        suffix.body.collect().await.unwrap().into_bytes().as_ref(),
+        &body[body.len() - 4..]
+    );
+    let beyond = s3
+        .get_object()
+        .bucket("docs")
+        .key(key)
+        .range("bytes=1000-")
+        .send()
+        .await
+        .expect_err("416");
     assert_eq!(beyond.code(), Some("InvalidRange"));
 
-    s3.delete_object().bucket("docs").key(key).send().await.expect("delete");
-    let deleted = s3.get_object().bucket("docs").key(key).send().await.expect_err("deleted");
+    s3.delete_object()
+        .bucket("docs")
+        .key(key)
+        .send()
+        .await
+        .expect("delete");
+    let deleted = s3
+        .get_object()
+        .bucket("docs")
+        .key(key)
+        .send()
+        .await
+        .expect_err("deleted");
     assert!(deleted.into_service_error().is_no_such_key());
     // Deleting a missing key succeeds, as in S3.
-    s3.delete_object().bucket("docs").key(key).send().await.expect("idempotent delete");
+    s3.delete_object()
+        .bucket("docs")
+        .key(key)
+        .send()
+        .await
+        .expect("idempotent delete");
 }
 
 #[tokio::test]
@@ -198,7 +313,10 @@ async fn multi_mib_bodies_stream_in_and_out_intact() {
         .await
         .expect("streamed put");
     assert_eq!(put.e_tag(), Some(quoted_md5(&payload).as_str()));
-    assert!(put.checksum_crc32().is_some(), "the verified trailer checksum is echoed");
+    assert!(
+        put.checksum_crc32().is_some(),
+        "the verified trailer checksum is echoed"
+    );
 
     // From memory: a literal SHA-256 payload hash plus a CRC32 header.
     let reversed: Vec<u8> = payload.iter().rev().copied().collect();
@@ -211,7 +329,13 @@ async fn multi_mib_bodies_stream_in_and_out_intact() {
         .expect("in-memory put");
 
     for (key, expected) in [("from-file.bin", &payload), ("from-memory.bin", &reversed)] {
-        let mut object = s3.get_object().bucket("bulk").key(key).send().await.expect("get");
+        let mut object = s3
+            .get_object()
+            .bucket("bulk")
+            .key(key)
+            .send()
+            .await
+            .expect("get");
         assert_eq!(object.content_length(), Some(expected.len() as i64));
         let mut hasher = Sha256::new();
         let mut frames = 0;
@@ -219,7 +343,11 @@ async fn multi_mib_bodies_stream_in_and_out_intact() {
             hasher.update(&chunk);
             frames += 1;
         }
-        assert_eq!(hex::encode(hasher.finalize()), sha256(expected), "{key} round-trips");
+        assert_eq!(
+            hex::encode(hasher.finalize()),
+            sha256(expected),
+            "{key} round-trips"
+        );
         assert!(frames > 1, "{key} arrives as a stream, not one buffer");
     }
 
@@ -243,7 +371,13 @@ async fn listing_paginates_with_prefix_and_delimiter() {
     keys.push("other/x.csv".to_owned());
     keys.push("readme".to_owned());
     for key in &keys {
-        s3.put_object().bucket("list").key(key).body(ByteStream::from(key.clone().into_bytes())).send().await.unwrap();
+        s3.put_object()
+            .bucket("list")
+            .key(key)
+            .body(ByteStream::from(key.clone().into_bytes()))
+            .send()
+            .await
+            .unwrap();
     }
 
     let mut seen = Vec::new();
@@ -269,9 +403,16 @@ async fn listing_paginates_with_prefix_and_delimiter() {
             break;
         }
         token = page.next_continuation_token().map(str::to_owned);
-        assert!(token.is_some(), "a truncated page carries a continuation token");
+        assert!(
+            token.is_some(),
+            "a truncated page carries a continuation token"
+        );
     }
-    let mut expected: Vec<String> = keys.iter().filter(|k| k.starts_with("data/")).cloned().collect();
+    let mut expected: Vec<String> = keys
+        .iter()
+        .filter(|k| k.starts_with("data/"))
+        .cloned()
+        .collect();
     expected.sort();
     assert_eq!(seen, expected);
     assert_eq!(pages, 3);
@@ -293,13 +434,29 @@ async fn listing_paginates_with_prefix_and_delimiter() {
     sorted.sort();
     assert_eq!(all, sorted);
 
-    let rolled = s3.list_objects_v2().bucket("list").delimiter("/").send().await.unwrap();
-    let prefixes: Vec<&str> = rolled.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    let rolled = s3
+        .list_objects_v2()
+        .bucket("list")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<&str> = rolled
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
     assert_eq!(prefixes, ["data/", "other/"]);
     let top: Vec<&str> = rolled.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(top, ["readme"]);
 
-    let bad = s3.list_objects_v2().bucket("list").continuation_token("%%%").send().await.expect_err("token");
+    let bad = s3
+        .list_objects_v2()
+        .bucket("list")
+        .continuation_token("%%%")
+        .send()
+        .await
+        .expect_err("token");
     assert_eq!(bad.code(), Some("InvalidArgument"));
 }
 
@@ -314,7 +471,11 @@ async fn wrong_keys_are_refused_with_s3_auth_errors() {
         .unwrap();
 
     let wrong_secret = s3_client(&running.endpoint(), ACCESS_KEY, "not-the-secret", REGION);
-    let err = wrong_secret.list_buckets().send().await.expect_err("wrong secret");
+    let err = wrong_secret
+        .list_buckets()
+        .send()
+        .await
+        .expect_err("wrong secret");
     assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
     let err = wrong_secret
         .put_object()
@@ -326,17 +487,47 @@ async fn wrong_keys_are_refused_with_s3_auth_errors() {
         .expect_err("wrong secret upload");
     assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
 
+    // A multi-MiB streamed upload refused up front still gets the S3 error, not a reset
+    // connection: the store reads the body it refuses before answering.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, data(3 * 1024 * 1024, 5)).unwrap();
+    let err = wrong_secret
+        .put_object()
+        .bucket("locked")
+        .key("big")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .send()
+        .await
+        .expect_err("wrong secret streamed upload");
+    assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
+
     let unknown = s3_client(&running.endpoint(), "AKIDUNKNOWN", SECRET_KEY, REGION);
-    let err = unknown.get_object().bucket("locked").key("k").send().await.expect_err("unknown key");
+    let err = unknown
+        .get_object()
+        .bucket("locked")
+        .key("k")
+        .send()
+        .await
+        .expect_err("unknown key");
     assert_eq!(err.code(), Some("InvalidAccessKeyId"));
 
     let wrong_region = s3_client(&running.endpoint(), ACCESS_KEY, SECRET_KEY, "us-west-2");
-    let err = wrong_region.list_buckets().send().await.expect_err("wrong region");
+    let err = wrong_region
+        .list_buckets()
+        .send()
+        .await
+        .expect_err("wrong region");
     assert_eq!(err.code(), Some("AuthorizationHeaderMalformed"));
 
     // Nothing was written by the refused upload.
     let right = client(&running);
-    let listed = right.list_objects_v2().bucket("locked").send().await.unwrap();
+    let listed = right
+        .list_objects_v2()
+        .bucket("locked")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.key_count(), Some(0));
 }
 
@@ -346,12 +537,30 @@ async fn missing_resources_have_s3_errors() {
     let s3 = client(&running);
     s3.create_bucket().bucket("present").send().await.unwrap();
 
-    let err = s3.get_object().bucket("present").key("absent").send().await.expect_err("no key");
+    let err = s3
+        .get_object()
+        .bucket("present")
+        .key("absent")
+        .send()
+        .await
+        .expect_err("no key");
     assert_eq!(err.code(), Some("NoSuchKey"));
     assert!(err.into_service_error().is_no_such_key());
-    let err = s3.head_object().bucket("present").key("absent").send().await.expect_err("head");
+    let err = s3
+        .head_object()
+        .bucket("present")
+        .key("absent")
+        .send()
+        .await
+        .expect_err("head");
     assert!(err.into_service_error().is_not_found());
-    let err = s3.get_object().bucket("absent").key("k").send().await.expect_err("no bucket");
+    let err = s3
+        .get_object()
+        .bucket("absent")
+        .key("k")
+        .send()
+        .await
+        .expect_err("no bucket");
     assert_eq!(err.code(), Some("NoSuchBucket"));
     let err = s3
         .put_object()
@@ -367,7 +576,12 @@ async fn missing_resources_have_s3_errors() {
 #[tokio::test]
 async fn raw_requests_without_valid_signatures_get_xml_errors() {
     let running = start(None).await;
-    client(&running).create_bucket().bucket("raw").send().await.unwrap();
+    client(&running)
+        .create_bucket()
+        .bucket("raw")
+        .send()
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let url = format!("{}/raw/some/key", running.endpoint());
 
@@ -394,13 +608,19 @@ async fn raw_requests_without_valid_signatures_get_xml_errors() {
         let response = request.send().await.expect("response");
         assert_eq!(response.status().as_u16(), status, "{code}");
         assert_eq!(
-            response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
             Some("application/xml")
         );
         let body = response.text().await.unwrap();
         assert!(body.starts_with("<?xml"), "{body}");
         assert_eq!(xml_code(&body), Some(code), "{body}");
-        assert!(body.contains("<Message>") && body.contains("<RequestId>"), "{body}");
+        assert!(
+            body.contains("<Message>") && body.contains("<RequestId>"),
+            "{body}"
+        );
     }
 }
 
@@ -409,7 +629,13 @@ async fn presigned_urls_work_and_tampering_is_refused() {
     let running = start(None).await;
     let s3 = client(&running);
     s3.create_bucket().bucket("shared").send().await.unwrap();
-    s3.put_object().bucket("shared").key("file.txt").body(ByteStream::from_static(b"presigned!")).send().await.unwrap();
+    s3.put_object()
+        .bucket("shared")
+        .key("file.txt")
+        .body(ByteStream::from_static(b"presigned!"))
+        .send()
+        .await
+        .unwrap();
 
     let presigned = s3
         .get_object()
@@ -426,24 +652,45 @@ async fn presigned_urls_work_and_tampering_is_refused() {
         }
         request
     };
-    let get_headers: Vec<(String, String)> =
-        presigned.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
-    let ok = with_headers(http.get(presigned.uri()), get_headers.clone()).send().await.unwrap();
+    let get_headers: Vec<(String, String)> = presigned
+        .headers()
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    let ok = with_headers(http.get(presigned.uri()), get_headers.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(ok.text().await.unwrap(), "presigned!");
 
     let uri = presigned.uri().to_owned();
     let signature_at = uri.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
     let mut tampered = uri.clone();
-    let flipped = if &uri[signature_at..=signature_at] == "0" { "1" } else { "0" };
+    let flipped = if &uri[signature_at..=signature_at] == "0" {
+        "1"
+    } else {
+        "0"
+    };
     tampered.replace_range(signature_at..=signature_at, flipped);
-    let refused = with_headers(http.get(&tampered), get_headers.clone()).send().await.unwrap();
+    let refused = with_headers(http.get(&tampered), get_headers.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status().as_u16(), 403);
-    assert_eq!(xml_code(&refused.text().await.unwrap()), Some("SignatureDoesNotMatch"));
+    assert_eq!(
+        xml_code(&refused.text().await.unwrap()),
+        Some("SignatureDoesNotMatch")
+    );
 
     let other_key = uri.replace("/file.txt", "/other.txt");
-    let refused = with_headers(http.get(&other_key), get_headers.clone()).send().await.unwrap();
-    assert_eq!(xml_code(&refused.text().await.unwrap()), Some("SignatureDoesNotMatch"));
+    let refused = with_headers(http.get(&other_key), get_headers.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        xml_code(&refused.text().await.unwrap()),
+        Some("SignatureDoesNotMatch")
+    );
 
     let presigned_put = s3
         .put_object()
@@ -452,12 +699,21 @@ async fn presigned_urls_work_and_tampering_is_refused() {
         .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
         .await
         .expect("presign put");
-    let put_headers: Vec<(String, String)> =
-        presigned_put.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
-    let put = with_headers(http.put(presigned_put.uri()), put_headers).body("via presigned put").send().await.unwrap();
+    let put_headers: Vec<(String, String)> = presigned_put
+        .headers()
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    let put = with_headers(http.put(presigned_put.uri()), put_headers)
+        .body("via presigned put")
+        .send()
+        .await
+        .unwrap();
     let status = put.status().as_u16();
     assert_eq!(status, 200, "{}", put.text().await.unwrap());
-    assert_eq!(get_bytes(&s3, "shared", "uploaded.txt").await.as_ref(), b"via presigned put");
+    assert_eq!(
+        get_bytes(&s3, "shared", "uploaded.txt").await.as_ref(),
+        b"via presigned put"
+    );
 }
 
 /// Signs a raw request with AWS's own signer, the way the SDK would for `body`.
@@ -501,7 +757,10 @@ fn chunk_signature(chunk: &Bytes, previous: &str, time: SystemTime) -> String {
         .settings(())
         .build()
         .unwrap();
-    v4::sign_chunk(chunk, previous, &params).unwrap().into_parts().1
+    v4::sign_chunk(chunk, previous, &params)
+        .unwrap()
+        .into_parts()
+        .1
 }
 
 async fn send_raw(
@@ -512,7 +771,11 @@ async fn send_raw(
     body: Vec<u8>,
 ) -> (u16, String) {
     let mut request = reqwest::Client::new().request(method, url);
-    for (name, value) in base.iter().map(|(n, v)| (n.to_string(), v.to_string())).chain(signed) {
+    for (name, value) in base
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .chain(signed)
+    {
         if name != "host" {
             request = request.header(name, value);
         }
@@ -549,14 +812,47 @@ async fn streaming_modes_signed_by_the_aws_signer_are_accepted() {
         body.extend_from_slice(format!("0\r\nx-amz-checksum-crc32:{checksum}\r\n\r\n").as_bytes());
         body
     };
-    let (signed, _) = aws_signed_headers("PUT", &url, &base, SignableBody::StreamingUnsignedPayloadTrailer, SystemTime::now());
-    let (status, body) = send_raw(&url, reqwest::Method::PUT, &base, signed, unsigned_body(&crc)).await;
+    let (signed, _) = aws_signed_headers(
+        "PUT",
+        &url,
+        &base,
+        SignableBody::StreamingUnsignedPayloadTrailer,
+        SystemTime::now(),
+    );
+    let (status, body) = send_raw(
+        &url,
+        reqwest::Method::PUT,
+        &base,
+        signed,
+        unsigned_body(&crc),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(sha256(&get_bytes(&s3, "modes", "unsigned-trailer.bin").await), sha256(&payload));
+    assert_eq!(
+        sha256(&get_bytes(&s3, "modes", "unsigned-trailer.bin").await),
+        sha256(&payload)
+    );
 
-    let (signed, _) = aws_signed_headers("PUT", &url, &base, SignableBody::StreamingUnsignedPayloadTrailer, SystemTime::now());
-    let (status, body) = send_raw(&url, reqwest::Method::PUT, &base, signed, unsigned_body("AAAAAA==")).await;
-    assert_eq!((status, xml_code(&body)), (400, Some("BadDigest")), "{body}");
+    let (signed, _) = aws_signed_headers(
+        "PUT",
+        &url,
+        &base,
+        SignableBody::StreamingUnsignedPayloadTrailer,
+        SystemTime::now(),
+    );
+    let (status, body) = send_raw(
+        &url,
+        reqwest::Method::PUT,
+        &base,
+        signed,
+        unsigned_body("AAAAAA=="),
+    )
+    .await;
+    assert_eq!(
+        (status, xml_code(&body)),
+        (400, Some("BadDigest")),
+        "{body}"
+    );
 
     // STREAMING-AWS4-HMAC-SHA256-PAYLOAD: signed chunks, no trailer.
     let url = format!("{}/modes/signed-chunks.bin", running.endpoint());
@@ -569,11 +865,16 @@ async fn streaming_modes_signed_by_the_aws_signer_are_accepted() {
     let signed_body = |seed: &str, corrupt: bool| {
         let mut body = Vec::new();
         let mut previous = seed.to_owned();
-        let mut chunks: Vec<Bytes> = payload.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
+        let mut chunks: Vec<Bytes> = payload
+            .chunks(64 * 1024)
+            .map(Bytes::copy_from_slice)
+            .collect();
         chunks.push(Bytes::new());
         for chunk in chunks {
             let signature = chunk_signature(&chunk, &previous, time);
-            body.extend_from_slice(format!("{:X};chunk-signature={signature}\r\n", chunk.len()).as_bytes());
+            body.extend_from_slice(
+                format!("{:X};chunk-signature={signature}\r\n", chunk.len()).as_bytes(),
+            );
             body.extend_from_slice(&chunk);
             body.extend_from_slice(b"\r\n");
             previous = signature;
@@ -585,22 +886,63 @@ async fn streaming_modes_signed_by_the_aws_signer_are_accepted() {
     };
     let mode = SignableBody::Precomputed("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".to_owned());
     let (signed, seed) = aws_signed_headers("PUT", &url, &base, mode.clone(), time);
-    let (status, body) = send_raw(&url, reqwest::Method::PUT, &base, signed, signed_body(&seed, false)).await;
+    let (status, body) = send_raw(
+        &url,
+        reqwest::Method::PUT,
+        &base,
+        signed,
+        signed_body(&seed, false),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(sha256(&get_bytes(&s3, "modes", "signed-chunks.bin").await), sha256(&payload));
+    assert_eq!(
+        sha256(&get_bytes(&s3, "modes", "signed-chunks.bin").await),
+        sha256(&payload)
+    );
 
     let (signed, seed) = aws_signed_headers("PUT", &url, &base, mode, time);
-    let (status, body) = send_raw(&url, reqwest::Method::PUT, &base, signed, signed_body(&seed, true)).await;
-    assert_eq!((status, xml_code(&body)), (403, Some("SignatureDoesNotMatch")), "{body}");
+    let (status, body) = send_raw(
+        &url,
+        reqwest::Method::PUT,
+        &base,
+        signed,
+        signed_body(&seed, true),
+    )
+    .await;
+    assert_eq!(
+        (status, xml_code(&body)),
+        (403, Some("SignatureDoesNotMatch")),
+        "{body}"
+    );
     // The refused upload did not replace the good object.
-    assert_eq!(sha256(&get_bytes(&s3, "modes", "signed-chunks.bin").await), sha256(&payload));
+    assert_eq!(
+        sha256(&get_bytes(&s3, "modes", "signed-chunks.bin").await),
+        sha256(&payload)
+    );
 
     // A literal payload hash that does not match the body.
     let url = format!("{}/modes/literal.bin", running.endpoint());
     let base = [("host", host.as_str())];
-    let (signed, _) = aws_signed_headers("PUT", &url, &base, SignableBody::Bytes(b"declared"), SystemTime::now());
-    let (status, body) = send_raw(&url, reqwest::Method::PUT, &base, signed, b"actual".to_vec()).await;
-    assert_eq!((status, xml_code(&body)), (400, Some("XAmzContentSHA256Mismatch")), "{body}");
+    let (signed, _) = aws_signed_headers(
+        "PUT",
+        &url,
+        &base,
+        SignableBody::Bytes(b"declared"),
+        SystemTime::now(),
+    );
+    let (status, body) = send_raw(
+        &url,
+        reqwest::Method::PUT,
+        &base,
+        signed,
+        b"actual".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, xml_code(&body)),
+        (400, Some("XAmzContentSHA256Mismatch")),
+        "{body}"
+    );
 }
 
 fn base64_crc32(bytes: &[u8]) -> String {
@@ -617,9 +959,14 @@ async fn skewed_clocks_are_refused() {
     let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
     let (signed, _) = aws_signed_headers("GET", &url, &base, SignableBody::empty(), an_hour_ago);
     let (status, body) = send_raw(&url, reqwest::Method::GET, &base, signed, Vec::new()).await;
-    assert_eq!((status, xml_code(&body)), (403, Some("RequestTimeTooSkewed")), "{body}");
+    assert_eq!(
+        (status, xml_code(&body)),
+        (403, Some("RequestTimeTooSkewed")),
+        "{body}"
+    );
     // The same signer with the current time is accepted.
-    let (signed, _) = aws_signed_headers("GET", &url, &base, SignableBody::empty(), SystemTime::now());
+    let (signed, _) =
+        aws_signed_headers("GET", &url, &base, SignableBody::empty(), SystemTime::now());
     let (status, body) = send_raw(&url, reqwest::Method::GET, &base, signed, Vec::new()).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("<ListAllMyBucketsResult"), "{body}");
@@ -633,16 +980,33 @@ async fn objects_survive_a_restart_on_the_same_data_dir() {
         let running = start(Some(dir.path().to_owned())).await;
         let s3 = client(&running);
         s3.create_bucket().bucket("durable").send().await.unwrap();
-        s3.put_object().bucket("durable").key("a/b.bin").body(ByteStream::from(payload.clone())).send().await.unwrap();
-        s3.put_object().bucket("durable").key("a/b.bin").body(ByteStream::from(payload.clone())).send().await.unwrap();
+        s3.put_object()
+            .bucket("durable")
+            .key("a/b.bin")
+            .body(ByteStream::from(payload.clone()))
+            .send()
+            .await
+            .unwrap();
+        s3.put_object()
+            .bucket("durable")
+            .key("a/b.bin")
+            .body(ByteStream::from(payload.clone()))
+            .send()
+            .await
+            .unwrap();
         running.stop().await.expect("clean stop");
     }
     let running = start(Some(dir.path().to_owned())).await;
     let s3 = client(&running);
-    assert_eq!(sha256(&get_bytes(&s3, "durable", "a/b.bin").await), sha256(&payload));
+    assert_eq!(
+        sha256(&get_bytes(&s3, "durable", "a/b.bin").await),
+        sha256(&payload)
+    );
     let listed = s3.list_objects_v2().bucket("durable").send().await.unwrap();
     assert_eq!(listed.key_count(), Some(1));
     // The overwritten version left no file behind.
-    let files = std::fs::read_dir(dir.path().join("objects")).unwrap().count();
+    let files = std::fs::read_dir(dir.path().join("objects"))
+        .unwrap()
+        .count();
     assert_eq!(files, 2, "one data file and one metadata file");
 }

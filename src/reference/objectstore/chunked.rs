@@ -75,7 +75,11 @@ impl ChunkedDecoder {
     }
 
     /// Feeds the next piece of the encoded body; decoded payload slices are appended to `out`.
-    pub(crate) fn feed(&mut self, mut input: Bytes, out: &mut Vec<Bytes>) -> Result<(), ObjectStoreError> {
+    pub(crate) fn feed(
+        &mut self,
+        mut input: Bytes,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), ObjectStoreError> {
         while !input.is_empty() {
             match self.state {
                 State::Header => {
@@ -160,10 +164,14 @@ impl ChunkedDecoder {
         let line = std::str::from_utf8(line).map_err(|_| malformed("chunk header is not ascii"))?;
         let mut parts = line.split(';');
         let size_text = parts.next().unwrap_or_default();
-        if size_text.is_empty() || size_text.len() > 16 || !size_text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if size_text.is_empty()
+            || size_text.len() > 16
+            || !size_text.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(malformed("chunk size is not hexadecimal"));
         }
-        let size = u64::from_str_radix(size_text, 16).map_err(|_| malformed("chunk size is not hexadecimal"))?;
+        let size = u64::from_str_radix(size_text, 16)
+            .map_err(|_| malformed("chunk size is not hexadecimal"))?;
         let signature = parts.find_map(|ext| ext.strip_prefix("chunk-signature="));
         if self.signer.is_some() {
             self.chunk_signature = signature
@@ -202,7 +210,9 @@ impl ChunkedDecoder {
             return Err(malformed("trailer too long"));
         }
         let line = std::str::from_utf8(line).map_err(|_| malformed("trailer is not utf-8"))?;
-        let (name, value) = line.split_once(':').ok_or_else(|| malformed("trailer line without a colon"))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| malformed("trailer line without a colon"))?;
         let name = name.trim().to_ascii_lowercase();
         let value = value.trim().to_owned();
         if name.is_empty() {
@@ -222,7 +232,9 @@ impl ChunkedDecoder {
         };
         match (&self.trailer_signature, self.trailers.is_empty()) {
             (None, true) => Ok(()),
-            (None, false) => Err(malformed("signed upload trailer without x-amz-trailer-signature")),
+            (None, false) => Err(malformed(
+                "signed upload trailer without x-amz-trailer-signature",
+            )),
             (Some(_), true) => Err(malformed("trailer signature without trailing headers")),
             (Some(signature), false) => {
                 let mut sorted: Vec<&(String, String)> = self.trailers.iter().collect();
@@ -241,13 +253,15 @@ mod tests {
 
     const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
+    type Decoded = (Vec<u8>, Vec<(String, String)>);
+
     /// Decodes `body` delivered in pieces of `piece` bytes.
     fn decode(
         body: &[u8],
         piece: usize,
         signer: Option<ChunkSigner>,
         limit: u64,
-    ) -> Result<(Vec<u8>, Vec<(String, String)>), ObjectStoreError> {
+    ) -> Result<Decoded, ObjectStoreError> {
         let mut decoder = ChunkedDecoder::new(signer, limit);
         let mut out = Vec::new();
         for part in body.chunks(piece.max(1)) {
@@ -282,7 +296,8 @@ mod tests {
         let body = documented_signed_body();
         assert_eq!(body.len(), 66824, "the documented Content-Length");
         for piece in [1, 7, 4096, body.len()] {
-            let (data, trailers) = decode(&body, piece, Some(documented_signer()), 66560).expect("decodes");
+            let (data, trailers) =
+                decode(&body, piece, Some(documented_signer()), 66560).expect("decodes");
             assert_eq!(data, vec![b'a'; 66560]);
             assert!(trailers.is_empty());
         }
@@ -302,7 +317,10 @@ mod tests {
         for piece in [1, 3, body.len()] {
             let (data, trailers) = decode(body, piece, None, 11).expect("decodes");
             assert_eq!(data, b"hello world");
-            assert_eq!(trailers, vec![("x-amz-checksum-crc32".to_owned(), "DUoRhQ==".to_owned())]);
+            assert_eq!(
+                trailers,
+                vec![("x-amz-checksum-crc32".to_owned(), "DUoRhQ==".to_owned())]
+            );
         }
     }
 
@@ -312,7 +330,8 @@ mod tests {
         use aws_sigv4::sign::v4::{sign_chunk, sign_trailer, SigningParams};
         use std::time::{Duration, UNIX_EPOCH};
 
-        let identity = Credentials::new("AKIAIOSFODNN7EXAMPLE", SECRET_KEY, None, None, "test").into();
+        let identity =
+            Credentials::new("AKIAIOSFODNN7EXAMPLE", SECRET_KEY, None, None, "test").into();
         // 2013-05-24T00:00:00Z
         let time = UNIX_EPOCH + Duration::from_secs(1_369_353_600);
         let params = SigningParams::builder()
@@ -326,26 +345,46 @@ mod tests {
         let seed = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
         let data = Bytes::from_static(b"trailing checksum payload");
         let first = sign_chunk(&data, seed, &params).unwrap().into_parts().1;
-        let last = sign_chunk(&Bytes::new(), &first, &params).unwrap().into_parts().1;
+        let last = sign_chunk(&Bytes::new(), &first, &params)
+            .unwrap()
+            .into_parts()
+            .1;
         // The SDK does not re-export its `Headers` type; an empty request carries one.
         let mut carrier = aws_sdk_s3::config::http::HttpRequest::empty();
-        carrier.headers_mut().insert("x-amz-checksum-crc32", "AAAAAA==");
-        let trailer_sig = sign_trailer(carrier.headers(), &last, &params).unwrap().into_parts().1;
+        carrier
+            .headers_mut()
+            .insert("x-amz-checksum-crc32", "AAAAAA==");
+        let trailer_sig = sign_trailer(carrier.headers(), &last, &params)
+            .unwrap()
+            .into_parts()
+            .1;
 
         let body = format!(
             "{:X};chunk-signature={first}\r\n{}\r\n0;chunk-signature={last}\r\nx-amz-checksum-crc32:AAAAAA==\r\nx-amz-trailer-signature:{trailer_sig}\r\n\r\n",
             data.len(),
             std::str::from_utf8(&data).unwrap()
         );
-        let (decoded, trailers) = decode(body.as_bytes(), 5, Some(documented_signer()), 100).expect("decodes");
+        let (decoded, trailers) =
+            decode(body.as_bytes(), 5, Some(documented_signer()), 100).expect("decodes");
         assert_eq!(decoded, data);
-        assert_eq!(trailers, vec![("x-amz-checksum-crc32".to_owned(), "AAAAAA==".to_owned())]);
+        assert_eq!(
+            trailers,
+            vec![("x-amz-checksum-crc32".to_owned(), "AAAAAA==".to_owned())]
+        );
 
         let forged = body.replace("AAAAAA==", "AAAAAB==");
-        let err = decode(forged.as_bytes(), 64, Some(documented_signer()), 100).expect_err("forged trailer");
+        let err = decode(forged.as_bytes(), 64, Some(documented_signer()), 100)
+            .expect_err("forged trailer");
         assert_eq!(err.s3_code(), "SignatureDoesNotMatch");
-        let unsigned_trailer = body.replace(&format!("x-amz-trailer-signature:{trailer_sig}\r\n"), "");
-        assert!(decode(unsigned_trailer.as_bytes(), 64, Some(documented_signer()), 100).is_err());
+        let unsigned_trailer =
+            body.replace(&format!("x-amz-trailer-signature:{trailer_sig}\r\n"), "");
+        assert!(decode(
+            unsigned_trailer.as_bytes(),
+            64,
+            Some(documented_signer()),
+            100
+        )
+        .is_err());
     }
 
     #[test]
@@ -362,7 +401,11 @@ mod tests {
             (b"", 0),
         ];
         for (body, limit) in cases {
-            assert!(decode(body, 3, None, *limit).is_err(), "{:?}", String::from_utf8_lossy(body));
+            assert!(
+                decode(body, 3, None, *limit).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
         let long_line = vec![b'1'; MAX_LINE_BYTES + 10];
         assert!(decode(&long_line, 100, None, u64::MAX).is_err());
@@ -373,15 +416,23 @@ mod tests {
     #[test]
     fn arbitrary_bytes_never_panic() {
         // A cheap deterministic fuzz: mutate a valid body at many positions.
-        let valid = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n".to_vec();
+        let valid =
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n".to_vec();
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..2000 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let mut body = valid.clone();
             let pos = (seed >> 33) as usize % body.len();
             body[pos] = (seed >> 17) as u8;
             let _ = decode(&body, (seed % 9) as usize + 1, None, 11);
-            let _ = decode(&body, (seed % 5) as usize + 1, Some(documented_signer()), 11);
+            let _ = decode(
+                &body,
+                (seed % 5) as usize + 1,
+                Some(documented_signer()),
+                11,
+            );
         }
     }
 }

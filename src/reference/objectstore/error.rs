@@ -188,8 +188,9 @@ impl ObjectStoreError {
             Self::EntityTooLarge => {
                 "Your proposed upload exceeds the maximum allowed object size.".to_owned()
             }
-            Self::MissingContentLength => "You must provide the Content-Length HTTP header."
-                .to_owned(),
+            Self::MissingContentLength => {
+                "You must provide the Content-Length HTTP header.".to_owned()
+            }
             other => other.to_string(),
         }
     }

@@ -112,7 +112,9 @@ impl Ingest {
                 .ok_or(ObjectStoreError::MissingContentLength)?
                 .parse()
                 .map_err(|_| {
-                    ObjectStoreError::InvalidArgument("x-amz-decoded-content-length is not a number".to_owned())
+                    ObjectStoreError::InvalidArgument(
+                        "x-amz-decoded-content-length is not a number".to_owned(),
+                    )
                 })?;
             if declared > limit {
                 return Err(ObjectStoreError::EntityTooLarge);
@@ -130,9 +132,9 @@ impl Ingest {
         let mut checksum = None;
         for (name, value) in headers {
             if let Some(algorithm) = ChecksumAlgorithm::from_header(name.as_str())? {
-                let value = value
-                    .to_str()
-                    .map_err(|_| ObjectStoreError::InvalidRequest(format!("{name} is not ascii")))?;
+                let value = value.to_str().map_err(|_| {
+                    ObjectStoreError::InvalidRequest(format!("{name} is not ascii"))
+                })?;
                 checksum = Some((algorithm, ChecksumSource::Header(value.to_owned())));
             }
         }
@@ -165,7 +167,11 @@ impl Ingest {
                     .decode(value.trim())
                     .ok()
                     .filter(|d| d.len() == 16)
-                    .ok_or_else(|| ObjectStoreError::InvalidDigest("the Content-MD5 you specified is not valid".to_owned()))?,
+                    .ok_or_else(|| {
+                        ObjectStoreError::InvalidDigest(
+                            "the Content-MD5 you specified is not valid".to_owned(),
+                        )
+                    })?,
             ),
         };
 
@@ -213,7 +219,9 @@ impl Ingest {
                     None => self.pending.push_back(frame),
                 },
                 Some(Err(e)) => {
-                    return Err(ObjectStoreError::IncompleteBody(format!("reading the body failed: {e}")))
+                    return Err(ObjectStoreError::IncompleteBody(format!(
+                        "reading the body failed: {e}"
+                    )))
                 }
                 None => {
                     self.input_done = true;
@@ -253,7 +261,9 @@ impl Ingest {
     /// Checks every declared digest and length once the body has been read to its end.
     pub(crate) fn finish(self) -> Result<IngestSummary, ObjectStoreError> {
         if !self.input_done || !self.pending.is_empty() {
-            return Err(ObjectStoreError::IncompleteBody("the body was not read to its end".to_owned()));
+            return Err(ObjectStoreError::IncompleteBody(
+                "the body was not read to its end".to_owned(),
+            ));
         }
         if let Some(declared) = self.declared_decoded_len {
             let decoded = self.decoder.as_ref().map_or(0, ChunkedDecoder::decoded_len);
@@ -335,8 +345,15 @@ mod tests {
         map
     }
 
-    async fn ingest(body: &'static [u8], pairs: &[(&'static str, &str)], payload: PayloadHash) -> Result<(Bytes, IngestSummary), ObjectStoreError> {
-        Ingest::new(&headers(pairs), auth(payload), 1024)?.with_body(Body::from(body)).read_to_end().await
+    async fn ingest(
+        body: &'static [u8],
+        pairs: &[(&'static str, &str)],
+        payload: PayloadHash,
+    ) -> Result<(Bytes, IngestSummary), ObjectStoreError> {
+        Ingest::new(&headers(pairs), auth(payload), 1024)?
+            .with_body(Body::from(body))
+            .read_to_end()
+            .await
     }
 
     // "hello world": CRC32 0x0d4a1185 (DUoRhQ==), MD5 5eb63bbbe01eeed093cb22bb8f5acdc3.
@@ -346,7 +363,10 @@ mod tests {
     async fn literal_hash_and_header_checksum_are_verified() {
         let (data, summary) = ingest(
             b"hello world",
-            &[("x-amz-checksum-crc32", "DUoRhQ=="), ("content-md5", "XrY7u+Ae7tCTyyK7j1rNww==")],
+            &[
+                ("x-amz-checksum-crc32", "DUoRhQ=="),
+                ("content-md5", "XrY7u+Ae7tCTyyK7j1rNww=="),
+            ],
             PayloadHash::Literal(HELLO_SHA256.to_owned()),
         )
         .await
@@ -354,44 +374,81 @@ mod tests {
         assert_eq!(data, "hello world");
         assert_eq!(summary.md5_hex, "5eb63bbbe01eeed093cb22bb8f5acdc3");
         assert_eq!(summary.crc32, 0x0d4a_1185);
-        assert_eq!(summary.checksum, Some((ChecksumAlgorithm::Crc32, "DUoRhQ==".to_owned())));
+        assert_eq!(
+            summary.checksum,
+            Some((ChecksumAlgorithm::Crc32, "DUoRhQ==".to_owned()))
+        );
 
-        let err = ingest(b"hello world", &[], PayloadHash::Literal(crate::reference::objectstore::sigv4::EMPTY_SHA256.to_owned()))
-            .await
-            .expect_err("wrong payload hash");
+        let err = ingest(
+            b"hello world",
+            &[],
+            PayloadHash::Literal(crate::reference::objectstore::sigv4::EMPTY_SHA256.to_owned()),
+        )
+        .await
+        .expect_err("wrong payload hash");
         assert_eq!(err.s3_code(), "XAmzContentSHA256Mismatch");
-        let err = ingest(b"hello world", &[("x-amz-checksum-crc32", "AAAAAA==")], PayloadHash::Unsigned)
-            .await
-            .expect_err("wrong crc");
+        let err = ingest(
+            b"hello world",
+            &[("x-amz-checksum-crc32", "AAAAAA==")],
+            PayloadHash::Unsigned,
+        )
+        .await
+        .expect_err("wrong crc");
         assert_eq!(err.s3_code(), "BadDigest");
-        let err = ingest(b"hello world", &[("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")], PayloadHash::Unsigned)
-            .await
-            .expect_err("wrong md5");
+        let err = ingest(
+            b"hello world",
+            &[("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")],
+            PayloadHash::Unsigned,
+        )
+        .await
+        .expect_err("wrong md5");
         assert_eq!(err.s3_code(), "BadDigest");
-        let err = ingest(b"x", &[("x-amz-checksum-crc32c", "AAAAAA==")], PayloadHash::Unsigned)
-            .await
-            .expect_err("unsupported algorithm");
+        let err = ingest(
+            b"x",
+            &[("x-amz-checksum-crc32c", "AAAAAA==")],
+            PayloadHash::Unsigned,
+        )
+        .await
+        .expect_err("unsupported algorithm");
         assert_eq!(err.s3_code(), "NotImplemented");
     }
 
     #[tokio::test]
     async fn streaming_trailer_checksum_is_verified() {
-        let body: &'static [u8] = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
-        let pairs = [("x-amz-decoded-content-length", "11"), ("x-amz-trailer", "x-amz-checksum-crc32")];
-        let (data, summary) = ingest(body, &pairs, PayloadHash::StreamingUnsignedTrailer).await.expect("valid");
+        let body: &'static [u8] =
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
+        let pairs = [
+            ("x-amz-decoded-content-length", "11"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ];
+        let (data, summary) = ingest(body, &pairs, PayloadHash::StreamingUnsignedTrailer)
+            .await
+            .expect("valid");
         assert_eq!(data, "hello world");
         assert_eq!(summary.size, 11);
 
-        let bad: &'static [u8] = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhA==\r\n\r\n";
-        let err = ingest(bad, &pairs, PayloadHash::StreamingUnsignedTrailer).await.expect_err("bad crc");
+        let bad: &'static [u8] =
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhA==\r\n\r\n";
+        let err = ingest(bad, &pairs, PayloadHash::StreamingUnsignedTrailer)
+            .await
+            .expect_err("bad crc");
         assert_eq!(err.s3_code(), "BadDigest");
         let missing: &'static [u8] = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-        let err = ingest(missing, &pairs, PayloadHash::StreamingUnsignedTrailer).await.expect_err("no trailer");
+        let err = ingest(missing, &pairs, PayloadHash::StreamingUnsignedTrailer)
+            .await
+            .expect_err("no trailer");
         assert_eq!(err.s3_code(), "InvalidRequest");
-        let short = [("x-amz-decoded-content-length", "12"), ("x-amz-trailer", "x-amz-checksum-crc32")];
-        let err = ingest(body, &short, PayloadHash::StreamingUnsignedTrailer).await.expect_err("length");
+        let short = [
+            ("x-amz-decoded-content-length", "12"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ];
+        let err = ingest(body, &short, PayloadHash::StreamingUnsignedTrailer)
+            .await
+            .expect_err("length");
         assert_eq!(err.s3_code(), "IncompleteBody");
-        let err = ingest(body, &[], PayloadHash::StreamingUnsignedTrailer).await.expect_err("no length");
+        let err = ingest(body, &[], PayloadHash::StreamingUnsignedTrailer)
+            .await
+            .expect_err("no length");
         assert_eq!(err.s3_code(), "MissingContentLength");
     }
 

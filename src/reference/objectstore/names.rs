@@ -22,7 +22,8 @@ impl BucketName {
         if !(3..=63).contains(&bytes.len()) {
             return Err(invalid());
         }
-        let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-';
+        let allowed =
+            |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-';
         let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
         if !bytes.iter().all(allowed)
             || !alnum(&bytes[0])
@@ -54,7 +55,9 @@ pub struct ObjectKey(String);
 impl ObjectKey {
     pub fn parse(key: &str) -> Result<Self, ObjectStoreError> {
         if key.is_empty() {
-            return Err(ObjectStoreError::InvalidArgument("object key is empty".to_owned()));
+            return Err(ObjectStoreError::InvalidArgument(
+                "object key is empty".to_owned(),
+            ));
         }
         if key.len() > MAX_KEY_BYTES {
             return Err(ObjectStoreError::KeyTooLong);
@@ -82,9 +85,22 @@ mod tests {
         for good in ["abc", "my-bucket", "data.space.1", &"a".repeat(63)] {
             assert!(BucketName::parse(good).is_ok(), "{good} should be accepted");
         }
-        for bad in ["ab", "Upper", "-lead", "trail-", "a..b", "192.168.1.1", "under_score", &"a".repeat(64), ""] {
+        for bad in [
+            "ab",
+            "Upper",
+            "-lead",
+            "trail-",
+            "a..b",
+            "192.168.1.1",
+            "under_score",
+            &"a".repeat(64),
+            "",
+        ] {
             assert!(
-                matches!(BucketName::parse(bad), Err(ObjectStoreError::InvalidBucketName(_))),
+                matches!(
+                    BucketName::parse(bad),
+                    Err(ObjectStoreError::InvalidBucketName(_))
+                ),
                 "{bad} should be refused"
             );
         }
@@ -94,7 +110,10 @@ mod tests {
     fn object_keys_are_bounded() {
         assert!(ObjectKey::parse("a/b/../c d+e").is_ok());
         assert!(ObjectKey::parse(&"k".repeat(1024)).is_ok());
-        assert!(matches!(ObjectKey::parse(&"k".repeat(1025)), Err(ObjectStoreError::KeyTooLong)));
+        assert!(matches!(
+            ObjectKey::parse(&"k".repeat(1025)),
+            Err(ObjectStoreError::KeyTooLong)
+        ));
         assert!(ObjectKey::parse("").is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! before anything else happens; every failure becomes S3's XML error document with S3's status.
 //! Object bodies stream to disk on upload and from disk on download.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::SeekFrom;
 use std::net::SocketAddr;
@@ -76,7 +77,9 @@ pub fn router(store: ObjectStore) -> Router {
 
 /// Serves the store on `listener` until the task is dropped.
 pub async fn serve(store: ObjectStore, listener: TcpListener) -> Result<(), ObjectStoreError> {
-    axum::serve(listener, router(store)).await.map_err(ObjectStoreError::Serve)
+    axum::serve(listener, router(store))
+        .await
+        .map_err(ObjectStoreError::Serve)
 }
 
 /// Serves the store on `listener` until `shutdown` completes, then drains open connections.
@@ -106,7 +109,9 @@ pub struct RunningObjectStore {
 impl RunningObjectStore {
     /// Binds `addr` (use `127.0.0.1:0` for a free port) and serves `store` in a spawned task.
     pub async fn start(store: ObjectStore, addr: SocketAddr) -> Result<Self, ObjectStoreError> {
-        let listener = TcpListener::bind(addr).await.map_err(ObjectStoreError::Serve)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(ObjectStoreError::Serve)?;
         let addr = listener.local_addr().map_err(ObjectStoreError::Serve)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve_with_shutdown(store.clone(), listener, async move {
@@ -189,7 +194,8 @@ async fn dispatch(State(store): State<ObjectStore>, request: Request) -> Respons
     let mut response = match handle(&store, &parts, body).await {
         Ok(response) => response,
         Err(error) => {
-            let resource = String::from_utf8_lossy(&sigv4::percent_decode(parts.uri.path(), false)).into_owned();
+            let resource = String::from_utf8_lossy(&sigv4::percent_decode(parts.uri.path(), false))
+                .into_owned();
             if error.status().is_server_error() {
                 tracing::warn!(%error, method = %parts.method, %resource, "object store request failed");
             } else {
@@ -201,13 +207,19 @@ async fn dispatch(State(store): State<ObjectStore>, request: Request) -> Respons
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-amz-request-id", value);
     }
-    response
-        .headers_mut()
-        .insert(header::SERVER, HeaderValue::from_static("dsp-harness-objectstore"));
+    response.headers_mut().insert(
+        header::SERVER,
+        HeaderValue::from_static("dsp-harness-objectstore"),
+    );
     response
 }
 
-fn error_response(error: &ObjectStoreError, resource: &str, request_id: &str, head: bool) -> Response {
+fn error_response(
+    error: &ObjectStoreError,
+    resource: &str,
+    request_id: &str,
+    head: bool,
+) -> Response {
     let status = error.status();
     if head {
         // S3 answers HEAD errors with the status alone; clients map it to the error.
@@ -228,7 +240,10 @@ fn xml_response(status: StatusCode, body: String) -> Response {
 }
 
 fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Refuses sub-resources and parameters the operation does not know, so that unsupported S3
@@ -245,7 +260,11 @@ fn only_params(query: &[(String, String)], allowed: &[&str]) -> Result<(), Objec
     }
 }
 
-async fn handle(store: &ObjectStore, parts: &Parts, body: Body) -> Result<Response, ObjectStoreError> {
+async fn handle(
+    store: &ObjectStore,
+    parts: &Parts,
+    body: Body,
+) -> Result<Response, ObjectStoreError> {
     let raw_query = parts.uri.query().unwrap_or("");
     let view = RequestView {
         method: &parts.method,
@@ -259,7 +278,7 @@ async fn handle(store: &ObjectStore, parts: &Parts, body: Body) -> Result<Respon
     let (auth, target) = match checked {
         Ok(checked) => checked,
         Err(e) => {
-            drain(body).await;
+            drain(parts, body).await;
             return Err(e);
         }
     };
@@ -270,14 +289,23 @@ async fn handle(store: &ObjectStore, parts: &Parts, body: Body) -> Result<Respon
             if method != Method::GET {
                 return Err(ObjectStoreError::MethodNotAllowed);
             }
-            only_params(&query, &["max-buckets", "continuation-token", "prefix", "bucket-region"])?;
+            only_params(
+                &query,
+                &[
+                    "max-buckets",
+                    "continuation-token",
+                    "prefix",
+                    "bucket-region",
+                ],
+            )?;
             read_small_body(body, parts, auth).await?;
             list_buckets(store, &query)
         }
         Target::Bucket(bucket) => {
             if *method == Method::POST {
                 return Err(ObjectStoreError::NotImplemented(
-                    "bucket POST operations (DeleteObjects, ...) are not supported by this store".to_owned(),
+                    "bucket POST operations (DeleteObjects, ...) are not supported by this store"
+                        .to_owned(),
                 ));
             }
             if ![Method::PUT, Method::HEAD, Method::DELETE, Method::GET].contains(method) {
@@ -309,11 +337,18 @@ async fn handle(store: &ObjectStore, parts: &Parts, body: Body) -> Result<Respon
             match *method {
                 Method::PUT => {
                     store.create_bucket(&bucket).await?;
-                    Ok((StatusCode::OK, [(header::LOCATION, format!("/{bucket}"))]).into_response())
+                    Ok(
+                        (StatusCode::OK, [(header::LOCATION, format!("/{bucket}"))])
+                            .into_response(),
+                    )
                 }
                 Method::HEAD => {
                     store.check_bucket(&bucket)?;
-                    Ok((StatusCode::OK, [("x-amz-bucket-region", store.region().to_owned())]).into_response())
+                    Ok((
+                        StatusCode::OK,
+                        [("x-amz-bucket-region", store.region().to_owned())],
+                    )
+                        .into_response())
                 }
                 Method::DELETE => {
                     store.delete_bucket(&bucket).await?;
@@ -370,7 +405,15 @@ async fn handle(store: &ObjectStore, parts: &Parts, body: Body) -> Result<Respon
 /// Reads and discards (a bounded amount of) a body the request will not use. An HTTP/1.1 client
 /// still sending its upload when the error response arrives would otherwise see the connection
 /// reset instead of the S3 error explaining the refusal.
-async fn drain(body: Body) {
+async fn drain(parts: &Parts, body: Body) {
+    // A client waiting for `100 Continue` has not sent its body; reading would invite it to.
+    let expects_continue = parts
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        return;
+    }
     let mut stream = body.into_data_stream();
     let mut seen: u64 = 0;
     let discard = async {
@@ -386,7 +429,11 @@ async fn drain(body: Body) {
 
 /// Reads and verifies the (normally empty) body of a non-upload request: its declared payload
 /// hash is part of what the client signed, so it is checked like any other.
-async fn read_small_body(body: Body, parts: &Parts, auth: Authenticated) -> Result<(), ObjectStoreError> {
+async fn read_small_body(
+    body: Body,
+    parts: &Parts,
+    auth: Authenticated,
+) -> Result<(), ObjectStoreError> {
     Ingest::new(&parts.headers, auth, MAX_SMALL_BODY_BYTES)?
         .with_body(body)
         .read_to_end()
@@ -394,7 +441,10 @@ async fn read_small_body(body: Body, parts: &Parts, auth: Authenticated) -> Resu
         .map(|_| ())
 }
 
-fn list_buckets(store: &ObjectStore, query: &[(String, String)]) -> Result<Response, ObjectStoreError> {
+fn list_buckets(
+    store: &ObjectStore,
+    query: &[(String, String)],
+) -> Result<Response, ObjectStoreError> {
     let prefix = query_value(query, "prefix");
     let max: usize = match query_value(query, "max-buckets") {
         None => usize::MAX,
@@ -402,9 +452,15 @@ fn list_buckets(store: &ObjectStore, query: &[(String, String)]) -> Result<Respo
             .parse()
             .ok()
             .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| ObjectStoreError::InvalidArgument("max-buckets must be between 1 and 10000".to_owned()))?,
+            .ok_or_else(|| {
+                ObjectStoreError::InvalidArgument(
+                    "max-buckets must be between 1 and 10000".to_owned(),
+                )
+            })?,
     };
-    let after = query_value(query, "continuation-token").map(decode_token).transpose()?;
+    let after = query_value(query, "continuation-token")
+        .map(decode_token)
+        .transpose()?;
     let mut buckets: Vec<(BucketName, DateTime<Utc>)> = store
         .list_buckets()
         .into_iter()
@@ -433,7 +489,11 @@ fn decode_token(token: &str) -> Result<String, ObjectStoreError> {
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| ObjectStoreError::InvalidArgument("the continuation token provided is incorrect".to_owned()))
+        .ok_or_else(|| {
+            ObjectStoreError::InvalidArgument(
+                "the continuation token provided is incorrect".to_owned(),
+            )
+        })
 }
 
 fn list_objects(
@@ -445,7 +505,9 @@ fn list_objects(
         None => false,
         Some("2") => true,
         Some(other) => {
-            return Err(ObjectStoreError::InvalidArgument(format!("list-type {other} is not valid")))
+            return Err(ObjectStoreError::InvalidArgument(format!(
+                "list-type {other} is not valid"
+            )))
         }
     };
     let prefix = query_value(query, "prefix").unwrap_or("");
@@ -454,14 +516,20 @@ fn list_objects(
         None => MAX_KEYS_LIMIT,
         Some(v) => v
             .parse::<usize>()
-            .map_err(|_| ObjectStoreError::InvalidArgument("max-keys must be a non-negative integer".to_owned()))?
+            .map_err(|_| {
+                ObjectStoreError::InvalidArgument(
+                    "max-keys must be a non-negative integer".to_owned(),
+                )
+            })?
             .min(MAX_KEYS_LIMIT),
     };
     let url_encode = match query_value(query, "encoding-type") {
         None => false,
         Some("url") => true,
         Some(other) => {
-            return Err(ObjectStoreError::InvalidArgument(format!("encoding-type {other} is not valid")))
+            return Err(ObjectStoreError::InvalidArgument(format!(
+                "encoding-type {other} is not valid"
+            )))
         }
     };
     let continuation_token = query_value(query, "continuation-token").filter(|_| v2);
@@ -519,11 +587,12 @@ fn header_string(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+/// Lower-case header (or metadata) names to values.
+type NameValues = BTreeMap<String, String>;
+
 /// The representation headers and user metadata a PUT asks to keep.
-fn stored_headers(
-    headers: &HeaderMap,
-) -> Result<(std::collections::BTreeMap<String, String>, std::collections::BTreeMap<String, String>), ObjectStoreError> {
-    let mut kept = std::collections::BTreeMap::new();
+fn stored_headers(headers: &HeaderMap) -> Result<(NameValues, NameValues), ObjectStoreError> {
+    let mut kept = BTreeMap::new();
     for name in STORED_HEADERS {
         if let Some(value) = header_string(headers, name) {
             let value = if *name == "content-encoding" {
@@ -542,7 +611,7 @@ fn stored_headers(
             }
         }
     }
-    let mut metadata = std::collections::BTreeMap::new();
+    let mut metadata = BTreeMap::new();
     let mut metadata_bytes = 0;
     for (name, value) in headers {
         if let Some(suffix) = name.as_str().strip_prefix("x-amz-meta-") {
@@ -574,14 +643,15 @@ async fn put_object(
     let ((headers, metadata), ingest) = match checked {
         Ok(checked) => checked,
         Err(e) => {
-            drain(body).await;
+            drain(parts, body).await;
             return Err(e);
         }
     };
     let mut ingest = ingest.with_body(body);
     let (path, file) = store.upload_path();
     let mut guard = UploadGuard(Some(path.clone()));
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, tokio::fs::File::create(&path).await?);
+    let mut out =
+        BufWriter::with_capacity(WRITE_BUFFER_BYTES, tokio::fs::File::create(&path).await?);
     while let Some(piece) = ingest.next().await? {
         out.write_all(&piece).await?;
     }
@@ -613,7 +683,10 @@ async fn put_object(
 fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) {
     // Values come from validated request headers or from the store itself; one that still does
     // not form a header value is left out rather than failing the response.
-    if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+    if let (Ok(name), Ok(value)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
         headers.insert(name, value);
     }
 }
@@ -626,7 +699,10 @@ fn http_date(time: DateTime<Utc>) -> String {
 /// Parses a single `Range: bytes=...` against an object of `size` bytes into an inclusive
 /// range. Forms S3 ignores (other units, several ranges, reversed bounds) yield `None`, i.e.
 /// the whole object; a range starting past the end is `InvalidRange`.
-fn parse_range(value: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>, ObjectStoreError> {
+fn parse_range(
+    value: Option<&HeaderValue>,
+    size: u64,
+) -> Result<Option<(u64, u64)>, ObjectStoreError> {
     let Some(spec) = value
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().strip_prefix("bytes="))
@@ -643,14 +719,18 @@ fn parse_range(value: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u6
     let unsatisfiable = ObjectStoreError::InvalidRange { size };
     match (first.trim().is_empty(), last.trim().is_empty()) {
         (true, false) => {
-            let Some(suffix) = number(last) else { return Ok(None) };
+            let Some(suffix) = number(last) else {
+                return Ok(None);
+            };
             if suffix == 0 || size == 0 {
                 return Err(unsatisfiable);
             }
             Ok(Some((size.saturating_sub(suffix), size - 1)))
         }
         (false, true) => {
-            let Some(start) = number(first) else { return Ok(None) };
+            let Some(start) = number(first) else {
+                return Ok(None);
+            };
             if start >= size {
                 return Err(unsatisfiable);
             }
@@ -688,7 +768,11 @@ async fn get_object(
 
     let mut headers = HeaderMap::new();
     insert_header(&mut headers, "etag", &meta.etag());
-    insert_header(&mut headers, "last-modified", &http_date(meta.last_modified));
+    insert_header(
+        &mut headers,
+        "last-modified",
+        &http_date(meta.last_modified),
+    );
     insert_header(&mut headers, "accept-ranges", "bytes");
     insert_header(&mut headers, "content-length", &length.to_string());
     if !meta.headers.contains_key("content-type") {
@@ -706,7 +790,11 @@ async fn get_object(
         }
     }
     if let Some((start, end)) = range {
-        insert_header(&mut headers, "content-range", &format!("bytes {start}-{end}/{}", meta.size));
+        insert_header(
+            &mut headers,
+            "content-range",
+            &format!("bytes {start}-{end}/{}", meta.size),
+        );
     }
     let checksum_mode = parts
         .headers
@@ -762,22 +850,39 @@ mod tests {
         assert_eq!(range("bytes=0-1,5-6", 100).unwrap(), None);
         assert_eq!(range("items=0-1", 100).unwrap(), None);
         assert_eq!(range("bytes=x-y", 100).unwrap(), None);
-        assert!(matches!(range("bytes=100-", 100), Err(ObjectStoreError::InvalidRange { size: 100 })));
-        assert!(matches!(range("bytes=-1", 0), Err(ObjectStoreError::InvalidRange { .. })));
+        assert!(matches!(
+            range("bytes=100-", 100),
+            Err(ObjectStoreError::InvalidRange { size: 100 })
+        ));
+        assert!(matches!(
+            range("bytes=-1", 0),
+            Err(ObjectStoreError::InvalidRange { .. })
+        ));
         assert_eq!(parse_range(None, 10).unwrap(), None);
     }
 
     #[test]
     fn targets_parse_path_style_addresses() {
         assert!(matches!(Target::parse("/").unwrap(), Target::Service));
-        assert!(matches!(Target::parse("/bucket").unwrap(), Target::Bucket(b) if b.as_str() == "bucket"));
-        assert!(matches!(Target::parse("/bucket/").unwrap(), Target::Bucket(_)));
+        assert!(
+            matches!(Target::parse("/bucket").unwrap(), Target::Bucket(b) if b.as_str() == "bucket")
+        );
+        assert!(matches!(
+            Target::parse("/bucket/").unwrap(),
+            Target::Bucket(_)
+        ));
         assert!(matches!(
             Target::parse("/bucket/a/b%20c/").unwrap(),
             Target::Object(_, k) if k.as_str() == "a/b c/"
         ));
-        assert!(matches!(Target::parse("/Bad_Bucket/x"), Err(ObjectStoreError::InvalidBucketName(_))));
-        assert!(matches!(Target::parse("/bucket/%FF"), Err(ObjectStoreError::InvalidUri(_))));
+        assert!(matches!(
+            Target::parse("/Bad_Bucket/x"),
+            Err(ObjectStoreError::InvalidBucketName(_))
+        ));
+        assert!(matches!(
+            Target::parse("/bucket/%FF"),
+            Err(ObjectStoreError::InvalidUri(_))
+        ));
     }
 
     #[test]

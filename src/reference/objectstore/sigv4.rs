@@ -83,7 +83,10 @@ impl PayloadHash {
     }
 
     pub(crate) fn is_streaming(&self) -> bool {
-        matches!(self, Self::StreamingUnsignedTrailer | Self::StreamingSigned { .. })
+        matches!(
+            self,
+            Self::StreamingUnsignedTrailer | Self::StreamingSigned { .. }
+        )
     }
 }
 
@@ -201,7 +204,10 @@ pub(crate) fn signature_matches(key: &[u8; 32], string_to_sign: &str, provided_h
 pub(crate) fn uri_encode(bytes: &[u8], keep_slash: bool) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             let _ = write!(out, "%{b:02X}");
@@ -274,7 +280,12 @@ pub(crate) fn canonical_query(pairs: &[(String, String)], skip: Option<&str>) ->
     let mut encoded: Vec<(String, String)> = pairs
         .iter()
         .filter(|(k, _)| Some(k.as_str()) != skip)
-        .map(|(k, v)| (uri_encode(k.as_bytes(), false), uri_encode(v.as_bytes(), false)))
+        .map(|(k, v)| {
+            (
+                uri_encode(k.as_bytes(), false),
+                uri_encode(v.as_bytes(), false),
+            )
+        })
         .collect();
     encoded.sort();
     let mut out = String::new();
@@ -386,7 +397,10 @@ impl Credential {
     }
 
     fn scope(&self) -> String {
-        format!("{}/{}/{}/{}", self.date, self.region, self.service, self.terminator)
+        format!(
+            "{}/{}/{}/{}",
+            self.date, self.region, self.service, self.terminator
+        )
     }
 
     /// Checks the scope against the request date and the store's region; `malformed` builds the
@@ -416,7 +430,9 @@ impl Credential {
             )));
         }
         if self.terminator != TERMINATOR {
-            return Err(malformed("credential scope must end with aws4_request".to_owned()));
+            return Err(malformed(
+                "credential scope must end with aws4_request".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -451,7 +467,11 @@ impl AuthorizationHeader {
                 "Credential" => credential = Some(value),
                 "SignedHeaders" => signed_headers = Some(value),
                 "Signature" => signature = Some(value),
-                _ => return Err(malformed("the authorization header has an unknown component")),
+                _ => {
+                    return Err(malformed(
+                        "the authorization header has an unknown component",
+                    ))
+                }
             }
         }
         let credential = credential
@@ -499,9 +519,12 @@ pub(crate) fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Authenticated, ObjectStoreError> {
     let query = parse_query(request.raw_query);
-    let presigned = query
-        .iter()
-        .any(|(k, _)| matches!(k.as_str(), "X-Amz-Signature" | "X-Amz-Algorithm" | "X-Amz-Credential"));
+    let presigned = query.iter().any(|(k, _)| {
+        matches!(
+            k.as_str(),
+            "X-Amz-Signature" | "X-Amz-Algorithm" | "X-Amz-Credential"
+        )
+    });
     match (request.headers.get(header::AUTHORIZATION), presigned) {
         (Some(_), true) => Err(ObjectStoreError::InvalidArgument(
             "only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified"
@@ -532,16 +555,25 @@ fn authenticate_header(
     now: DateTime<Utc>,
 ) -> Result<Authenticated, ObjectStoreError> {
     if auth.credential.access_key != credentials.access_key {
-        return Err(ObjectStoreError::InvalidAccessKeyId(auth.credential.access_key));
+        return Err(ObjectStoreError::InvalidAccessKeyId(
+            auth.credential.access_key,
+        ));
     }
     let amz_date = header_str(request.headers, "x-amz-date").ok_or_else(|| {
-        ObjectStoreError::AccessDenied("AWS authentication requires a valid x-amz-date header".to_owned())
+        ObjectStoreError::AccessDenied(
+            "AWS authentication requires a valid x-amz-date header".to_owned(),
+        )
     })?;
     let request_time = parse_amz_date(amz_date).ok_or_else(|| {
-        ObjectStoreError::AccessDenied("AWS authentication requires a valid x-amz-date header".to_owned())
+        ObjectStoreError::AccessDenied(
+            "AWS authentication requires a valid x-amz-date header".to_owned(),
+        )
     })?;
-    auth.credential
-        .check(amz_date, credentials.region, ObjectStoreError::AuthorizationHeaderMalformed)?;
+    auth.credential.check(
+        amz_date,
+        credentials.region,
+        ObjectStoreError::AuthorizationHeaderMalformed,
+    )?;
     if (now - request_time).num_seconds().abs() > MAX_SKEW_SECONDS {
         return Err(ObjectStoreError::RequestTimeTooSkewed {
             request_time: amz_date.to_owned(),
@@ -593,9 +625,16 @@ fn authenticate_presigned(
     now: DateTime<Utc>,
 ) -> Result<Authenticated, ObjectStoreError> {
     let malformed = |m: &str| ObjectStoreError::AuthorizationQueryParametersError(m.to_owned());
-    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     if param("X-Amz-Algorithm") != Some(ALGORITHM) {
-        return Err(malformed("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
+        return Err(malformed(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
+        ));
     }
     let credential = param("X-Amz-Credential")
         .and_then(Credential::parse)
@@ -606,29 +645,46 @@ fn authenticate_presigned(
     let expires: i64 = param("X-Amz-Expires")
         .and_then(|v| v.parse().ok())
         .filter(|v| (1..=MAX_PRESIGN_EXPIRES_SECONDS).contains(v))
-        .ok_or_else(|| malformed("X-Amz-Expires must be a number of seconds between 1 and 604800"))?;
+        .ok_or_else(|| {
+            malformed("X-Amz-Expires must be a number of seconds between 1 and 604800")
+        })?;
     let signed_headers = param("X-Amz-SignedHeaders")
         .filter(|s| valid_signed_headers(s))
         .ok_or_else(|| malformed("X-Amz-SignedHeaders is missing or malformed"))?;
-    let signature = param("X-Amz-Signature").ok_or_else(|| malformed("X-Amz-Signature is missing"))?;
+    let signature =
+        param("X-Amz-Signature").ok_or_else(|| malformed("X-Amz-Signature is missing"))?;
     if credential.access_key != credentials.access_key {
         return Err(ObjectStoreError::InvalidAccessKeyId(credential.access_key));
     }
-    credential.check(amz_date, credentials.region, ObjectStoreError::AuthorizationQueryParametersError)?;
+    credential.check(
+        amz_date,
+        credentials.region,
+        ObjectStoreError::AuthorizationQueryParametersError,
+    )?;
     if (request_time - now).num_seconds() > MAX_SKEW_SECONDS {
-        return Err(ObjectStoreError::AccessDenied("request is not valid yet".to_owned()));
+        return Err(ObjectStoreError::AccessDenied(
+            "request is not valid yet".to_owned(),
+        ));
     }
     if (now - request_time).num_seconds() > expires {
-        return Err(ObjectStoreError::AccessDenied("request has expired".to_owned()));
+        return Err(ObjectStoreError::AccessDenied(
+            "request has expired".to_owned(),
+        ));
     }
     let signed: Vec<&str> = signed_headers.split(';').collect();
     if !signed.contains(&"host") {
         return Err(malformed("X-Amz-SignedHeaders must include host"));
     }
     // Presigned URLs sign UNSIGNED-PAYLOAD unless the client also sent a payload hash header.
-    let payload_header = header_str(request.headers, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD");
+    let payload_header =
+        header_str(request.headers, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD");
     let payload = PayloadHash::parse(payload_header)?;
-    let key = signing_key(credentials.secret_key, &credential.date, &credential.region, &credential.service);
+    let key = signing_key(
+        credentials.secret_key,
+        &credential.date,
+        &credential.region,
+        &credential.service,
+    );
     let scope = credential.scope();
     verify_signature(
         request,
@@ -760,17 +816,33 @@ mod tests {
             EMPTY_SHA256,
         );
         assert_eq!(canonical, expected_canonical);
-        let to_sign = string_to_sign("20130524T000000Z", "20130524/us-east-1/s3/aws4_request", &canonical);
+        let to_sign = string_to_sign(
+            "20130524T000000Z",
+            "20130524/us-east-1/s3/aws4_request",
+            &canonical,
+        );
         assert_eq!(
             to_sign,
             "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"
         );
         let key = signing_key(SECRET_KEY, "20130524", "us-east-1", "s3");
-        assert_eq!(sign(&key, &to_sign), "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+        assert_eq!(
+            sign(&key, &to_sign),
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
 
-        let outcome = check(Method::GET, "/test.txt", "", &get_object_headers(GET_OBJECT_AUTH), "20130524T000500Z")
-            .expect("documented request verifies");
-        assert_eq!(outcome.payload, PayloadHash::Literal(EMPTY_SHA256.to_owned()));
+        let outcome = check(
+            Method::GET,
+            "/test.txt",
+            "",
+            &get_object_headers(GET_OBJECT_AUTH),
+            "20130524T000500Z",
+        )
+        .expect("documented request verifies");
+        assert_eq!(
+            outcome.payload,
+            PayloadHash::Literal(EMPTY_SHA256.to_owned())
+        );
         assert!(outcome.chunk_signer.is_none());
     }
 
@@ -783,11 +855,28 @@ mod tests {
             ("date", "Fri, 24 May 2013 00:00:00 GMT"),
             ("x-amz-date", "20130524T000000Z"),
             ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-            ("x-amz-content-sha256", "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"),
+            (
+                "x-amz-content-sha256",
+                "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
+            ),
             ("authorization", auth),
         ];
-        check(Method::PUT, "/test$file.text", "", &pairs, "20130524T000000Z").expect("raw $ verifies");
-        check(Method::PUT, "/test%24file.text", "", &pairs, "20130524T000000Z").expect("encoded $ verifies");
+        check(
+            Method::PUT,
+            "/test$file.text",
+            "",
+            &pairs,
+            "20130524T000000Z",
+        )
+        .expect("raw $ verifies");
+        check(
+            Method::PUT,
+            "/test%24file.text",
+            "",
+            &pairs,
+            "20130524T000000Z",
+        )
+        .expect("encoded $ verifies");
     }
 
     #[test]
@@ -800,20 +889,34 @@ mod tests {
             ("authorization", auth),
         ];
         // The query arrives unsorted; canonicalisation sorts it.
-        check(Method::GET, "/", "prefix=J&max-keys=2", &pairs, "20130524T000000Z").expect("verifies");
+        check(
+            Method::GET,
+            "/",
+            "prefix=J&max-keys=2",
+            &pairs,
+            "20130524T000000Z",
+        )
+        .expect("verifies");
     }
 
     #[test]
     fn documented_presigned_url_verifies_and_expires() {
         let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
         let pairs = [("host", "examplebucket.s3.amazonaws.com")];
-        let ok = check(Method::GET, "/test.txt", query, &pairs, "20130524T120000Z").expect("verifies");
+        let ok =
+            check(Method::GET, "/test.txt", query, &pairs, "20130524T120000Z").expect("verifies");
         assert_eq!(ok.payload, PayloadHash::Unsigned);
         let expired = check(Method::GET, "/test.txt", query, &pairs, "20130525T000001Z");
         assert!(matches!(expired, Err(ObjectStoreError::AccessDenied(m)) if m.contains("expired")));
         let tampered = query.replace("aeeed9", "aeeed8");
         assert!(matches!(
-            check(Method::GET, "/test.txt", &tampered, &pairs, "20130524T120000Z"),
+            check(
+                Method::GET,
+                "/test.txt",
+                &tampered,
+                &pairs,
+                "20130524T120000Z"
+            ),
             Err(ObjectStoreError::SignatureDoesNotMatch { .. })
         ));
     }
@@ -822,30 +925,81 @@ mod tests {
     fn refusals_carry_the_right_s3_error() {
         let now = "20130524T000000Z";
         let cases = [
-            (GET_OBJECT_AUTH.replace("Signature=f0e8", "Signature=f0e9"), "SignatureDoesNotMatch"),
-            (GET_OBJECT_AUTH.replace("AKIAIOSFODNN7EXAMPLE", "AKIDUNKNOWN"), "InvalidAccessKeyId"),
-            (GET_OBJECT_AUTH.replace("us-east-1", "eu-west-1"), "AuthorizationHeaderMalformed"),
-            (GET_OBJECT_AUTH.replace("Signature=f0e8", "Signature=zz"), "SignatureDoesNotMatch"),
-            (GET_OBJECT_AUTH.replace(",Signature=", ",Sig="), "AuthorizationHeaderMalformed"),
-            ("AWS4-HMAC-SHA256 garbage".to_owned(), "AuthorizationHeaderMalformed"),
+            (
+                GET_OBJECT_AUTH.replace("Signature=f0e8", "Signature=f0e9"),
+                "SignatureDoesNotMatch",
+            ),
+            (
+                GET_OBJECT_AUTH.replace("AKIAIOSFODNN7EXAMPLE", "AKIDUNKNOWN"),
+                "InvalidAccessKeyId",
+            ),
+            (
+                GET_OBJECT_AUTH.replace("us-east-1", "eu-west-1"),
+                "AuthorizationHeaderMalformed",
+            ),
+            (
+                GET_OBJECT_AUTH.replace("Signature=f0e8", "Signature=zz"),
+                "SignatureDoesNotMatch",
+            ),
+            (
+                GET_OBJECT_AUTH.replace(",Signature=", ",Sig="),
+                "AuthorizationHeaderMalformed",
+            ),
+            (
+                "AWS4-HMAC-SHA256 garbage".to_owned(),
+                "AuthorizationHeaderMalformed",
+            ),
             ("AWS AKIAIOSFODNN7EXAMPLE:sig".to_owned(), "InvalidRequest"),
             (String::new(), "AuthorizationHeaderMalformed"),
         ];
         for (authorization, code) in &cases {
-            let err = check(Method::GET, "/test.txt", "", &get_object_headers(authorization), now).expect_err(code);
+            let err = check(
+                Method::GET,
+                "/test.txt",
+                "",
+                &get_object_headers(authorization),
+                now,
+            )
+            .expect_err(code);
             assert_eq!(err.s3_code(), *code, "{authorization}: {err}");
         }
-        let err = check(Method::GET, "/test.txt", "", &[("host", "examplebucket.s3.amazonaws.com")], now)
-            .expect_err("anonymous");
+        let err = check(
+            Method::GET,
+            "/test.txt",
+            "",
+            &[("host", "examplebucket.s3.amazonaws.com")],
+            now,
+        )
+        .expect_err("anonymous");
         assert_eq!(err.s3_code(), "AccessDenied");
         // The same request signed correctly but checked a day later.
-        let err = check(Method::GET, "/test.txt", "", &get_object_headers(GET_OBJECT_AUTH), "20130525T000000Z")
-            .expect_err("skewed");
+        let err = check(
+            Method::GET,
+            "/test.txt",
+            "",
+            &get_object_headers(GET_OBJECT_AUTH),
+            "20130525T000000Z",
+        )
+        .expect_err("skewed");
         assert_eq!(err.s3_code(), "RequestTimeTooSkewed");
         // A different method or path changes the canonical request.
-        let err = check(Method::PUT, "/test.txt", "", &get_object_headers(GET_OBJECT_AUTH), now).expect_err("method");
+        let err = check(
+            Method::PUT,
+            "/test.txt",
+            "",
+            &get_object_headers(GET_OBJECT_AUTH),
+            now,
+        )
+        .expect_err("method");
         assert_eq!(err.s3_code(), "SignatureDoesNotMatch");
-        let err = check(Method::GET, "/test.txt", "x=1", &get_object_headers(GET_OBJECT_AUTH), now).expect_err("query");
+        let err = check(
+            Method::GET,
+            "/test.txt",
+            "x=1",
+            &get_object_headers(GET_OBJECT_AUTH),
+            now,
+        )
+        .expect_err("query");
         assert_eq!(err.s3_code(), "SignatureDoesNotMatch");
     }
 
@@ -858,7 +1012,10 @@ mod tests {
     #[test]
     fn query_canonicalisation_encodes_and_sorts() {
         let pairs = parse_query("prefix=a%2Fb+c&list-type=2&acl&empty=");
-        assert_eq!(canonical_query(&pairs, None), "acl=&empty=&list-type=2&prefix=a%2Fb%20c");
+        assert_eq!(
+            canonical_query(&pairs, None),
+            "acl=&empty=&list-type=2&prefix=a%2Fb%20c"
+        );
         assert_eq!(percent_decode("%zz%4", false), b"%zz%4");
         assert_eq!(canonical_uri("/b/a%20b~c%2a"), "/b/a%20b~c%2A");
     }
@@ -875,16 +1032,25 @@ mod tests {
         );
         let first = sha256_hex(&[b'a'; 65536]);
         signer
-            .verify_chunk(&first, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648")
+            .verify_chunk(
+                &first,
+                "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+            )
             .expect("first chunk");
         let second = sha256_hex(&[b'a'; 1024]);
         let mut wrong = signer.clone();
         assert!(wrong.verify_chunk(&second, &"0".repeat(64)).is_err());
         signer
-            .verify_chunk(&second, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497")
+            .verify_chunk(
+                &second,
+                "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+            )
             .expect("second chunk");
         signer
-            .verify_chunk(EMPTY_SHA256, "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9")
+            .verify_chunk(
+                EMPTY_SHA256,
+                "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+            )
             .expect("final chunk");
     }
 }

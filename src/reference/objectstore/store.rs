@@ -185,7 +185,10 @@ impl ObjectStore {
 
     pub(crate) fn list_buckets(&self) -> Vec<(BucketName, DateTime<Utc>)> {
         let buckets = self.inner.buckets.read().unwrap_or_else(lock_poisoned);
-        buckets.iter().map(|(name, b)| (name.clone(), b.created)).collect()
+        buckets
+            .iter()
+            .map(|(name, b)| (name.clone(), b.created))
+            .collect()
     }
 
     pub(crate) fn check_bucket(&self, bucket: &BucketName) -> Result<(), ObjectStoreError> {
@@ -205,7 +208,9 @@ impl ObjectStore {
         {
             let mut buckets = self.inner.buckets.write().unwrap_or_else(lock_poisoned);
             if buckets.contains_key(bucket) {
-                return Err(ObjectStoreError::BucketAlreadyOwnedByYou(bucket.to_string()));
+                return Err(ObjectStoreError::BucketAlreadyOwnedByYou(
+                    bucket.to_string(),
+                ));
             }
             buckets.insert(
                 bucket.clone(),
@@ -260,7 +265,10 @@ impl ObjectStore {
 
     /// Where the bytes of an object version live.
     pub(crate) fn data_path(&self, meta: &ObjectMeta) -> PathBuf {
-        self.inner.root.join("objects").join(format!("{}.data", meta.file))
+        self.inner
+            .root
+            .join("objects")
+            .join(format!("{}.data", meta.file))
     }
 
     fn meta_path(&self, file: &str) -> PathBuf {
@@ -268,7 +276,10 @@ impl ObjectStore {
     }
 
     fn bucket_record_path(&self, bucket: &BucketName) -> PathBuf {
-        self.inner.root.join("buckets").join(format!("{bucket}.json"))
+        self.inner
+            .root
+            .join("buckets")
+            .join(format!("{bucket}.json"))
     }
 
     /// A fresh path under `tmp/` for an upload in progress, and the id its object will carry.
@@ -360,7 +371,10 @@ fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Opt
 }
 
 /// Lists one page in key order, rolling keys up into common prefixes when a delimiter is given.
-pub(crate) fn list_page(objects: &BTreeMap<String, Arc<ObjectMeta>>, query: &ListQuery<'_>) -> ListPage {
+pub(crate) fn list_page(
+    objects: &BTreeMap<String, Arc<ObjectMeta>>,
+    query: &ListQuery<'_>,
+) -> ListPage {
     let mut page = ListPage {
         entries: Vec::new(),
         truncated: false,
@@ -377,7 +391,9 @@ pub(crate) fn list_page(objects: &BTreeMap<String, Arc<ObjectMeta>>, query: &Lis
     let mut last_prefix: Option<String> = query
         .after
         .filter(|after| after.starts_with(query.prefix))
-        .and_then(|after| common_prefix(after, query.prefix, query.delimiter).filter(|cp| *cp == after))
+        .and_then(|after| {
+            common_prefix(after, query.prefix, query.delimiter).filter(|cp| *cp == after)
+        })
         .map(str::to_owned);
     for (key, meta) in objects.range::<str, _>((start, Bound::Unbounded)) {
         if !key.starts_with(query.prefix) {
@@ -416,9 +432,15 @@ async fn remove_if_present(path: &Path) {
 }
 
 /// Writes JSON through a temporary file and a rename, so a crash never leaves half a record.
-async fn write_json<T: Serialize>(root: &Path, path: &Path, value: &T) -> Result<(), ObjectStoreError> {
+async fn write_json<T: Serialize>(
+    root: &Path,
+    path: &Path,
+    value: &T,
+) -> Result<(), ObjectStoreError> {
     let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    let tmp = root.join("tmp").join(format!("{}.json", uuid::Uuid::new_v4().simple()));
+    let tmp = root
+        .join("tmp")
+        .join(format!("{}.json", uuid::Uuid::new_v4().simple()));
     tokio::fs::write(&tmp, bytes).await?;
     if let Err(e) = tokio::fs::rename(&tmp, path).await {
         remove_if_present(&tmp).await;
@@ -452,7 +474,9 @@ fn load(root: &Path) -> Result<BTreeMap<BucketName, Bucket>, ObjectStoreError> {
     }
     let mut buckets = BTreeMap::new();
     for path in json_files(&root.join("buckets"))? {
-        match read_json::<BucketRecord>(&path).and_then(|r| Some((BucketName::parse(&r.name).ok()?, r.created))) {
+        match read_json::<BucketRecord>(&path)
+            .and_then(|r| Some((BucketName::parse(&r.name).ok()?, r.created)))
+        {
             Some((name, created)) => {
                 buckets.insert(
                     name,
@@ -474,7 +498,9 @@ fn load(root: &Path) -> Result<BTreeMap<BucketName, Bucket>, ObjectStoreError> {
         };
         let data = objects_dir.join(format!("{}.data", meta.file));
         let intact = std::fs::metadata(&data).is_ok_and(|m| m.len() == meta.size);
-        let bucket = BucketName::parse(&meta.bucket).ok().and_then(|b| buckets.get_mut(&b));
+        let bucket = BucketName::parse(&meta.bucket)
+            .ok()
+            .and_then(|b| buckets.get_mut(&b));
         match (bucket, intact) {
             (Some(bucket), true) => {
                 let newer = bucket
@@ -503,7 +529,10 @@ fn load(root: &Path) -> Result<BTreeMap<BucketName, Bucket>, ObjectStoreError> {
     for entry in std::fs::read_dir(&objects_dir).map_err(io_error(&objects_dir))? {
         let path = entry.map_err(io_error(&objects_dir))?.path();
         let orphan = path.extension().is_some_and(|e| e == "data")
-            && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| !live.contains(s));
+            && path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .is_some_and(|s| !live.contains(s));
         if orphan {
             let _ = std::fs::remove_file(&path);
         }
@@ -540,8 +569,15 @@ mod tests {
     }
 
     /// Lists `keys` with the given query parameters.
-    fn check(keys: &[&str], prefix: &str, delimiter: Option<&str>, after: Option<&str>, max: usize) -> ListPage {
-        let objects: BTreeMap<String, Arc<ObjectMeta>> = keys.iter().map(|k| (k.to_string(), meta(k))).collect();
+    fn check(
+        keys: &[&str],
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        max: usize,
+    ) -> ListPage {
+        let objects: BTreeMap<String, Arc<ObjectMeta>> =
+            keys.iter().map(|k| (k.to_string(), meta(k))).collect();
         list_page(
             &objects,
             &ListQuery {
@@ -565,14 +601,23 @@ mod tests {
         assert_eq!(names(&rest), ["c/y", "d"]);
         assert!(!rest.truncated);
         assert_eq!(names(&check(KEYS, "c/", None, None, 10)), ["c/x/1", "c/y"]);
-        assert_eq!(names(&check(KEYS, "zz", None, None, 10)), Vec::<String>::new());
+        assert_eq!(
+            names(&check(KEYS, "zz", None, None, 10)),
+            Vec::<String>::new()
+        );
         assert!(check(KEYS, "", None, None, 0).entries.is_empty());
     }
 
     #[test]
     fn rolls_up_common_prefixes_across_pages() {
-        assert_eq!(names(&check(KEYS, "", Some("/"), None, 10)), ["a/*", "b", "c/*", "d"]);
-        assert_eq!(names(&check(KEYS, "c/", Some("/"), None, 10)), ["c/x/*", "c/y"]);
+        assert_eq!(
+            names(&check(KEYS, "", Some("/"), None, 10)),
+            ["a/*", "b", "c/*", "d"]
+        );
+        assert_eq!(
+            names(&check(KEYS, "c/", Some("/"), None, 10)),
+            ["c/x/*", "c/y"]
+        );
         let first = check(KEYS, "", Some("/"), None, 1);
         assert_eq!(names(&first), ["a/*"]);
         assert_eq!(first.next_marker.as_deref(), Some("a/"));

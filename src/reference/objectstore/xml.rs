@@ -8,7 +8,8 @@ use super::store::ObjectMeta;
 
 const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 /// Canonical id of the store's single owner, as S3 reports it in listings.
-pub(crate) const OWNER_ID: &str = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a";
+pub(crate) const OWNER_ID: &str =
+    "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a";
 const OWNER_NAME: &str = "dsp-harness";
 
 /// Escapes text for element content. Control characters other than tab, newline and carriage
@@ -47,7 +48,9 @@ impl Doc {
     }
 
     fn bare(root: &str) -> Self {
-        Self(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}>"))
+        Self(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}>"
+        ))
     }
 
     fn open(&mut self, tag: &str) -> &mut Self {
@@ -248,7 +251,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_control_characters() {
-        assert_eq!(escape("a<b>&\"c'\u{1}\n"), "a&lt;b&gt;&amp;&quot;c&apos;&#x1;\n");
+        assert_eq!(
+            escape("a<b>&\"c'\u{1}\n"),
+            "a&lt;b&gt;&amp;&quot;c&apos;&#x1;\n"
+        );
     }
 
     #[test]
