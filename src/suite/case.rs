@@ -2,6 +2,7 @@
 //! requirement level, which role of the connector it tests, which check function runs it and
 //! which reference-connector fault must make it fail.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -84,6 +85,10 @@ pub struct Case {
     pub check: String,
     /// The id of the reference-connector fault that must make this case fail.
     pub fault: Option<String>,
+    /// Parameters of a check shared by several cases (`state = "OFFERED"`), from the suite
+    /// file's `args` table.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
     /// How long the case may take; the run's default when absent.
     #[serde(skip_serializing_if = "Option::is_none", with = "secs")]
     pub timeout: Option<Duration>,

@@ -19,6 +19,7 @@
 //! tags = ["tck", "termination"]
 //! check = "negotiation.provider.offered_consumer_terminates"
 //! fault = "ignore-negotiation-state"
+//! args = { state = "OFFERED" }   # parameters of a check several cases share
 //! ```
 
 use std::collections::BTreeMap;
@@ -95,6 +96,8 @@ struct CaseEntry {
     fault: Option<String>,
     #[serde(default)]
     timeout_secs: Option<u64>,
+    #[serde(default)]
+    args: BTreeMap<String, String>,
 }
 
 /// Parses one suite file.
@@ -136,6 +139,7 @@ pub fn parse_suite(file: &str, text: &str) -> Result<Vec<Case>, SuiteError> {
                 tags: entry.tags,
                 check: entry.check,
                 fault: entry.fault,
+                args: entry.args,
                 timeout: entry.timeout_secs.map(Duration::from_secs),
             })
         })

@@ -105,6 +105,7 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             check: "c".into(),
             fault: None,
+            args: Default::default(),
             timeout: None,
         }
     }

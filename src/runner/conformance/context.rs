@@ -44,7 +44,8 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::callback::{Incoming, Mailbox};
-use super::target::{ConnectorUnderTest, ManagementKind, Timing};
+use super::target::{CallbackConfig, ConnectorUnderTest, ManagementKind, Timing};
+use crate::identity::DatVerifier;
 use super::tokens::{TokenKind, TokenSource, TokenUnavailable};
 use crate::protocol::binding;
 use crate::report::model::Finding;
@@ -204,12 +205,25 @@ impl TransferStep {
     }
 }
 
+/// Who the harness is when it plays a counterparty, and how it checks the tokens it receives.
+#[derive(Clone)]
+pub struct HarnessIdentity {
+    /// The harness's participant id (`dsp-harness`), the audience of DATs sent to it.
+    pub participant_id: String,
+    /// Verifies the DATs connectors send the harness; `None` when the target's DAPS keys are
+    /// unknown (static tokens), in which case only the presence of a token is checked.
+    pub verifier: Option<DatVerifier>,
+    /// Where the harness's own servers listen and how connectors reach them.
+    pub callback: CallbackConfig,
+}
+
 /// Everything one running case can use.
 pub struct CaseContext {
     case: Case,
     connector: Arc<ConnectorUnderTest>,
     client: RecordingClient,
     tokens: Arc<TokenSource>,
+    identity: Arc<HarnessIdentity>,
     mailbox: Arc<Mailbox>,
     fixtures: Arc<Fixtures>,
     timing: Timing,
@@ -222,6 +236,7 @@ pub struct ContextParts {
     pub connector: Arc<ConnectorUnderTest>,
     pub client: RecordingClient,
     pub tokens: Arc<TokenSource>,
+    pub identity: Arc<HarnessIdentity>,
     pub mailbox: Arc<Mailbox>,
     pub fixtures: Arc<Fixtures>,
     pub timing: Timing,
@@ -234,11 +249,28 @@ impl CaseContext {
             connector: parts.connector,
             client: parts.client,
             tokens: parts.tokens,
+            identity: parts.identity,
             mailbox: parts.mailbox,
             fixtures: parts.fixtures,
             timing: parts.timing,
             findings: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A parameter of the case from its suite entry's `args`; an error when the entry lacks it
+    /// (a broken suite file, not a broken connector).
+    pub fn arg(&self, name: &str) -> Step<&str> {
+        self.case.args.get(name).map(String::as_str).ok_or_else(|| CaseOutcome::Error(format!("the suite entry of {} gives no arg {name:?}", self.case.id)))
+    }
+
+    /// Who the harness is and how it verifies tokens it receives.
+    pub fn identity(&self) -> &HarnessIdentity {
+        &self.identity
+    }
+
+    /// Where tokens for the connector under test come from.
+    pub fn tokens(&self) -> &TokenSource {
+        &self.tokens
     }
 
     pub fn case(&self) -> &Case {

@@ -187,3 +187,38 @@ impl CaseContext {
         }
     }
 }
+
+impl CaseContext {
+    /// A request the connector sent the harness carries a DAT the harness accepts: signed by
+    /// the DAPS, current, for the harness (or all connectors). Without a verifier (static
+    /// tokens) only its presence is checked.
+    pub async fn expect_incoming_token(&self, incoming: &crate::runner::conformance::Incoming) -> bool {
+        let token = incoming.authorization().map(crate::identity::bearer).unwrap_or("");
+        if token.is_empty() {
+            self.fail(
+                Finding::new("identity", format!("the {} sent {} without a token", self.name(), incoming.message_type.as_deref().unwrap_or("a request")))
+                    .expected("an Authorization header with a DAT", "none")
+                    .at(incoming.seq as usize),
+            );
+            return false;
+        }
+        let Some(verifier) = &self.identity().verifier else { return true };
+        let mut result = verifier.verify(token, &self.identity().participant_id).await;
+        if let Err(crate::identity::DatRejection::WrongAudience { found, .. }) = &result {
+            if found.iter().any(|a| a == crate::identity::DEFAULT_AUDIENCE) {
+                result = verifier.verify(token, crate::identity::DEFAULT_AUDIENCE).await;
+            }
+        }
+        match result {
+            Ok(_) => true,
+            Err(rejection) => {
+                self.fail(
+                    Finding::new("identity", format!("the token the {} sent is not acceptable: {rejection}", self.name()))
+                        .expected("a valid DAT for the harness", rejection.to_string())
+                        .at(incoming.seq as usize),
+                );
+                false
+            }
+        }
+    }
+}

@@ -3,13 +3,16 @@
 
 pub mod callback;
 pub mod context;
+pub mod engine;
 pub mod expect;
 pub mod registry;
+pub mod setup;
 pub mod target;
 pub mod tokens;
 
 pub(crate) use context::register;
 pub use callback::{CallbackHub, CallbackReply, Incoming, Mailbox, Responder};
-pub use context::{CaseContext, CaseOutcome, CheckFn, ContextParts, DspRequest, Fixtures, NegotiationStep, Offer, RequestBody, Step, TransferStep};
+pub use context::{CaseContext, CaseOutcome, CheckFn, ContextParts, DspRequest, Fixtures, HarnessIdentity, NegotiationStep, Offer, RequestBody, Step, TransferStep};
 pub use target::{CallbackConfig, ConnectorUnderTest, DatasetChoice, ManagementAccess, ManagementKind, Timing};
 pub use tokens::{TokenKind, TokenSource};
+pub use engine::{report_of, run_cases, run_conformance, ConformanceConfig, ConformanceError};

@@ -1,0 +1,209 @@
+//! Running the suites: select the cases, prepare the target, run each case in its own task
+//! with its own recorder, mailbox and timeout, and turn each outcome into a [`CaseReport`]
+//! with the exchanges recorded during the case. A case that hangs or panics costs that case
+//! (verdict error), never the run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::callback::CallbackHub;
+use super::context::{CaseContext, CaseOutcome, CheckFn, ContextParts, Fixtures, HarnessIdentity};
+use super::registry;
+use super::setup;
+use super::target::{ConnectorUnderTest, Timing};
+use super::tokens::TokenSource;
+use crate::report::model::{CaseReport, Exchange, Finding, Role, RunEvent, Verdict};
+use crate::runner::{Recorder, RecordingClient, RunnerError};
+use crate::schema::SchemaSet;
+use crate::suite::{Case, Filter, SuiteError};
+
+/// Everything a conformance run needs.
+pub struct ConformanceConfig {
+    /// The connector under test in the provider role; provider cases skip without one.
+    pub provider: Option<ConnectorUnderTest>,
+    /// The connector under test in the consumer role; consumer cases skip without one.
+    pub consumer: Option<ConnectorUnderTest>,
+    pub tokens: TokenSource,
+    pub identity: HarnessIdentity,
+    pub filter: Filter,
+    pub timing: Timing,
+    pub schemas: SchemaSet,
+    /// How many cases run at once.
+    pub concurrency: usize,
+}
+
+/// What stops a run before any case ran.
+#[derive(Debug, thiserror::Error)]
+pub enum ConformanceError {
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+}
+
+/// Runs every selected case and returns their reports in suite order, calling `events` as
+/// cases start and finish.
+pub async fn run_conformance(config: ConformanceConfig, mut events: impl FnMut(RunEvent)) -> Result<Vec<CaseReport>, ConformanceError> {
+    let cases = crate::suite::all_cases()?;
+    let selected: Vec<Case> = config.filter.select(&cases).into_iter().cloned().collect();
+    run_cases(config, selected, &mut events).await
+}
+
+/// Runs the given cases (already selected) and returns their reports in the given order.
+pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut dyn FnMut(RunEvent)) -> Result<Vec<CaseReport>, ConformanceError> {
+    events(RunEvent::RunStarted { total_cases: cases.len() });
+    let hub = Arc::new(CallbackHub::start(&config.identity.callback).await?);
+    let checks = registry::all();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let tokens = Arc::new(config.tokens);
+    let identity = Arc::new(config.identity);
+
+    // The offer provider cases negotiate for is prepared once, and only when needed.
+    let wants_offer = cases.iter().any(|c| c.role == Role::Provider);
+    let provider_fixtures = match (&config.provider, wants_offer) {
+        (Some(cut), true) => {
+            let client = RecordingClient::new(Recorder::new(), config.schemas.clone(), config.timing.wait);
+            Arc::new(setup::prepare_provider(cut, &client, &tokens, &run_id).await)
+        }
+        _ => Arc::new(Fixtures::default()),
+    };
+    let provider = config.provider.map(Arc::new);
+    let consumer = config.consumer.map(Arc::new);
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
+    let order: BTreeMap<String, usize> = cases.iter().enumerate().map(|(i, c)| (c.id.to_string(), i)).collect();
+    let jobs = cases.into_iter().map(|case| {
+        let connector = match case.role {
+            Role::Consumer => consumer.clone(),
+            _ => provider.clone(),
+        };
+        let job = Job {
+            check: checks.get(case.check.as_str()).copied(),
+            case,
+            connector,
+            tokens: tokens.clone(),
+            identity: identity.clone(),
+            hub: hub.clone(),
+            fixtures: provider_fixtures.clone(),
+            timing: config.timing,
+            schemas: config.schemas.clone(),
+            events: tx.clone(),
+        };
+        job.run()
+    });
+    let jobs: Vec<_> = jobs.collect();
+    drop(tx);
+    let mut running = futures::stream::iter(jobs).buffer_unordered(config.concurrency.max(1));
+    let mut reports = Vec::new();
+    let mut finished = false;
+    while !finished {
+        tokio::select! {
+            next = running.next() => match next {
+                Some(report) => reports.push(report),
+                None => finished = true,
+            },
+            Some(event) = rx.recv() => events(event),
+        }
+    }
+    while let Ok(event) = rx.try_recv() {
+        events(event);
+    }
+    events(RunEvent::RunFinished);
+    reports.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
+    Ok(reports)
+}
+
+/// One case, ready to run.
+struct Job {
+    case: Case,
+    check: Option<CheckFn>,
+    connector: Option<Arc<ConnectorUnderTest>>,
+    tokens: Arc<TokenSource>,
+    identity: Arc<HarnessIdentity>,
+    hub: Arc<CallbackHub>,
+    fixtures: Arc<Fixtures>,
+    timing: Timing,
+    schemas: SchemaSet,
+    events: mpsc::UnboundedSender<RunEvent>,
+}
+
+impl Job {
+    async fn run(self) -> CaseReport {
+        let _ = self.events.send(RunEvent::CaseStarted { id: self.case.id.to_string(), title: self.case.title.clone() });
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let started = Instant::now();
+        let recorder = Recorder::new();
+        let limit = self.case.timeout.unwrap_or(self.timing.case_timeout);
+        let outcome = match (self.check, &self.connector) {
+            (None, _) => CaseOutcome::Error(format!("no check named {:?} is registered", self.case.check)),
+            (_, None) => CaseOutcome::Skip(format!("the run has no connector under test in the {} role", self.case.role.as_str())),
+            (Some(check), Some(connector)) => {
+                let client = RecordingClient::new(recorder.clone(), self.schemas.clone(), self.timing.wait.min(limit));
+                let mailbox = self.hub.open(&connector.name, recorder.clone(), self.schemas.clone());
+                let ctx = CaseContext::new(ContextParts {
+                    case: self.case.clone(),
+                    connector: connector.clone(),
+                    client,
+                    tokens: self.tokens.clone(),
+                    identity: self.identity.clone(),
+                    mailbox: mailbox.clone(),
+                    fixtures: self.fixtures.clone(),
+                    timing: self.timing,
+                });
+                // The case runs in its own task so that a panic in a check costs the case only.
+                let mut task = tokio::spawn(async move { check(&ctx).await });
+                let outcome = match tokio::time::timeout(limit, &mut task).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(join)) => CaseOutcome::Error(format!("the check crashed: {join}")),
+                    Err(_) => {
+                        task.abort();
+                        CaseOutcome::Error(format!("the case did not finish within {} s", limit.as_secs_f32()))
+                    }
+                };
+                self.hub.close(&mailbox);
+                outcome
+            }
+        };
+        let report = report_of(&self.case, outcome, recorder.drain(), started_at, started.elapsed());
+        let _ = self.events.send(RunEvent::CaseFinished(Box::new(report.clone())));
+        report
+    }
+}
+
+/// Builds the report of a case, pointing findings at exchange indexes instead of `seq`s.
+pub fn report_of(case: &Case, outcome: CaseOutcome, exchanges: Vec<Exchange>, started_at: String, took: Duration) -> CaseReport {
+    let index_of = |seq: usize| exchanges.iter().position(|e| e.seq as usize == seq);
+    let (verdict, reason, findings) = match outcome {
+        CaseOutcome::Pass => (Verdict::Pass, None, Vec::new()),
+        CaseOutcome::Fail(findings) => (Verdict::Fail, None, findings),
+        CaseOutcome::Skip(reason) => (Verdict::Skip, Some(reason), Vec::new()),
+        CaseOutcome::Error(reason) => (Verdict::Error, Some(reason), Vec::new()),
+    };
+    let findings = findings
+        .into_iter()
+        .map(|f: Finding| Finding { exchange: f.exchange.and_then(index_of), ..f })
+        .collect();
+    CaseReport {
+        id: case.id.to_string(),
+        title: case.title.clone(),
+        suite: case.suite.clone(),
+        area: case.area.as_str().to_string(),
+        level: case.level,
+        role: case.role,
+        spec: case.spec.clone(),
+        tck_id: case.tck_id.clone(),
+        tags: case.tags.clone(),
+        verdict,
+        reason,
+        findings,
+        steps: Vec::new(),
+        started_at,
+        duration_ms: took.as_millis() as u64,
+        exchanges,
+        logs: Vec::new(),
+    }
+}
