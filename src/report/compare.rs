@@ -176,7 +176,12 @@ pub fn compare(current: &Report, baseline: &Report, opts: &CompareOptions) -> Co
         // Timings only mean something when both runs did the same work.
         if was == now && now != Verdict::Skip {
             let (b, a) = (old.duration_ms, case.duration_ms);
-            let timing = TimingChange { id: case.id.clone(), before_ms: b, after_ms: a, ratio: (b > 0).then(|| a as f64 / b as f64) };
+            let timing = TimingChange {
+                id: case.id.clone(),
+                before_ms: b,
+                after_ms: a,
+                ratio: (b > 0).then(|| a as f64 / b as f64),
+            };
             let factor = opts.duration_ratio.max(1.0);
             if a.saturating_sub(b) > opts.duration_min_delta_ms && a as f64 > b as f64 * factor {
                 comparison.slower.push(timing);
@@ -237,7 +242,11 @@ fn load_changes(old: &LoadScenario, new: &LoadScenario, opts: &CompareOptions) -
     }
     let rate = |s: &LoadScenario| {
         let errors: u64 = s.errors.iter().map(|(_, n)| n).sum();
-        if s.requests == 0 { 0.0 } else { errors as f64 / s.requests as f64 }
+        if s.requests == 0 {
+            0.0
+        } else {
+            errors as f64 / s.requests as f64
+        }
     };
     let (b, a) = (rate(old), rate(new));
     changes.push(make("error_rate", b, a, a > b + opts.error_rate_rise));
@@ -259,7 +268,12 @@ fn ratio(r: Option<f64>) -> String {
 /// The comparison as terminal tables.
 pub fn render_comparison_terminal(c: &Comparison) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "comparing run {} with baseline {}", terminal_safe(&c.current_run), terminal_safe(&c.baseline_run));
+    let _ = writeln!(
+        out,
+        "comparing run {} with baseline {}",
+        terminal_safe(&c.current_run),
+        terminal_safe(&c.baseline_run)
+    );
     let case_table = |out: &mut String, title: &str, list: &[CaseChange]| {
         if list.is_empty() {
             return;
@@ -366,7 +380,11 @@ pub fn render_comparison_markdown(c: &Comparison) -> String {
         md.push('\n');
     }
     if !c.slower.is_empty() {
-        let _ = writeln!(md, "### Slower cases ({})\n\n| Case | Before ms | Now ms | Ratio |\n|---|--:|--:|--:|", c.slower.len());
+        let _ = writeln!(
+            md,
+            "### Slower cases ({})\n\n| Case | Before ms | Now ms | Ratio |\n|---|--:|--:|--:|",
+            c.slower.len()
+        );
         for t in &c.slower {
             let _ = writeln!(md, "| `{}` | {} | {} | {} |", md_code(&t.id), t.before_ms, t.after_ms, ratio(t.ratio));
         }
@@ -485,10 +503,12 @@ mod tests {
         scenario.latency_ms.p99 = 60.0; // +97 %: regressed
         scenario.latency_ms.p50 = 6.5; // +8 %: fine
         let c = compare(&current, &baseline, &CompareOptions::default());
-        let regressed: Vec<_> = c.load.iter().filter(|l| l.regressed).map(|l| (l.scenario.as_str(), l.metric.as_str())).collect();
+        let regressed: Vec<_> =
+            c.load.iter().filter(|l| l.regressed).map(|l| (l.scenario.as_str(), l.metric.as_str())).collect();
         assert_eq!(regressed, [("dataplane.pull.1MiB", "p99_ms")]);
         assert!(c.regressed());
-        let throughput = c.load.iter().find(|l| l.scenario == "dataplane.pull.1MiB" && l.metric == "requests_per_second").unwrap();
+        let throughput =
+            c.load.iter().find(|l| l.scenario == "dataplane.pull.1MiB" && l.metric == "requests_per_second").unwrap();
         assert!((throughput.change.unwrap() + 0.05).abs() < 1e-9);
     }
 

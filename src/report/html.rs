@@ -3,10 +3,11 @@
 //! Everything is inline (CSS, a small script, SVG charts), so the page works offline and makes
 //! no request anywhere. It shows the verdict counts per area and level, a table of cases that
 //! select boxes filter by status, area, level and role (also from the URL: `#status=fail`,
-//! `?area=catalog&level=must`, `#case=<id>` opens one case), and for each case its spec
-//! section, TCK id, findings, step timings and every recorded message with headers and
-//! pretty-printed JSON bodies, schema violations marked inside the body. `load` results come
-//! with SVG charts of throughput and latency over the run and a table of figures.
+//! `?area=catalog&level=must`; `#case=<id>` opens one case, `expand=1` every shown case), and
+//! for each case its spec section, TCK id, findings, step timings and every recorded message
+//! with headers and pretty-printed JSON bodies, schema violations marked inside the body.
+//! `load` results come with SVG charts of throughput and latency over the run and a table of
+//! figures.
 //!
 //! Every string from the report is HTML-escaped; the page holds no report data inside the
 //! script, so nothing in a connector's reply can end up executed.
@@ -30,7 +31,8 @@ pub fn render_html(report: &Report) -> String {
 
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(h, "<meta name=\"generator\" content=\"{} {}\">", esc(&report.tool.name), esc(&report.tool.version));
+    let _ =
+        writeln!(h, "<meta name=\"generator\" content=\"{} {}\">", esc(&report.tool.name), esc(&report.tool.version));
     let _ = writeln!(
         h,
         "<title>{} · {} · {}</title>",
@@ -45,11 +47,15 @@ pub fn render_html(report: &Report) -> String {
     if !report.cases.is_empty() {
         summary(&mut h, &report);
     }
-    if let Some(load) = &report.load {
+    // A load run is about its figures; a conformance run is about its cases.
+    if let (true, Some(load)) = (is_load, &report.load) {
         load_section(&mut h, load);
     }
     if !report.cases.is_empty() {
         cases(&mut h, &report);
+    }
+    if let (false, Some(load)) = (is_load, &report.load) {
+        load_section(&mut h, load);
     }
     h.push_str("</main>\n");
     let _ = writeln!(
@@ -105,7 +111,11 @@ fn summary(h: &mut String, report: &Report) {
             "<a class=\"tile {class}\" href=\"#status={class}\"><span class=\"n\">{n}</span><span class=\"l\">{label}</span></a>"
         );
     }
-    let _ = writeln!(h, "<div class=\"tile all\"><span class=\"n\">{}</span><span class=\"l\">cases</span></div>\n</div>", total.total());
+    let _ = writeln!(
+        h,
+        "<div class=\"tile all\"><span class=\"n\">{}</span><span class=\"l\">cases</span></div>\n</div>",
+        total.total()
+    );
     h.push_str(
         "<table class=\"counts\">\n<thead><tr><th>Area</th><th>Level</th><th class=\"num\">Passed</th><th class=\"num\">Failed</th>\
          <th class=\"num\">Skipped</th><th class=\"num\">Error</th><th class=\"num\">Total</th><th class=\"barcol\"></th></tr></thead>\n<tbody>\n",
@@ -160,7 +170,9 @@ fn stacked_bar(passed: u32, failed: u32, errors: u32, skipped: u32) -> String {
 }
 
 fn cases(h: &mut String, report: &Report) {
-    h.push_str("<section id=\"cases\">\n<h2>Cases</h2>\n<form class=\"filters\" id=\"filters\" onsubmit=\"return false\">\n");
+    h.push_str(
+        "<section id=\"cases\">\n<h2>Cases</h2>\n<form class=\"filters\" id=\"filters\" onsubmit=\"return false\">\n",
+    );
     let verdicts: BTreeSet<&str> = report.cases.iter().map(|c| c.verdict.as_str()).collect();
     let areas: BTreeSet<&str> = report.cases.iter().map(|c| c.area.as_str()).collect();
     let levels: BTreeSet<_> = report.cases.iter().map(|c| c.level).collect();
@@ -236,7 +248,11 @@ fn first_finding_hint(case: &CaseReport) -> String {
 fn case_detail(h: &mut String, case: &CaseReport) {
     h.push_str("<dl class=\"case-meta\">\n");
     let _ = writeln!(h, "<div><dt>Spec</dt><dd>{}</dd></div>", esc(&case.spec));
-    let _ = writeln!(h, "<div><dt>TCK id</dt><dd>{}</dd></div>", case.tck_id.as_deref().map(esc).unwrap_or_else(|| "–".into()));
+    let _ = writeln!(
+        h,
+        "<div><dt>TCK id</dt><dd>{}</dd></div>",
+        case.tck_id.as_deref().map(esc).unwrap_or_else(|| "–".into())
+    );
     let _ = writeln!(h, "<div><dt>Suite</dt><dd>{}</dd></div>", esc(&case.suite));
     let _ = writeln!(h, "<div><dt>Started</dt><dd>{}</dd></div>", esc(&case.started_at));
     if !case.tags.is_empty() {
@@ -282,7 +298,12 @@ fn case_detail(h: &mut String, case: &CaseReport) {
     if !case.logs.is_empty() {
         h.push_str("<h4>Logs</h4>\n");
         for log in &case.logs {
-            let _ = writeln!(h, "<details class=\"log\"><summary>{}</summary><pre>{}</pre></details>", esc(&log.component), esc(&log.text));
+            let _ = writeln!(
+                h,
+                "<details class=\"log\"><summary>{}</summary><pre>{}</pre></details>",
+                esc(&log.component),
+                esc(&log.text)
+            );
         }
     }
 }
@@ -290,11 +311,21 @@ fn case_detail(h: &mut String, case: &CaseReport) {
 fn findings(h: &mut String, case: &CaseReport, list: &[Finding]) {
     h.push_str("<ul class=\"findings\">\n");
     for finding in list {
-        let _ = write!(h, "<li class=\"finding\"><span class=\"kind\">{}</span> {}", esc(&finding.kind), esc(&finding.message));
+        let _ = write!(
+            h,
+            "<li class=\"finding\"><span class=\"kind\">{}</span> {}",
+            esc(&finding.kind),
+            esc(&finding.message)
+        );
         if let Some(index) = finding.exchange {
             match case.exchanges.get(index) {
                 Some(x) => {
-                    let _ = write!(h, " <a class=\"xref\" href=\"#{}\">message #{}</a>", exchange_anchor(case, index), x.seq);
+                    let _ = write!(
+                        h,
+                        " <a class=\"xref\" href=\"#{}\">message #{}</a>",
+                        exchange_anchor(case, index),
+                        x.seq
+                    );
                 }
                 None => {
                     let _ = write!(h, " <span class=\"xref\">message {index} (not recorded)</span>");
@@ -347,11 +378,31 @@ fn exchange_html(h: &mut String, case: &CaseReport, index: usize, x: &Exchange) 
         }
         marks
     };
-    part_html(h, "request", "Request", x.request_type.as_deref(), &x.request_headers, x.request_body.as_ref(), &marks("request"));
+    part_html(
+        h,
+        "request",
+        "Request",
+        x.request_type.as_deref(),
+        &x.request_headers,
+        x.request_body.as_ref(),
+        &marks("request"),
+    );
     if x.status.is_some() || !x.response_headers.is_empty() || x.response_body.is_some() {
-        part_html(h, "response", "Response", x.response_type.as_deref(), &x.response_headers, x.response_body.as_ref(), &marks("response"));
+        part_html(
+            h,
+            "response",
+            "Response",
+            x.response_type.as_deref(),
+            &x.response_headers,
+            x.response_body.as_ref(),
+            &marks("response"),
+        );
     } else if let Some(error) = &x.error {
-        let _ = writeln!(h, "<div class=\"part response\"><h5>Response</h5><p class=\"transport\">{}</p></div>", esc(error));
+        let _ = writeln!(
+            h,
+            "<div class=\"part response\"><h5>Response</h5><p class=\"transport\">{}</p></div>",
+            esc(error)
+        );
     }
     h.push_str("</div>\n");
     if let (Some(_), Some(error)) = (x.status, &x.error) {
@@ -430,7 +481,13 @@ fn human_bytes(size: u64) -> String {
 
 /// Pretty-prints JSON like `serde_json::to_string_pretty`, as HTML with syntax classes, and
 /// wraps the members that schema violations point at (by JSON Pointer) in `<mark>`.
-fn json_html(h: &mut String, value: &Value, pointer: &mut String, marks: &BTreeMap<String, Vec<String>>, indent: usize) {
+fn json_html(
+    h: &mut String,
+    value: &Value,
+    pointer: &mut String,
+    marks: &BTreeMap<String, Vec<String>>,
+    indent: usize,
+) {
     let mark = marks.get(pointer.as_str());
     if let Some(messages) = mark {
         let _ = write!(h, "<mark class=\"viol\" title=\"{}\">", esc(&messages.join("\n")));
@@ -526,7 +583,10 @@ fn load_section(h: &mut String, load: &LoadReport) {
             .collect();
         let latency: Vec<Series> = with_timeline
             .iter()
-            .map(|s| Series { name: s.name.clone(), points: s.timeline.iter().map(|p| (p.second as f64, p.p50_ms)).collect() })
+            .map(|s| Series {
+                name: s.name.clone(),
+                points: s.timeline.iter().map(|p| (p.second as f64, p.p50_ms)).collect(),
+            })
             .collect();
         line_chart(h, "Throughput over the run", "requests/s", &throughput);
         line_chart(h, "Median latency over the run", "p50 ms", &latency);
@@ -621,15 +681,18 @@ fn line_chart(h: &mut String, title: &str, unit: &str, series: &[Series]) {
     const W: f64 = 640.0;
     const H: f64 = 260.0;
     const LEFT: f64 = 56.0;
-    const RIGHT: f64 = 16.0;
+    const RIGHT: f64 = 20.0;
     const TOP: f64 = 28.0;
     const BOTTOM: f64 = 36.0;
     let max_x = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(0.0_f64, f64::max).max(1.0);
-    let max_y = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
+    let max_y =
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
     let y_step = nice_step(max_y.max(1e-9) / 4.0);
     let y_top = (max_y / y_step).ceil().max(1.0) * y_step;
     let x_step = nice_step(max_x / 6.0).max(1.0);
-    let px = |x: f64| LEFT + x / max_x * (W - LEFT - RIGHT);
+    // The axis ends on a tick, so the last label fits.
+    let x_end = (max_x / x_step).ceil().max(1.0) * x_step;
+    let px = |x: f64| LEFT + x / x_end * (W - LEFT - RIGHT);
     let py = |y: f64| H - BOTTOM - y / y_top * (H - TOP - BOTTOM);
 
     let _ = writeln!(
@@ -653,7 +716,7 @@ fn line_chart(h: &mut String, title: &str, unit: &str, series: &[Series]) {
         y += y_step;
     }
     let mut x = 0.0;
-    while x <= max_x + x_step / 2.0 {
+    while x <= x_end + x_step / 2.0 {
         let xx = px(x);
         let _ = writeln!(
             h,
@@ -665,7 +728,13 @@ fn line_chart(h: &mut String, title: &str, unit: &str, series: &[Series]) {
         );
         x += x_step;
     }
-    let _ = writeln!(h, "<line class=\"axis\" x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>", H - BOTTOM, W - RIGHT, H - BOTTOM);
+    let _ = writeln!(
+        h,
+        "<line class=\"axis\" x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>",
+        H - BOTTOM,
+        W - RIGHT,
+        H - BOTTOM
+    );
     for (i, s) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let points: Vec<String> =
@@ -889,6 +958,9 @@ const SCRIPT: &str = r##"
       s.value = match ? match.value : "";
     });
     apply();
+    if (p.get("expand")) {
+      bodies.forEach(function (b) { if (!b.hidden) { setOpen(b, true); } });
+    }
     var open = p.get("case");
     if (open) {
       var body = document.getElementById("case-" + open);
@@ -948,7 +1020,9 @@ mod tests {
         assert!(page.contains("<dt>TCK id</dt><dd>CN:01-03</dd>"));
         assert!(page.contains("<a class=\"xref\" href=\"#x-dsp.cn.provider.003-0\">message #1</a>"));
         assert!(page.contains("<tr><th>expected</th><td><pre>201</pre></td></tr>"));
-        assert!(page.contains("<span class=\"jk\">&quot;consumerPid&quot;</span>: <span class=\"js\">&quot;urn:uuid:c-1&quot;</span>"));
+        assert!(page.contains(
+            "<span class=\"jk\">&quot;consumerPid&quot;</span>: <span class=\"js\">&quot;urn:uuid:c-1&quot;</span>"
+        ));
         assert!(page.contains("binary body, 1.0 MiB (1048576 bytes)"));
         assert!(page.contains("<tr><th>authorization</th><td>[REDACTED]</td></tr>"));
     }

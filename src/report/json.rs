@@ -59,6 +59,32 @@ mod tests {
     }
 
     #[test]
+    fn bodies_are_as_strict_in_the_model_as_in_the_schema() {
+        use crate::report::model::Body;
+        let check = |text: &str, valid: bool| {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::from_value::<Body>(value.clone()).is_ok(), valid, "model on {text}");
+            let mut report: Value = serde_json::from_str(&render_json(&sample_report())).unwrap();
+            report["cases"][0]["exchanges"][0]["request_body"] = value;
+            assert_eq!(schema_violations(&report).is_empty(), valid, "schema on {text}");
+        };
+        check(r#"{"kind": "text", "value": "x"}"#, true);
+        check(r#"{"kind": "json", "value": {"a": [1]}}"#, true);
+        check(
+            r#"{"kind": "binary", "value": {"size": 3, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}"#,
+            true,
+        );
+        check(r#"{"kind": "text", "value": "x", "extra": 1}"#, false);
+        check(r#"{"kind": "xml", "value": "<a/>"}"#, false);
+        check(r#"{"kind": "text"}"#, false);
+        check(r#"{"kind": "text", "value": 5}"#, false);
+        check(
+            r#"{"kind": "binary", "value": {"size": 3, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "x": 1}}"#,
+            false,
+        );
+    }
+
+    #[test]
     fn schema_rejects_unknown_members_and_bad_enums() {
         let mut value: Value = serde_json::from_str(&render_json(&sample_report())).unwrap();
         value["cases"][0]["verdict"] = Value::from("passed");

@@ -73,9 +73,14 @@ pub fn render_junit(report: &Report) -> String {
         properties(&mut out, &report);
         for t in thresholds {
             let name = format!("{}: {}", t.scenario, t.threshold);
-            let _ = write!(out, "    <testcase name=\"{}\" classname=\"{THRESHOLD_SUITE}\" time=\"0.000\"", attr(&name));
+            let _ =
+                write!(out, "    <testcase name=\"{}\" classname=\"{THRESHOLD_SUITE}\" time=\"0.000\"", attr(&name));
             if t.passed {
-                let _ = writeln!(out, ">\n      <system-out>{}</system-out>\n    </testcase>", text(&format!("measured {}", t.measured)));
+                let _ = writeln!(
+                    out,
+                    ">\n      <system-out>{}</system-out>\n    </testcase>",
+                    text(&format!("measured {}", t.measured))
+                );
             } else {
                 let message = format!("threshold {} not met: measured {}", t.threshold, t.measured);
                 let _ = writeln!(
@@ -128,7 +133,8 @@ fn testcase(out: &mut String, case: &CaseReport) {
     match case.verdict {
         Verdict::Pass => {}
         Verdict::Fail => {
-            let message = first.map(|f| f.message.clone()).or_else(|| case.reason.clone()).unwrap_or_else(|| "failed".into());
+            let message =
+                first.map(|f| f.message.clone()).or_else(|| case.reason.clone()).unwrap_or_else(|| "failed".into());
             let kind = first.map(|f| f.kind.as_str()).unwrap_or("fail");
             let _ = writeln!(
                 out,
@@ -139,7 +145,8 @@ fn testcase(out: &mut String, case: &CaseReport) {
             );
         }
         Verdict::Error => {
-            let message = case.reason.clone().or_else(|| first.map(|f| f.message.clone())).unwrap_or_else(|| "error".into());
+            let message =
+                case.reason.clone().or_else(|| first.map(|f| f.message.clone())).unwrap_or_else(|| "error".into());
             let kind = first.map(|f| f.kind.as_str()).unwrap_or("error");
             let _ = writeln!(
                 out,
@@ -340,7 +347,10 @@ mod tests {
         assert!(xml.contains(
             "<failure message=\"provider answered 400 to a valid &lt;ContractRequestMessage&gt;\" type=\"status\">"
         ));
-        assert!(xml.contains("[schema] error body does not match ContractNegotiationError"), "all findings in the text");
+        assert!(
+            xml.contains("[schema] error body does not match ContractNegotiationError"),
+            "all findings in the text"
+        );
         assert!(xml.contains("<error message=\"provider unreachable\" type=\"transport\">"));
         assert!(xml.contains("<skipped message=\"target has no consumer management API\"/>"));
         assert!(xml.contains("  \"@type\": \"ContractRequestMessage\","), "pretty JSON request body");

@@ -22,7 +22,8 @@ pub fn render_markdown(report: &Report) -> String {
     let thresholds_ok = report.load.as_ref().is_none_or(|l| l.thresholds.iter().all(|t| t.passed));
     let passed = report.all_passed() && thresholds_ok;
     let what = if report.run.command == "load" { "DSP load test" } else { "DSP conformance" };
-    let _ = writeln!(md, "## {} {what}: {}\n", if passed { "✅" } else { "❌" }, if passed { "passed" } else { "failed" });
+    let _ =
+        writeln!(md, "## {} {what}: {}\n", if passed { "✅" } else { "❌" }, if passed { "passed" } else { "failed" });
     let run = &report.run;
     let total = report.summary.total;
     let _ = writeln!(
@@ -67,7 +68,8 @@ pub fn render_markdown(report: &Report) -> String {
             "| **Total** | | **{}** | **{}** | **{}** | **{}** |\n",
             total.passed, total.failed, total.skipped, total.errors
         );
-        let failed: Vec<_> = report.cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).collect();
+        let failed: Vec<_> =
+            report.cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).collect();
         if !failed.is_empty() {
             let _ = writeln!(md, "### Failed cases ({})\n", failed.len());
             md.push_str("| Case | Level | Verdict | First finding |\n|---|---|---|---|\n");
@@ -82,7 +84,13 @@ pub fn render_markdown(report: &Report) -> String {
                     }
                     None => text(case.reason.as_deref().unwrap_or("no finding recorded")),
                 };
-                let _ = writeln!(md, "| {} | {} | {} | {finding} |", code(&case.id), case.level.as_str(), case.verdict.as_str());
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {finding} |",
+                    code(&case.id),
+                    case.level.as_str(),
+                    case.verdict.as_str()
+                );
             }
             if failed.len() > MAX_FAILED_ROWS {
                 let _ = writeln!(md, "\n…and {} more, see `report.html`.", failed.len() - MAX_FAILED_ROWS);
@@ -150,8 +158,11 @@ fn text(s: &str) -> String {
 
 /// An inline code span that survives backticks and pipes inside a table cell.
 fn code(s: &str) -> String {
-    let clean: String =
-        s.chars().map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect();
+    let clean: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .collect();
     let clean = clean.replace('|', "\\|");
     if clean.contains('`') {
         format!("`` {clean} ``")

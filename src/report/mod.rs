@@ -22,8 +22,8 @@ mod testdata;
 pub mod write;
 
 pub use compare::{
-    compare, render_comparison_json, render_comparison_markdown, render_comparison_terminal, CaseChange, CompareOptions,
-    Comparison, LoadChange, TimingChange,
+    compare, render_comparison_json, render_comparison_markdown, render_comparison_terminal, CaseChange,
+    CompareOptions, Comparison, LoadChange, TimingChange,
 };
 pub use error::ReportError;
 pub use html::render_html;

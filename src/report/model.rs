@@ -278,7 +278,7 @@ pub struct Exchange {
 
 /// A recorded body: JSON when it parsed, otherwise text (truncated) or a digest for binary data.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+#[serde(tag = "kind", content = "value", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Body {
     Json(Value),
     Text(String),

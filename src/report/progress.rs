@@ -42,7 +42,15 @@ impl<W: Write> Progress<W> {
     }
 
     fn build(out: Option<W>, width: usize) -> Self {
-        Progress { out, width: width.max(20), total: 0, started: 0, failed: 0, line_drawn: false, redactor: Redactor::new() }
+        Progress {
+            out,
+            width: width.max(20),
+            total: 0,
+            started: 0,
+            failed: 0,
+            line_drawn: false,
+            redactor: Redactor::new(),
+        }
     }
 
     /// True when this progress display draws anything.
@@ -94,7 +102,11 @@ impl<W: Write> Progress<W> {
     fn fit(&self, line: &str) -> String {
         let flat = terminal_safe(&line.replace('\n', " "));
         let chars = flat.chars().count();
-        if chars > self.width { cut(&flat, self.width - 1) } else { flat }
+        if chars > self.width {
+            cut(&flat, self.width - 1)
+        } else {
+            flat
+        }
     }
 
     fn draw(&mut self, line: &str) {

@@ -32,8 +32,7 @@ use super::model::{Body, CaseReport, Exchange, Finding, Report};
 pub const REDACTED: &str = "[REDACTED]";
 
 /// Headers whose values are always credentials (compared case-insensitively).
-pub const SECRET_HEADERS: &[&str] =
-    &["authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"];
+pub const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"];
 
 /// JSON member names whose values are always credentials (compared case-insensitively, after
 /// stripping a JSON-LD prefix or namespace IRI).
@@ -57,16 +56,13 @@ pub const SECRET_KEYS: &[&str] = &[
     "set-cookie",
 ];
 
-static JWT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*").expect("static regex")
-});
+static JWT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*").expect("static regex"));
 
 /// A PEM private key block; an unterminated block (a truncated text body) is redacted to its end.
 static PEM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[\s\S]*$)",
-    )
-    .expect("static regex")
+    Regex::new(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[\s\S]*$)")
+        .expect("static regex")
 });
 
 /// Secret-looking `key=value` pairs in URLs, form bodies and prose.
@@ -82,19 +78,19 @@ static TEXT_MEMBER: LazyLock<Regex> = LazyLock::new(|| {
 
 /// `Authorization: ...` style header lines inside logs and text.
 static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?im)^([ \t>]*(?:authorization|proxy-authorization|x-api-key|cookie|set-cookie)[ \t]*:[ \t]*)(\S.*?)[ \t]*$")
-        .expect("static regex")
+    Regex::new(
+        r"(?im)^([ \t>]*(?:authorization|proxy-authorization|x-api-key|cookie|set-cookie)[ \t]*:[ \t]*)(\S.*?)[ \t]*$",
+    )
+    .expect("static regex")
 });
 
 /// Bearer or Basic credentials that are not JWTs (opaque tokens), at least 16 characters long so
 /// that prose such as "a Bearer token" stays readable.
-static SCHEME_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(Bearer|Basic)[ \t]+[A-Za-z0-9._~+/=-]{16,}").expect("static regex")
-});
+static SCHEME_TOKEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(Bearer|Basic)[ \t]+[A-Za-z0-9._~+/=-]{16,}").expect("static regex"));
 
 /// The password part of `scheme://user:password@host`.
-static USERINFO: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(://[^/\s:@]+:)([^@/\s]+)@").expect("static regex"));
+static USERINFO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(://[^/\s:@]+:)([^@/\s]+)@").expect("static regex"));
 
 fn key_alternation() -> String {
     // `apikey` and `privatekey` also match the camel-case spellings because the regexes are
@@ -245,9 +241,7 @@ impl Redactor {
     fn redact_object(&self, map: &mut Map<String, Value>) {
         // A name/value entry (`endpointProperties`, EDC `properties`) whose name is a secret key
         // carries the secret in its `value` member.
-        let names_secret = map
-            .iter()
-            .any(|(k, v)| local_name(k) == "name" && v.as_str().is_some_and(is_secret_key));
+        let names_secret = map.iter().any(|(k, v)| local_name(k) == "name" && v.as_str().is_some_and(is_secret_key));
         if self.literals.iter().any(|s| map.keys().any(|k| k.contains(s.as_str()))) {
             let old = std::mem::take(map);
             *map = old.into_iter().map(|(k, v)| (self.scrub(&k), v)).collect();

@@ -124,7 +124,17 @@ fn load_tables(load: &LoadReport) -> String {
     let mut out = String::new();
     let mut builder = Builder::default();
     builder.push_record([
-        "scenario", "users", "requests", "req/s", "MiB/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "vs baseline",
+        "scenario",
+        "users",
+        "requests",
+        "req/s",
+        "MiB/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "vs baseline",
     ]);
     for s in &load.scenarios {
         builder.push_record([
@@ -274,7 +284,8 @@ mod tests {
     #[test]
     fn total_row_sums_groups() {
         let text = render_terminal(&sample_report());
-        let total_line = text.lines().find(|l| l.trim_start_matches('│').trim_start().starts_with("total")).expect("total row");
+        let total_line =
+            text.lines().find(|l| l.trim_start_matches('│').trim_start().starts_with("total")).expect("total row");
         let numbers: Vec<&str> = total_line.split('│').map(str::trim).filter(|c| !c.is_empty()).collect();
         assert_eq!(numbers, ["total", "1", "1", "1", "1", "4"]);
     }

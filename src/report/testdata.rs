@@ -71,7 +71,8 @@ pub(crate) fn sample_report() -> Report {
     let mut pass = case("dsp.catalog.001", "dsp.catalog", "catalog", Level::Must, Role::Provider, Verdict::Pass);
     pass.tck_id = Some("CAT:01-01".into());
     pass.tags = vec!["catalog".into(), "smoke".into()];
-    pass.steps = vec![StepReport { name: "request catalog".into(), verdict: Verdict::Pass, duration_ms: 9, findings: vec![] }];
+    pass.steps =
+        vec![StepReport { name: "request catalog".into(), verdict: Verdict::Pass, duration_ms: 9, findings: vec![] }];
     let mut ok = exchange(1);
     ok.url = "http://127.0.0.1:4711/catalog/request".into();
     ok.status = Some(200);
@@ -79,11 +80,14 @@ pub(crate) fn sample_report() -> Report {
     ok.response_body = Some(Body::Text("plain <text> with \u{1b}[31m escape and \u{0} nul".into()));
     pass.exchanges = vec![ok];
 
-    let mut fail = case("dsp.cn.provider.003", "dsp.cn.provider", "negotiation", Level::Must, Role::Provider, Verdict::Fail);
+    let mut fail =
+        case("dsp.cn.provider.003", "dsp.cn.provider", "negotiation", Level::Must, Role::Provider, Verdict::Fail);
     fail.tck_id = Some("CN:01-03".into());
     fail.duration_ms = 1234;
     fail.findings = vec![
-        Finding::new("status", "provider answered 400 to a valid <ContractRequestMessage>").expected("201", "400").at(0),
+        Finding::new("status", "provider answered 400 to a valid <ContractRequestMessage>")
+            .expected("201", "400")
+            .at(0),
         Finding::new("schema", "error body does not match ContractNegotiationError").at(0),
     ];
     fail.steps = vec![
@@ -109,7 +113,8 @@ pub(crate) fn sample_report() -> Report {
     fail.exchanges = vec![exchange(1), download];
     fail.logs = vec![LogExcerpt { component: "provider".into(), text: "WARN rejected offer\nline 2".into() }];
 
-    let mut skip = case("dsp.tp.consumer.010", "dsp.tp.consumer", "transfer", Level::Should, Role::Consumer, Verdict::Skip);
+    let mut skip =
+        case("dsp.tp.consumer.010", "dsp.tp.consumer", "transfer", Level::Should, Role::Consumer, Verdict::Skip);
     skip.reason = Some("target has no consumer management API".into());
     skip.duration_ms = 0;
 
@@ -196,8 +201,18 @@ pub(crate) fn sample_load() -> LoadReport {
             },
         ],
         thresholds: vec![
-            ThresholdResult { threshold: "p99<=250ms".into(), scenario: "dataplane.pull.1MiB".into(), measured: 30.5, passed: true },
-            ThresholdResult { threshold: "ratio>=0.9".into(), scenario: "dataplane.pull.1MiB".into(), measured: 0.8, passed: false },
+            ThresholdResult {
+                threshold: "p99<=250ms".into(),
+                scenario: "dataplane.pull.1MiB".into(),
+                measured: 30.5,
+                passed: true,
+            },
+            ThresholdResult {
+                threshold: "ratio>=0.9".into(),
+                scenario: "dataplane.pull.1MiB".into(),
+                measured: 0.8,
+                passed: false,
+            },
         ],
         peak_memory_bytes: Some(64 * 1024 * 1024),
     }

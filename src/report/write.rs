@@ -70,12 +70,20 @@ fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
 /// Reads a `report.json` written by [`write_all`] (or `render_json`).
 pub fn load(path: &Path) -> Result<Report, ReportError> {
     let text = fs::read_to_string(path).map_err(|source| ReportError::Read { path: path.to_owned(), source })?;
-    let value: Value = serde_json::from_str(&text).map_err(|source| ReportError::NotJson { path: path.to_owned(), source })?;
-    let found = value.get("format_version").and_then(Value::as_u64).ok_or_else(|| ReportError::MissingVersion { path: path.to_owned() })?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|source| ReportError::NotJson { path: path.to_owned(), source })?;
+    let found = value
+        .get("format_version")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| ReportError::MissingVersion { path: path.to_owned() })?;
     if found != u64::from(FORMAT_VERSION) {
         return Err(ReportError::UnsupportedVersion { path: path.to_owned(), found, supported: FORMAT_VERSION });
     }
-    serde_json::from_value(value).map_err(|source| ReportError::Invalid { path: path.to_owned(), version: FORMAT_VERSION, source })
+    serde_json::from_value(value).map_err(|source| ReportError::Invalid {
+        path: path.to_owned(),
+        version: FORMAT_VERSION,
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -91,7 +99,11 @@ mod tests {
         for path in files.paths() {
             assert!(fs::metadata(path).unwrap().len() > 0, "{} is empty", path.display());
         }
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
         let loaded = load(&files.json).unwrap();
         assert_eq!(loaded, Redactor::new().redact(&report));
