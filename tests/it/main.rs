@@ -7,3 +7,5 @@ mod objectstore;
 mod report;
 mod scenario;
 mod counterparty;
+mod docker;
+mod cli;
