@@ -154,7 +154,8 @@ impl Connector {
     /// JSON body of the reply, if it had one.
     pub async fn send(&self, base: &str, path: &str, audience: Option<&str>, body: &Value) -> Result<(StatusCode, Option<Value>), String> {
         let url = crate::protocol::binding::join(base, path);
-        let mut request = self.inner.http.post(&url).json(body);
+        let body = self.shape_outgoing(body);
+        let mut request = self.inner.http.post(&url).json(&body);
         if !self.fault(Fault::SendNoToken) {
             let token = self.inner.dat.token(audience.unwrap_or(ALL_CONNECTORS_AUDIENCE)).await.map_err(|e| format!("no token from the daps: {e}"))?;
             request = request.header(axum::http::header::AUTHORIZATION, token);
@@ -164,6 +165,22 @@ impl Connector {
         let text = response.text().await.map_err(|e| format!("{url}: reading the reply: {e}"))?;
         let json = serde_json::from_str(&text).ok();
         Ok((status, json))
+    }
+}
+
+impl Connector {
+    /// Applies the faults that break outgoing messages.
+    fn shape_outgoing(&self, body: &Value) -> Value {
+        let mut body = body.clone();
+        if let Some(object) = body.as_object_mut() {
+            if self.fault(Fault::SendMalformed) {
+                object.remove("@context");
+            }
+            if self.fault(Fault::WrongPidsSent) && object.contains_key("providerPid") {
+                object.insert("providerPid".to_string(), Value::String("urn:uuid:not-the-provider-pid".to_string()));
+            }
+        }
+        body
     }
 }
 

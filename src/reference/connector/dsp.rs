@@ -803,7 +803,7 @@ async fn apply_transfer(
             }
             match &message {
                 DspMessage::TransferStart(start) if t.side == Side::Consumer => {
-                    if start.data_address.is_some() {
+                    if start.data_address.is_some() && !conn.fault(Fault::IgnoreDataAddress) {
                         t.edr = start.data_address.clone();
                     }
                 }

@@ -101,6 +101,13 @@ pub enum Fault {
     TokenNeverRevoked,
     /// Hang instead of answering DSP requests.
     Hang,
+    // Outgoing messages (checked by the harness when it plays the counterparty)
+    /// Outgoing negotiation and transfer messages name a wrong `providerPid`.
+    WrongPidsSent,
+    /// Outgoing DSP messages carry no `@context`, so they fail the schemas.
+    SendMalformed,
+    /// A consumer drops the data address a transfer start carries (no EDR for the pull).
+    IgnoreDataAddress,
 }
 
 impl Fault {

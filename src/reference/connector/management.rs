@@ -345,6 +345,9 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
     let offer_id = required(&policy, "@id")?;
     let target = text(&policy, "target").ok_or_else(|| bad("mandatory value 'policy.target' is missing"))?;
     let counter_party_id = text(&b, "counterPartyId").or_else(|| text(&policy, "assigner"));
+    // Beyond EDC: `"automation": "manual"` makes this consumer wait for the `verify` step
+    // instead of verifying an agreement on its own, so a suite can probe it while AGREED.
+    let automation = if text(&b, super::store::AUTOMATION_PROPERTY).as_deref() == Some("manual") { Automation::Manual } else { Automation::Auto };
     let mut offer = super::store::policy_from_definition(&policy);
     offer.id = offer_id;
     offer.target = Some(target.clone());
@@ -360,7 +363,7 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
         offer: offer.clone(),
         agreement: None,
         asset_id: Some(target),
-        automation: Automation::Auto,
+        automation,
         error_detail: None,
         created_at: now_millis(),
     };
