@@ -922,6 +922,7 @@ footer{color:var(--muted);font-size:12px;padding:30px 20px}
 const SCRIPT: &str = r##"
 (function () {
   "use strict";
+  if (!document.getElementById("case-table")) { return; }
   var selects = Array.prototype.slice.call(document.querySelectorAll("#filters select"));
   var bodies = Array.prototype.slice.call(document.querySelectorAll("tbody.case"));
   function setOpen(body, open) {
@@ -1044,6 +1045,18 @@ mod tests {
         assert_eq!(page.matches("<polyline").count(), 4, "two scenarios on two charts");
         assert!(page.contains("<td class=\"num\"><span title=\"of baseline.pull.1MiB\">0.80×</span></td>"));
         assert!(page.contains("Peak memory of the reference data plane: 64.0 MiB."));
+    }
+
+    #[test]
+    fn load_only_report_has_no_case_table() {
+        let mut report = sample_report();
+        report.cases.clear();
+        report.run.command = "load".into();
+        report.summarize();
+        let page = render_html(&report);
+        assert!(page.contains("<h1>DSP load report</h1>"));
+        assert!(page.contains("<section id=\"load\">"));
+        assert!(!page.contains("id=\"case-table\"") && !page.contains("<section id=\"summary\">"));
     }
 
     #[test]

@@ -32,7 +32,8 @@ use super::model::{Body, CaseReport, Exchange, Finding, Report};
 pub const REDACTED: &str = "[REDACTED]";
 
 /// Headers whose values are always credentials (compared case-insensitively).
-pub const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"];
+pub const SECRET_HEADERS: &[&str] =
+    &["authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie", "x-amz-security-token"];
 
 /// JSON member names whose values are always credentials (compared case-insensitively, after
 /// stripping a JSON-LD prefix or namespace IRI).
@@ -54,6 +55,13 @@ pub const SECRET_KEYS: &[&str] = &[
     "private_key",
     "cookie",
     "set-cookie",
+    // S3 credentials, as they appear in S3 data addresses and presigned URLs.
+    "secretaccesskey",
+    "secret_access_key",
+    "sessiontoken",
+    "session_token",
+    "x-amz-security-token",
+    "x-amz-signature",
 ];
 
 static JWT: LazyLock<Regex> =
@@ -398,6 +406,24 @@ mod tests {
         assert_eq!(value["nested"]["privateKey"], REDACTED);
         assert_eq!(value["note"], "carried [REDACTED]");
         assert_eq!(value["endpoint"], "http://127.0.0.1:9/public");
+    }
+
+    #[test]
+    fn s3_credentials_are_redacted() {
+        let r = Redactor::new();
+        check_scrub(
+            &r,
+            "http://127.0.0.1:9000/b/k?X-Amz-Credential=AKIA%2F20250601&X-Amz-Signature=abcdef0123&X-Amz-Security-Token=tok",
+            "http://127.0.0.1:9000/b/k?X-Amz-Credential=AKIA%2F20250601&X-Amz-Signature=[REDACTED]&X-Amz-Security-Token=[REDACTED]",
+        );
+        let mut value = json!({"endpointProperties": [
+            {"name": "secretAccessKey", "value": "wJalrXUtnFEMI"},
+            {"name": "accessKeyId", "value": "AKIAEXAMPLE"}
+        ], "sessionToken": "FwoGZX"});
+        r.redact_json(&mut value);
+        assert_eq!(value["endpointProperties"][0]["value"], REDACTED);
+        assert_eq!(value["endpointProperties"][1]["value"], "AKIAEXAMPLE");
+        assert_eq!(value["sessionToken"], REDACTED);
     }
 
     #[test]

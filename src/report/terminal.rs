@@ -73,15 +73,24 @@ pub fn render_terminal(report: &Report) -> String {
     }
     let total = report.summary.total;
     let verdict = if report.all_passed() && thresholds_passed(&report) { "PASSED" } else { "FAILED" };
-    let _ = writeln!(
-        out,
-        "\n{verdict}: {} passed, {} failed, {} errors, {} skipped ({} cases)",
-        total.passed,
-        total.failed,
-        total.errors,
-        total.skipped,
-        total.total()
-    );
+    let _ = write!(out, "\n{verdict}: ");
+    if !report.cases.is_empty() || report.load.is_none() {
+        let _ = write!(
+            out,
+            "{} passed, {} failed, {} errors, {} skipped ({} cases)",
+            total.passed,
+            total.failed,
+            total.errors,
+            total.skipped,
+            total.total()
+        );
+    }
+    if let Some(load) = report.load.as_ref().filter(|l| !l.thresholds.is_empty()) {
+        let met = load.thresholds.iter().filter(|t| t.passed).count();
+        let separator = if report.cases.is_empty() { "" } else { "; " };
+        let _ = write!(out, "{separator}{met} of {} thresholds met", load.thresholds.len());
+    }
+    out.push('\n');
     out
 }
 
@@ -279,6 +288,18 @@ mod tests {
         assert!(!text.contains("dsp.catalog.001"), "{text}");
         assert!(!text.contains(JWT));
         assert_eq!(text, render_terminal(&sample_report()), "rendering is not deterministic");
+    }
+
+    #[test]
+    fn load_only_report_shows_figures_and_thresholds() {
+        let mut report = sample_report();
+        report.cases.clear();
+        report.run.command = "load".into();
+        report.summarize();
+        let text = render_terminal(&report);
+        assert!(!text.contains("area"), "no empty summary table:\n{text}");
+        assert!(text.contains("Load scenarios"));
+        assert!(text.trim_end().ends_with("FAILED: 1 of 2 thresholds met"), "{text}");
     }
 
     #[test]

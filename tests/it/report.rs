@@ -419,6 +419,18 @@ fn junit_xml_validates_against_the_committed_xsd() {
     ] {
         assert!(xml.contains(expected), "junit.xml lacks {expected:?}");
     }
+    // A load run without cases: its thresholds are the test cases.
+    let mut load_only = realistic_report();
+    load_only.cases.clear();
+    load_only.run.command = "load".into();
+    load_only.summarize();
+    let load_dir = dir.path().join("load");
+    let load_files = write_all(&load_only, &load_dir, &run_redactor()).unwrap();
+    let output = xmllint(&load_files.junit);
+    assert!(output.status.success(), "load junit.xml does not validate: {}", String::from_utf8_lossy(&output.stderr));
+    let load_xml = std::fs::read_to_string(&load_files.junit).unwrap();
+    assert!(load_xml.contains("<testcase name=\"dataplane.pull.1MiB: p99&lt;=250ms\" classname=\"load.thresholds\""));
+
     // The schema is not a rubber stamp: a test case with two verdicts is rejected.
     let broken = dir.path().join("broken.xml");
     std::fs::write(&broken, xml.replacen("<skipped message=", "<failure/><skipped message=", 1)).unwrap();
