@@ -487,8 +487,8 @@ async fn wrong_keys_are_refused_with_s3_auth_errors() {
         .expect_err("wrong secret upload");
     assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
 
-    // A multi-MiB streamed upload refused up front still gets the S3 error, not a reset
-    // connection: the store reads the body it refuses before answering.
+    // A multi-MiB streamed upload refused before its body is read still receives the S3
+    // error rather than a reset connection.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.bin");
     std::fs::write(&path, data(3 * 1024 * 1024, 5)).unwrap();

@@ -36,9 +36,6 @@ const MAX_SMALL_BODY_BYTES: u64 = 64 * 1024;
 /// S3's limit on user metadata (names and values together).
 const MAX_USER_METADATA_BYTES: usize = 2 * 1024;
 const MAX_KEYS_LIMIT: usize = 1000;
-/// How much of an unusable body is read so the client receives the error (see [`drain`]).
-const MAX_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
-const MAX_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -273,15 +270,8 @@ async fn handle(
         headers: &parts.headers,
         authority: parts.uri.authority().map(|a| a.as_str()),
     };
-    let checked = sigv4::authenticate(&view, &store.credentials(), Utc::now())
-        .and_then(|auth| Ok((auth, Target::parse(parts.uri.path())?)));
-    let (auth, target) = match checked {
-        Ok(checked) => checked,
-        Err(e) => {
-            drain(parts, body).await;
-            return Err(e);
-        }
-    };
+    let auth = sigv4::authenticate(&view, &store.credentials(), Utc::now())?;
+    let target = Target::parse(parts.uri.path())?;
     let query = sigv4::parse_query(raw_query);
     let method = &parts.method;
     match target {
@@ -400,31 +390,6 @@ async fn handle(
             }
         }
     }
-}
-
-/// Reads and discards (a bounded amount of) a body the request will not use. An HTTP/1.1 client
-/// still sending its upload when the error response arrives would otherwise see the connection
-/// reset instead of the S3 error explaining the refusal.
-async fn drain(parts: &Parts, body: Body) {
-    // A client waiting for `100 Continue` has not sent its body; reading would invite it to.
-    let expects_continue = parts
-        .headers
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if expects_continue {
-        return;
-    }
-    let mut stream = body.into_data_stream();
-    let mut seen: u64 = 0;
-    let discard = async {
-        while let Some(Ok(frame)) = futures::StreamExt::next(&mut stream).await {
-            seen += frame.len() as u64;
-            if seen > MAX_DRAIN_BYTES {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(MAX_DRAIN_TIME, discard).await;
 }
 
 /// Reads and verifies the (normally empty) body of a non-upload request: its declared payload
@@ -636,18 +601,10 @@ async fn put_object(
     auth: Authenticated,
 ) -> Result<Response, ObjectStoreError> {
     // Refuse before reading a possibly large body when the request cannot succeed.
-    let checked = only_params(query, &[])
-        .and_then(|()| store.check_bucket(bucket))
-        .and_then(|()| stored_headers(&parts.headers))
-        .and_then(|kept| Ok((kept, Ingest::new(&parts.headers, auth, MAX_OBJECT_BYTES)?)));
-    let ((headers, metadata), ingest) = match checked {
-        Ok(checked) => checked,
-        Err(e) => {
-            drain(parts, body).await;
-            return Err(e);
-        }
-    };
-    let mut ingest = ingest.with_body(body);
+    only_params(query, &[])?;
+    store.check_bucket(bucket)?;
+    let (headers, metadata) = stored_headers(&parts.headers)?;
+    let mut ingest = Ingest::new(&parts.headers, auth, MAX_OBJECT_BYTES)?.with_body(body);
     let (path, file) = store.upload_path();
     let mut guard = UploadGuard(Some(path.clone()));
     let mut out =
