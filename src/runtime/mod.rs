@@ -2,6 +2,7 @@
 //! Only this module knows Docker.
 
 pub mod dataspace;
+pub mod docker;
 pub mod embedded;
 
 pub use dataspace::{ConnectorInfo, DataSpaceInfo, DapsInfo, ObjectStoreInfo};

@@ -1,0 +1,128 @@
+//! The container runtime against a real Docker engine: the image builds from the binary this
+//! test build made, the four containers start and answer, the consumer reaches the provider's
+//! catalog across the private network, and no container or network of a run survives its
+//! shutdown, a start that fails half-way, or a data space dropped without shutdown.
+//!
+//! Without an engine these tests print why and pass, except under CI=true, where a missing
+//! engine is a failure: CI must exercise this runtime.
+
+use std::path::Path;
+use std::time::Duration;
+
+use dsp_harness::runtime::docker::{self, DockerOptions, Role, RunId};
+use serde_json::{json, Value};
+
+/// Whether a Docker engine answers; prints the reason when the caller should skip.
+async fn engine() -> bool {
+    match docker::docker_available().await {
+        Ok(()) => true,
+        Err(reason) => {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true, but no Docker engine answers: {reason}");
+            eprintln!("skipped: no Docker engine answers ({reason})");
+            false
+        }
+    }
+}
+
+/// The image of the binary `cargo test` built (no second, release build).
+async fn image() -> String {
+    let binary = Path::new(env!("CARGO_BIN_EXE_dsp-harness")).to_path_buf();
+    tokio::task::spawn_blocking(move || docker::ensure_image(&binary)).await.expect("the build task ran").expect("the image builds")
+}
+
+async fn assert_nothing_left(run_id: &RunId) {
+    let left = docker::leftovers(run_id).await.expect("the engine lists containers and networks");
+    assert!(left.is_empty(), "run {run_id} left behind: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_data_space_is_healthy_serves_the_catalog_and_leaves_nothing_behind() {
+    if !engine().await {
+        return;
+    }
+    let options = DockerOptions::new(image().await);
+    let run_id = options.run_id.clone();
+    let space = docker::start(options).await.expect("the data space starts");
+    let info = &space.info;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+
+    for (what, url) in [("daps", &info.daps.url), ("provider", &info.provider.root_url), ("consumer", &info.consumer.root_url)] {
+        assert!(url.starts_with("http://127.0.0.1:"), "{what} is not reached through loopback: {url}");
+        let status = http.get(format!("{url}/health")).send().await.unwrap_or_else(|e| panic!("{what} health: {e}")).status();
+        assert!(status.is_success(), "{what} health answered {status}");
+    }
+    let jwks: Value = http.get(info.daps.jwks_url()).send().await.unwrap().json().await.unwrap();
+    assert!(jwks["keys"].as_array().is_some_and(|keys| !keys.is_empty()), "no signing key at the daps: {jwks}");
+    let store = &info.object_store;
+    dsp_harness::reference::objectstore::s3_client(&store.url, &store.access_key, &store.secret_key, &store.region)
+        .list_buckets()
+        .send()
+        .await
+        .expect("the store answers a signed ListBuckets");
+
+    // The consumer, inside the network, asks the provider by its container name; only the
+    // management call crosses from this process.
+    assert_eq!(space.network_info.provider.dsp_url, "http://provider:8080/dsp");
+    let response = http
+        .post(format!("{}/v3/catalog/request", info.consumer.management_url))
+        .header("X-Api-Key", &info.consumer.api_key)
+        .json(&json!({
+            "@context": {"@vocab": "https://w3id.org/edc/v0.0.1/ns/"},
+            "@type": "CatalogRequest",
+            "counterPartyAddress": space.network_info.provider.dsp_url,
+            "counterPartyId": "company-x",
+            "protocol": "dataspace-protocol-http:2025-1",
+        }))
+        .send()
+        .await
+        .expect("the consumer's management API answers");
+    let status = response.status();
+    let catalog: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "catalog request answered {status}: {catalog}");
+    assert!(catalog["@type"].as_str().is_some_and(|t| t.ends_with("Catalog")), "not a catalog: {catalog}");
+
+    // The provider's backend is served inside the network at the URL an asset would name.
+    assert_eq!(space.carbon_source_url(), "http://provider:8080/backend/carbon-emissions");
+    let carbon = http.get(space.rewrite_url(&space.carbon_source_url())).send().await.unwrap();
+    assert!(carbon.status().is_success(), "carbon data answered {}", carbon.status());
+    assert_eq!(space.network_url(&info.object_store.url), "http://store:8080");
+
+    let logs = space.logs().await;
+    assert_eq!(logs.iter().map(|(role, _)| *role).collect::<Vec<_>>(), Role::ALL);
+    for (role, text) in &logs {
+        assert!(text.contains(&format!("\"component\":\"{role}\"")), "the {role} log lacks its start line: {text}");
+    }
+
+    space.shutdown().await;
+    assert_nothing_left(&run_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_fails_half_way_leaves_nothing_behind() {
+    if !engine().await {
+        return;
+    }
+    let mut options = DockerOptions::new(image().await);
+    options.consumer_args = vec!["--fault".to_string(), "no-such-fault".to_string()];
+    let run_id = options.run_id.clone();
+    let error = match docker::start(options).await {
+        Ok(_) => panic!("a consumer with a bad command must not start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("consumer"), "the error does not name the failing component: {error}");
+    assert!(error.contains("no-such-fault"), "the error does not carry the component's log: {error}");
+    assert_nothing_left(&run_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_space_dropped_without_shutdown_leaves_nothing_behind() {
+    if !engine().await {
+        return;
+    }
+    let options = DockerOptions::new(image().await);
+    let run_id = options.run_id.clone();
+    let space = docker::start(options).await.expect("the data space starts");
+    assert!(!docker::leftovers(&run_id).await.unwrap().is_empty(), "the run's containers are not labelled");
+    drop(space);
+    assert_nothing_left(&run_id).await;
+}
