@@ -4,7 +4,9 @@
 
 pub mod edc_v3;
 pub mod error;
+pub mod file;
 pub mod lenient;
 
 pub use edc_v3::{asset_selector, Answer, EdrAddress, ManagementClient};
 pub use error::TargetError;
+pub use file::{TargetFile, TargetFileError};

@@ -1,0 +1,356 @@
+//! The target file: how a user describes a connector of their own to test (`run --target
+//! targets/my-connector.toml`): its DSP endpoint and version, its management API (kind
+//! `reference`, `edc-v3` or `none`), how the harness authenticates (a DAPS and the harness's
+//! key directory, a static token, or nothing), TLS trust, which dataset and offer to use, where
+//! the harness's own callback server listens, and which roles to test.
+//!
+//! Unknown keys are refused, so a typo never silently changes what a run tests. Relative paths
+//! are resolved against the directory of the target file. See `targets/example-edc.toml` for a
+//! complete, commented example.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// What can be wrong with a target file.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetFileError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: environment variable {var} is not set")]
+    MissingEnv { path: PathBuf, var: String },
+}
+
+/// A parsed target file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    /// A name for reports.
+    pub name: String,
+    pub dsp: DspSection,
+    #[serde(default)]
+    pub management: ManagementSection,
+    pub auth: AuthSection,
+    #[serde(default)]
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub dataset: DatasetSection,
+    #[serde(default)]
+    pub harness: HarnessSection,
+    #[serde(default)]
+    pub roles: RolesSection,
+    /// The directory relative paths are resolved against (not part of the file).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DspSection {
+    /// Base URL of the DSP HTTPS binding (`{url}/catalog/request`, `{url}/negotiations/...`).
+    pub url: String,
+    /// Where `/.well-known/dspace-version` is served; the scheme, host and port of `url`
+    /// when absent.
+    #[serde(default)]
+    pub root_url: Option<String>,
+    /// The DSP version the connector speaks; only `2025-1` today.
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// The connector's participant id, the audience of the DATs the harness sends it.
+    pub participant_id: String,
+}
+
+fn default_version() -> String {
+    "2025-1".to_string()
+}
+
+/// The management API, by kind.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ManagementSection {
+    /// The reference connector: EDC v3 shape plus manual steps.
+    Reference {
+        url: String,
+        #[serde(default)]
+        api_key: Option<String>,
+        #[serde(default)]
+        api_key_env: Option<String>,
+        #[serde(default = "yes")]
+        setup: bool,
+    },
+    /// An EDC management API v3.
+    EdcV3 {
+        url: String,
+        #[serde(default)]
+        api_key: Option<String>,
+        #[serde(default)]
+        api_key_env: Option<String>,
+        /// Register the harness's own asset, policy and contract definition before the run.
+        #[serde(default = "yes")]
+        setup: bool,
+    },
+    /// No management API: cases needing the connector to act are skipped.
+    #[default]
+    None,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How the harness authenticates to the connector.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AuthSection {
+    /// DATs from a DAPS, as the participant whose keys are in `key_dir` (made by
+    /// `dsp-harness register`).
+    Daps {
+        token_url: String,
+        key_dir: PathBuf,
+        /// The DAPS key set, to verify the tokens the connector sends the harness.
+        #[serde(default)]
+        jwks_url: Option<String>,
+        /// The DAPS issuer (`iss`); the token URL without `/token` when absent.
+        #[serde(default)]
+        issuer: Option<String>,
+    },
+    /// One fixed token, sent in the `Authorization` header as it is.
+    Static {
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        token_env: Option<String>,
+    },
+    /// No authentication.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// A PEM file of CA certificates to trust for HTTPS, besides the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSection {
+    /// The dataset to negotiate for when the harness does not register its own.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The offer id within it; its first offer when absent.
+    #[serde(default)]
+    pub offer: Option<String>,
+    /// Where the harness's own asset gets its data from (a URL the connector can reach).
+    #[serde(default)]
+    pub source_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarnessSection {
+    /// The participant id the harness uses (registered at the DAPS as this).
+    #[serde(default = "default_harness_id")]
+    pub participant_id: String,
+    /// Interface the harness's callback server binds.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// Port of the callback server; 0 lets the OS choose.
+    #[serde(default)]
+    pub port: u16,
+    /// Host name the connector uses to reach the harness (for example
+    /// `host.docker.internal`); the bind address when absent.
+    #[serde(default)]
+    pub advertised_host: Option<String>,
+}
+
+impl Default for HarnessSection {
+    fn default() -> Self {
+        HarnessSection { participant_id: default_harness_id(), bind: default_bind(), port: 0, advertised_host: None }
+    }
+}
+
+fn default_harness_id() -> String {
+    "dsp-harness".to_string()
+}
+
+fn default_bind() -> String {
+    "127.0.0.1".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesSection {
+    /// Test the connector as a provider (the harness plays consumer).
+    #[serde(default = "yes")]
+    pub provider: bool,
+    /// Test the connector as a consumer (the harness plays provider).
+    #[serde(default = "yes")]
+    pub consumer: bool,
+}
+
+impl Default for RolesSection {
+    fn default() -> Self {
+        RolesSection { provider: true, consumer: true }
+    }
+}
+
+impl TargetFile {
+    /// Reads and checks a target file.
+    pub fn load(path: &Path) -> Result<TargetFile, TargetFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TargetFileError::Read { path: path.to_path_buf(), source })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        TargetFile::parse(&text, path, &base)
+    }
+
+    /// Parses a target file's text; `path` only names it in errors.
+    pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<TargetFile, TargetFileError> {
+        let mut file: TargetFile = toml::from_str(text).map_err(|e| TargetFileError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        file.base_dir = base_dir.to_path_buf();
+        let invalid = |message: String| TargetFileError::Invalid { path: path.to_path_buf(), message };
+        if file.dsp.version != "2025-1" {
+            return Err(invalid(format!("dsp.version {:?} is not supported; the harness speaks 2025-1", file.dsp.version)));
+        }
+        for (what, url) in [("dsp.url", Some(&file.dsp.url)), ("dsp.root_url", file.dsp.root_url.as_ref())] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(format!("{what} must be an http:// or https:// URL, not {url:?}")));
+                }
+            }
+        }
+        if let AuthSection::Static { token: None, token_env: None } = &file.auth {
+            return Err(invalid("auth kind static needs token or token_env".to_string()));
+        }
+        if !file.roles.provider && !file.roles.consumer {
+            return Err(invalid("roles: at least one of provider and consumer must be tested".to_string()));
+        }
+        Ok(file)
+    }
+
+    /// A path from the file, resolved against the file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// Where the version document is: `dsp.root_url`, else the origin of `dsp.url`.
+    pub fn root_url(&self) -> String {
+        if let Some(root) = &self.dsp.root_url {
+            return root.trim_end_matches('/').to_string();
+        }
+        let url = &self.dsp.url;
+        let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+        match url[after_scheme..].find('/') {
+            Some(slash) => url[..after_scheme + slash].to_string(),
+            None => url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The management API key, read from the environment when the file names a variable.
+    pub fn api_key(&self) -> Result<String, TargetFileError> {
+        match &self.management {
+            ManagementSection::Reference { api_key, api_key_env, .. } | ManagementSection::EdcV3 { api_key, api_key_env, .. } => {
+                secret(api_key.as_deref(), api_key_env.as_deref(), &self.base_dir)
+            }
+            ManagementSection::None => Ok(String::new()),
+        }
+    }
+
+    /// The static token, read from the environment when the file names a variable.
+    pub fn static_token(&self) -> Result<Option<String>, TargetFileError> {
+        match &self.auth {
+            AuthSection::Static { token, token_env } => secret(token.as_deref(), token_env.as_deref(), &self.base_dir).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn secret(value: Option<&str>, env: Option<&str>, base: &Path) -> Result<String, TargetFileError> {
+    match (value, env) {
+        (Some(v), _) => Ok(v.to_string()),
+        (None, Some(var)) => std::env::var(var).map_err(|_| TargetFileError::MissingEnv { path: base.to_path_buf(), var: var.to_string() }),
+        (None, None) => Ok(String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TargetFile, TargetFileError> {
+        TargetFile::parse(text, Path::new("t.toml"), Path::new("/etc/targets"))
+    }
+
+    const MINIMAL: &str = r#"
+        name = "x"
+        [dsp]
+        url = "http://localhost:8282/api/dsp"
+        participant_id = "provider"
+        [auth]
+        kind = "none"
+    "#;
+
+    #[test]
+    fn a_minimal_file_gets_defaults() {
+        let file = parse(MINIMAL).unwrap();
+        assert_eq!(file.management, ManagementSection::None);
+        assert_eq!(file.root_url(), "http://localhost:8282");
+        assert!(file.roles.provider && file.roles.consumer);
+        assert_eq!(file.harness.participant_id, "dsp-harness");
+    }
+
+    #[test]
+    fn tagged_sections_refuse_unknown_keys_and_kinds() {
+        let typo = MINIMAL.replace("participant_id = \"provider\"", "participant_id = \"provider\"\nparticipant = \"x\"");
+        assert!(matches!(parse(&typo), Err(TargetFileError::Parse { .. })));
+        let kind = MINIMAL.replace("kind = \"none\"", "kind = \"oauth\"");
+        assert!(matches!(parse(&kind), Err(TargetFileError::Parse { .. })));
+        let extra = MINIMAL.replace("kind = \"none\"", "kind = \"daps\"\ntoken_url = \"http://d/token\"\nkey_dir = \"k\"\nkeydir = \"k\"");
+        assert!(matches!(parse(&extra), Err(TargetFileError::Parse { .. })), "unknown keys inside a tagged variant are refused");
+    }
+
+    #[test]
+    fn management_kinds_and_secrets() {
+        let text = format!("{MINIMAL}\n[management]\nkind = \"edc-v3\"\nurl = \"http://localhost:8181/management\"\napi_key = \"k\"\n");
+        let file = parse(&text).unwrap();
+        assert!(matches!(&file.management, ManagementSection::EdcV3 { setup: true, .. }));
+        assert_eq!(file.api_key().unwrap(), "k");
+        let env = text.replace("api_key = \"k\"", "api_key_env = \"DSP_HARNESS_TEST_SURELY_UNSET_VAR\"");
+        assert!(matches!(parse(&env).unwrap().api_key(), Err(TargetFileError::MissingEnv { .. })));
+    }
+
+    #[test]
+    fn bad_versions_urls_and_empty_static_auth_are_refused() {
+        assert!(matches!(parse(&MINIMAL.replace("[auth]", "version = \"0.8\"\n[auth]")), Err(TargetFileError::Invalid { .. })));
+        assert!(matches!(parse(&MINIMAL.replace("http://localhost", "localhost")), Err(TargetFileError::Invalid { .. })));
+        assert!(matches!(parse(&MINIMAL.replace("kind = \"none\"", "kind = \"static\"")), Err(TargetFileError::Invalid { .. })));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file() {
+        let file = parse(MINIMAL).unwrap();
+        assert_eq!(file.resolve(Path::new("keys")), PathBuf::from("/etc/targets/keys"));
+        assert_eq!(file.resolve(Path::new("/k")), PathBuf::from("/k"));
+    }
+
+    #[test]
+    fn shipped_examples_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("targets");
+        for name in ["example-edc.toml", "reference.toml"] {
+            let path = dir.join(name);
+            TargetFile::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
