@@ -15,6 +15,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the carbon-emissions scenario and the conformance suites, and write the reports.
     Run(RunArgs),
+    /// Load-test a transfer data plane (the embedded reference one by default) and write the figures.
+    Load(super::load::LoadArgs),
     /// Start the reference components (all, or one) and print their URLs and credentials.
     Serve(ServeArgs),
     /// List the conformance cases.

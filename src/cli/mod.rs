@@ -5,6 +5,7 @@ pub mod args;
 mod error;
 pub mod exit;
 mod list;
+mod load;
 mod register;
 mod report;
 mod run;
@@ -17,6 +18,7 @@ pub use error::CliError;
 pub async fn run(cli: Cli) -> u8 {
     let outcome = match cli.command {
         args::Command::Run(a) => run::run(a).await,
+        args::Command::Load(a) => load::load(a).await,
         args::Command::Serve(a) => serve::serve(a).await,
         args::Command::List(a) => list::list(a),
         args::Command::Report(a) => report::report(a),

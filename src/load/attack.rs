@@ -1,0 +1,110 @@
+//! Running goose: one attack at a time in this process, bounded in time, quiet, and aimed at
+//! loopback only.
+//!
+//! Goose is configured through its own command-line parser (so it validates the values) with
+//! everything that would print or listen switched off: no metrics table on stdout, no telnet
+//! controller, no error summary. Its log records go to `tracing` like the harness's own. The
+//! request budget is the collector's: when it is spent, a transaction pulls goose's killswitch,
+//! which ends the attack as `--run-time` would. Goose's killswitch is process-wide, which is one
+//! reason attacks never overlap; the other is that overlapping attacks would measure each other.
+
+use std::time::Duration;
+
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+
+use super::error::LoadError;
+use super::target::require_loopback;
+
+/// Serializes attacks within the process.
+static ATTACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long past its duration and request timeout an attack may take before it is abandoned.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// One goose run of one transaction by many users.
+pub struct Attack {
+    /// The scenario name (also goose's scenario and transaction name).
+    pub name: String,
+    /// The base URL goose requires; a loopback origin.
+    pub host: String,
+    pub users: u32,
+    pub duration: Duration,
+    /// How long one request may take, body included.
+    pub request_timeout: Duration,
+    pub transaction: TransactionFunction,
+}
+
+/// The goose command line for an attack.
+fn arguments(attack: &Attack) -> Vec<String> {
+    let seconds = attack.duration.as_secs_f64().ceil().max(1.0) as u64;
+    let mut args: Vec<String> = vec![
+        "--host".into(),
+        attack.host.clone(),
+        "--users".into(),
+        attack.users.max(1).to_string(),
+        // Start every user at once: the figures are about the steady state, and a slow ramp
+        // would be spent before it.
+        "--increase-rate".into(),
+        "1000".into(),
+        "--run-time".into(),
+        format!("{seconds}s"),
+        "--timeout".into(),
+        format!("{:.3}", attack.request_timeout.as_secs_f64()),
+    ];
+    for flag in ["--no-gzip", "--no-print-metrics", "--no-error-summary", "--no-telnet", "--quiet"] {
+        args.push(flag.into());
+    }
+    args
+}
+
+/// Runs the attack to its end.
+pub async fn run(attack: Attack) -> Result<(), LoadError> {
+    require_loopback("goose host", &attack.host)?;
+    let fail = |detail: String| LoadError::Goose { scenario: attack.name.clone(), detail };
+    let _only_one = ATTACK.lock().await;
+    // Without a `log` logger goose installs one that prints to stdout; route its records to
+    // tracing instead. Fails harmlessly when the binary already did so.
+    let _ = tracing_log::LogTracer::init();
+    let configuration = GooseConfiguration::parse_args_default(&arguments(&attack)).map_err(|e| fail(e.to_string()))?;
+    let scenario = Scenario::new(&attack.name).register_transaction(Transaction::new(attack.transaction.clone()).set_name(&attack.name));
+    let goose = GooseAttack::initialize_with_config(configuration).map_err(|e| fail(e.to_string()))?.register_scenario(scenario);
+    let limit = attack.duration + attack.request_timeout + GRACE;
+    match tokio::time::timeout(limit, goose.execute()).await {
+        Ok(Ok(_metrics)) => Ok(()),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => {
+            goose::trigger_killswitch("the attack overran its time limit");
+            Err(fail(format!("did not end within {} s", limit.as_secs())))
+        }
+    }
+}
+
+/// Ends the running attack early (its request budget is spent).
+pub fn stop_early() {
+    goose::trigger_killswitch("request budget spent");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn goose_accepts_the_arguments() {
+        let attack = Attack {
+            name: "x".into(),
+            host: "http://127.0.0.1:9".into(),
+            users: 3,
+            duration: Duration::from_millis(2500),
+            request_timeout: Duration::from_secs(60),
+            transaction: Arc::new(|_user| Box::pin(async { Ok(()) })),
+        };
+        let args = arguments(&attack);
+        let config = GooseConfiguration::parse_args_default(&args).expect("goose parses its arguments");
+        assert_eq!(config.users, Some(3));
+        assert_eq!(config.run_time.as_deref(), Some("3s"));
+        assert!(config.no_telnet && config.no_print_metrics && config.no_gzip);
+    }
+}

@@ -1,0 +1,490 @@
+//! A whole load run: start (or reach) the connectors, offer payloads, and measure each
+//! scenario in turn, each data-plane pull right after its baseline, then the full flow; judge the
+//! thresholds; hand back the figures for the report.
+//!
+//! Scenarios are named `baseline.pull.<size>`, `dataplane.pull.<size>` and `flow.full`. Every
+//! data-plane pull gets a transfer of its own, negotiated just before it runs, so no token
+//! expires during a long scenario (the reference connector's pull tokens live ten minutes,
+//! which is also the longest a scenario may run).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::attack::{self, Attack};
+use super::baseline::BaselineServer;
+use super::collector::{Collector, ScenarioMeta};
+use super::error::LoadError;
+use super::memory::{MemorySampler, MemoryUsage};
+use super::pull::{self, Check, PullJob};
+use super::setup::{Endpoints, Parties};
+use super::target::{require_loopback, TargetChoice};
+use super::threshold::{check_scopes, evaluate, Planned, Threshold};
+use super::flow::{self, FlowJob};
+use crate::reference::backend::{format_size, payload_sha256};
+use crate::report::model::{LoadReport, LoadScenario};
+use crate::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions};
+
+/// The payload sizes pulled unless told otherwise: 1 KiB, 1 MiB and 64 MiB.
+pub const DEFAULT_SIZES: [u64; 3] = [1 << 10, 1 << 20, 64 << 20];
+/// The longest a scenario may run: the lifetime of a reference pull token.
+pub const MAX_DURATION: Duration = Duration::from_secs(600);
+/// The most concurrent users a scenario may have.
+pub const MAX_USERS: u32 = 1000;
+/// The largest payload a scenario may pull.
+pub const MAX_SIZE: u64 = 16 << 30;
+/// The name of the full-flow scenario.
+pub const FLOW: &str = "flow.full";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScenarioKind {
+    /// HTTP pulls of payloads of the chosen sizes, with their baselines.
+    Pull,
+    /// Whole flows: catalog, negotiate, transfer, pull.
+    Flow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineMode {
+    /// Pull the same bytes from a bare server on loopback before each data-plane pull.
+    Measure,
+    Skip,
+}
+
+/// Everything a load run can be told.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub target: TargetChoice,
+    pub kinds: Vec<ScenarioKind>,
+    pub sizes: Vec<u64>,
+    /// Concurrent users of each pull scenario.
+    pub users: u32,
+    /// Concurrent users of the flow scenario.
+    pub flow_users: u32,
+    /// The payload each flow pulls.
+    pub flow_size: u64,
+    /// How long each scenario runs.
+    pub duration: Duration,
+    /// The most requests (or flows) each scenario may send.
+    pub max_requests: u64,
+    pub baseline: BaselineMode,
+    /// How long one request may take, body included; also how long a negotiation or transfer
+    /// may take to reach its next state.
+    pub request_timeout: Duration,
+    pub thresholds: Vec<Threshold>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions {
+            target: TargetChoice::Embedded,
+            kinds: vec![ScenarioKind::Pull, ScenarioKind::Flow],
+            sizes: DEFAULT_SIZES.to_vec(),
+            users: 8,
+            flow_users: 4,
+            flow_size: 1 << 10,
+            duration: Duration::from_secs(5),
+            max_requests: 1_000_000,
+            baseline: BaselineMode::Measure,
+            request_timeout: Duration::from_secs(60),
+            thresholds: Vec::new(),
+        }
+    }
+}
+
+pub fn pull_name(size: u64) -> String {
+    format!("dataplane.pull.{}", format_size(size))
+}
+
+pub fn baseline_name(size: u64) -> String {
+    format!("baseline.pull.{}", format_size(size))
+}
+
+impl LoadOptions {
+    fn pulls(&self) -> bool {
+        self.kinds.contains(&ScenarioKind::Pull)
+    }
+
+    fn flows(&self) -> bool {
+        self.kinds.contains(&ScenarioKind::Flow)
+    }
+
+    /// The sizes to pull, each once, in the order given.
+    fn sizes(&self) -> Vec<u64> {
+        let mut sizes = Vec::new();
+        for &size in &self.sizes {
+            if !sizes.contains(&size) {
+                sizes.push(size);
+            }
+        }
+        sizes
+    }
+
+    /// The scenarios this run measures, in order.
+    pub fn plan(&self) -> Vec<Planned> {
+        let mut planned = Vec::new();
+        if self.pulls() {
+            for size in self.sizes() {
+                if self.baseline == BaselineMode::Measure {
+                    planned.push(Planned { name: baseline_name(size), has_baseline: false });
+                }
+                planned.push(Planned { name: pull_name(size), has_baseline: self.baseline == BaselineMode::Measure });
+            }
+        }
+        if self.flows() {
+            planned.push(Planned { name: FLOW.to_string(), has_baseline: false });
+        }
+        planned
+    }
+
+    /// Refuses options that would make a run unbounded, empty or unjudgeable.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        let fail = |m: String| Err(LoadError::Options(m));
+        if self.kinds.is_empty() {
+            return fail("choose at least one scenario".into());
+        }
+        if self.pulls() && self.sizes.is_empty() {
+            return fail("the pull scenario needs at least one payload size".into());
+        }
+        for &size in self.sizes.iter().chain([self.flow_size].iter()) {
+            if size == 0 || size > MAX_SIZE {
+                return fail(format!("payload sizes go from 1 byte to {}, not {size} bytes", format_size(MAX_SIZE)));
+            }
+        }
+        for (what, users) in [("--users", self.users), ("--flow-users", self.flow_users)] {
+            if users == 0 || users > MAX_USERS {
+                return fail(format!("{what} must be between 1 and {MAX_USERS}"));
+            }
+        }
+        if self.duration < Duration::from_secs(1) || self.duration > MAX_DURATION {
+            return fail(format!("a scenario runs between 1 s and {} s", MAX_DURATION.as_secs()));
+        }
+        if self.max_requests == 0 {
+            return fail("--max-requests must be at least 1".into());
+        }
+        if self.request_timeout.is_zero() {
+            return fail("the request timeout must be positive".into());
+        }
+        check_scopes(&self.thresholds, &self.plan())
+    }
+}
+
+/// Progress of a run, for whoever shows it.
+#[derive(Debug)]
+pub enum LoadEvent<'a> {
+    Preparing(&'a str),
+    Started { name: &'a str, users: u32, duration: Duration },
+    Finished { scenario: &'a LoadScenario, memory: Option<MemoryUsage> },
+}
+
+/// What a run was aimed at, for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTarget {
+    pub name: String,
+    /// `reference` or `edc-v3`.
+    pub management: String,
+    pub dsp_url: String,
+    pub dsp_version: String,
+    /// `embedded` (in this process) or `external`.
+    pub runtime: String,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct LoadRun {
+    /// Figures and judged thresholds.
+    pub load: LoadReport,
+    pub target: RunTarget,
+    /// Credentials the run used, for the report's redactor.
+    pub secrets: Vec<String>,
+    /// Resident memory of this process during each data-plane and flow scenario, when the data
+    /// plane ran in this process.
+    pub memory: Vec<(String, MemoryUsage)>,
+    /// What `load.peak_memory_bytes` measured, or why there is none.
+    pub memory_note: String,
+}
+
+impl LoadRun {
+    /// True when every threshold held.
+    pub fn passed(&self) -> bool {
+        self.load.thresholds.iter().all(|t| t.passed)
+    }
+}
+
+/// What every scenario of a run shares.
+struct Context<'a> {
+    options: &'a LoadOptions,
+    parties: Parties,
+    in_process: bool,
+    generated_payloads: bool,
+    run_id: String,
+}
+
+/// Runs every planned scenario and judges the thresholds.
+pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<LoadRun, LoadError> {
+    options.validate()?;
+    let (space, endpoints, target, generated, mut secrets) = match &options.target {
+        TargetChoice::Embedded => {
+            progress(LoadEvent::Preparing("starting the embedded reference data space"));
+            let space = embedded::start(EmbeddedOptions::default()).await?;
+            let (endpoints, target, secrets) = embedded_endpoints(&space);
+            (Some(space), endpoints, target, true, secrets)
+        }
+        TargetChoice::External(t) => {
+            let endpoints = Endpoints {
+                provider_id: t.provider.participant_id.clone(),
+                provider_dsp_url: t.provider.dsp_url.clone(),
+                provider_management_url: t.provider.management_url.clone(),
+                provider_api_key: t.provider.api_key.clone(),
+                consumer_management_url: t.consumer.management_url.clone(),
+                consumer_api_key: t.consumer.api_key.clone(),
+                payload_url: t.payload_url.clone(),
+                protocol: t.protocol.clone(),
+            };
+            let target = RunTarget {
+                name: t.name.clone(),
+                management: "edc-v3".into(),
+                dsp_url: t.provider.dsp_url.clone(),
+                dsp_version: t.protocol.rsplit(':').next().unwrap_or(&t.protocol).to_string(),
+                runtime: "external".into(),
+            };
+            (None, endpoints, target, t.generated_payloads, vec![t.provider.api_key.clone(), t.consumer.api_key.clone()])
+        }
+    };
+    let context = Context {
+        options,
+        parties: Parties::new(endpoints, options.request_timeout),
+        in_process: space.is_some(),
+        generated_payloads: generated,
+        run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+    };
+    let measured = measure(&context, progress).await;
+    if let Some(space) = space {
+        space.shutdown().await;
+    }
+    let (scenarios, memory) = measured?;
+    let peak = memory.iter().map(|(_, m)| m.peak_rss).max();
+    let memory_note = if context.in_process {
+        "resident memory (VmRSS/VmHWM) of this process, which runs the embedded data plane together with the \
+         reference backend, the baseline server and the goose client: an upper bound for the data plane"
+            .to_string()
+    } else {
+        "not measured: the data plane runs outside this process".to_string()
+    };
+    let mut load = LoadReport { scenarios, thresholds: Vec::new(), peak_memory_bytes: peak };
+    load.thresholds = evaluate(&options.thresholds, &load);
+    secrets.retain(|s| !s.is_empty());
+    Ok(LoadRun { load, target, secrets, memory, memory_note })
+}
+
+fn embedded_endpoints(space: &EmbeddedDataSpace) -> (Endpoints, RunTarget, Vec<String>) {
+    let info = &space.info;
+    let endpoints = Endpoints {
+        provider_id: info.provider.participant_id.clone(),
+        provider_dsp_url: info.provider.dsp_url.clone(),
+        provider_management_url: info.provider.management_url.clone(),
+        provider_api_key: info.provider.api_key.clone(),
+        consumer_management_url: info.consumer.management_url.clone(),
+        consumer_api_key: info.consumer.api_key.clone(),
+        payload_url: format!("{}/payload/{{size}}", space.backend_url),
+        protocol: crate::protocol::ProtocolVersion::V2025_1.edc_protocol().to_string(),
+    };
+    let target = RunTarget {
+        name: "reference data space (embedded)".into(),
+        management: "reference".into(),
+        dsp_url: info.provider.dsp_url.clone(),
+        dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
+        runtime: "embedded".into(),
+    };
+    let secrets = vec![info.provider.api_key.clone(), info.consumer.api_key.clone(), info.daps.admin_key.clone()];
+    (endpoints, target, secrets)
+}
+
+type Measured = (Vec<LoadScenario>, Vec<(String, MemoryUsage)>);
+
+async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<Measured, LoadError> {
+    let options = cx.options;
+    let sizes = if options.pulls() { options.sizes() } else { Vec::new() };
+    let mut offered = sizes.clone();
+    if options.flows() && !offered.contains(&options.flow_size) {
+        offered.push(options.flow_size);
+    }
+    // Digests take a while for large payloads; compute them while the connectors get ready.
+    let digests: Vec<(u64, tokio::task::JoinHandle<String>)> =
+        offered.iter().map(|&size| (size, tokio::task::spawn_blocking(move || payload_sha256(size)))).collect();
+    progress(LoadEvent::Preparing("offering the payloads at the provider"));
+    for &size in &offered {
+        cx.parties.offer(&asset_id(&cx.run_id, size), size).await?;
+    }
+    let mut digest_of = std::collections::HashMap::new();
+    for (size, task) in digests {
+        let digest = task.await.map_err(|e| LoadError::Prepare { step: "payload digest".into(), detail: e.to_string() })?;
+        digest_of.insert(size, digest);
+    }
+    let baseline = match options.baseline {
+        BaselineMode::Measure if !sizes.is_empty() => Some(BaselineServer::start().await?),
+        _ => None,
+    };
+
+    let mut scenarios = Vec::new();
+    let mut memory = Vec::new();
+    for &size in &sizes {
+        let digest = digest_of.get(&size).cloned().unwrap_or_default();
+        let mut baseline_figures = None;
+        if let Some(server) = &baseline {
+            let job = PullJob {
+                name: baseline_name(size),
+                url: server.payload_url(size),
+                authorization: None,
+                size,
+                check: Check::FirstDigest(digest.clone()),
+                collector: Arc::new(Collector::new(options.max_requests)),
+            };
+            let figures = pull_scenario(job, options, progress).await?;
+            progress(LoadEvent::Finished { scenario: &figures, memory: None });
+            baseline_figures = Some(figures.clone());
+            scenarios.push(figures);
+        }
+
+        let preparing = format!("negotiating a pull of {} through the normal flow", format_size(size));
+        progress(LoadEvent::Preparing(&preparing));
+        let access = cx.parties.pull_access(&asset_id(&cx.run_id, size)).await?;
+        require_loopback("data plane endpoint", &access.endpoint)?;
+        let check = if cx.generated_payloads { Check::FirstDigest(digest) } else { Check::Size };
+        let job = PullJob {
+            name: pull_name(size),
+            url: access.endpoint.clone(),
+            authorization: access.authorization.clone(),
+            size,
+            check,
+            collector: Arc::new(Collector::new(options.max_requests)),
+        };
+        let sampler = if cx.in_process { MemorySampler::start() } else { None };
+        let mut figures = pull_scenario(job, options, progress).await?;
+        let usage = sampler.map(MemorySampler::finish);
+        if let Some(base) = &baseline_figures {
+            figures.baseline = Some(base.name.clone());
+            if base.bytes_per_second > 0.0 {
+                figures.ratio_to_baseline = Some((figures.bytes_per_second / base.bytes_per_second * 1000.0).round() / 1000.0);
+            }
+        }
+        if let Err(e) = cx.parties.finish(&access.transfer_id).await {
+            tracing::warn!("could not terminate transfer {}: {}", access.transfer_id, e.detail);
+        }
+        cx.parties.forget_exchanges();
+        progress(LoadEvent::Finished { scenario: &figures, memory: usage });
+        if let Some(usage) = usage {
+            memory.push((figures.name.clone(), usage));
+        }
+        scenarios.push(figures);
+    }
+
+    if options.flows() {
+        let size = options.flow_size;
+        let job = Arc::new(FlowJob {
+            name: FLOW.to_string(),
+            parties: cx.parties.clone(),
+            asset_id: asset_id(&cx.run_id, size),
+            size,
+            digest: cx.generated_payloads.then(|| digest_of.get(&size).cloned()).flatten(),
+            collector: Arc::new(Collector::new(options.max_requests)),
+        });
+        let host = origin(&cx.parties.endpoints.consumer_management_url)?;
+        progress(LoadEvent::Started { name: FLOW, users: options.flow_users, duration: options.duration });
+        let sampler = if cx.in_process { MemorySampler::start() } else { None };
+        attack::run(Attack {
+            name: FLOW.to_string(),
+            host,
+            users: options.flow_users,
+            duration: options.duration,
+            request_timeout: options.request_timeout,
+            transaction: flow::transaction(job.clone()),
+        })
+        .await?;
+        let usage = sampler.map(MemorySampler::finish);
+        let meta = ScenarioMeta { name: FLOW.to_string(), baseline: None, users: options.flow_users, payload_bytes: size };
+        let figures = job.collector.summarize(&meta);
+        progress(LoadEvent::Finished { scenario: &figures, memory: usage });
+        if let Some(usage) = usage {
+            memory.push((figures.name.clone(), usage));
+        }
+        scenarios.push(figures);
+    }
+    Ok((scenarios, memory))
+}
+
+async fn pull_scenario(job: PullJob, options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<LoadScenario, LoadError> {
+    let host = origin(&job.url)?;
+    let meta = ScenarioMeta { name: job.name.clone(), baseline: None, users: options.users, payload_bytes: job.size };
+    let job = Arc::new(job);
+    progress(LoadEvent::Started { name: &meta.name, users: options.users, duration: options.duration });
+    attack::run(Attack {
+        name: meta.name.clone(),
+        host,
+        users: options.users,
+        duration: options.duration,
+        request_timeout: options.request_timeout,
+        transaction: pull::transaction(job.clone()),
+    })
+    .await?;
+    Ok(job.collector.summarize(&meta))
+}
+
+fn asset_id(run_id: &str, size: u64) -> String {
+    format!("load-{run_id}-{}", format_size(size))
+}
+
+/// `scheme://host:port` of a URL, the base goose wants.
+fn origin(url: &str) -> Result<String, LoadError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| LoadError::NotAllowed { what: "url".into(), url: url.to_string(), reason: e.to_string() })?;
+    Ok(parsed.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_plan_pulls_three_sizes_after_their_baselines_then_runs_flows() {
+        let names: Vec<String> = LoadOptions::default().plan().into_iter().map(|p| p.name).collect();
+        assert_eq!(
+            names,
+            [
+                "baseline.pull.1KiB",
+                "dataplane.pull.1KiB",
+                "baseline.pull.1MiB",
+                "dataplane.pull.1MiB",
+                "baseline.pull.64MiB",
+                "dataplane.pull.64MiB",
+                "flow.full"
+            ]
+        );
+        let flows_only = LoadOptions { kinds: vec![ScenarioKind::Flow], ..LoadOptions::default() };
+        assert_eq!(flows_only.plan(), vec![Planned { name: "flow.full".into(), has_baseline: false }]);
+    }
+
+    #[test]
+    fn options_stay_bounded() {
+        let check = |options: LoadOptions, expected: &str| {
+            let message = options.validate().unwrap_err().to_string();
+            assert!(message.contains(expected), "{message:?} does not contain {expected:?}");
+        };
+        let base = LoadOptions::default;
+        assert!(base().validate().is_ok());
+        check(LoadOptions { duration: Duration::from_secs(601), ..base() }, "between 1 s and 600 s");
+        check(LoadOptions { duration: Duration::from_millis(500), ..base() }, "between 1 s and 600 s");
+        check(LoadOptions { users: 0, ..base() }, "--users must be between 1 and 1000");
+        check(LoadOptions { flow_users: 1001, ..base() }, "--flow-users");
+        check(LoadOptions { max_requests: 0, ..base() }, "--max-requests");
+        check(LoadOptions { sizes: vec![0], ..base() }, "from 1 byte");
+        check(LoadOptions { sizes: vec![], ..base() }, "at least one payload size");
+        check(LoadOptions { kinds: vec![], ..base() }, "at least one scenario");
+        let ratio: Threshold = "ratio>=0.5".parse().unwrap();
+        check(LoadOptions { baseline: BaselineMode::Skip, thresholds: vec![ratio], ..base() }, "has a baseline");
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin("http://127.0.0.1:8080/public/x?y").unwrap(), "http://127.0.0.1:8080");
+        assert!(origin("nonsense").is_err());
+    }
+}
