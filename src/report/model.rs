@@ -1,6 +1,6 @@
 //! The one report model every renderer reads.
 //!
-//! The runner emits [`RunEvent`]s; a [`ReportBuilder`] folds them into a [`Report`]; renderers
+//! The runner emits [`RunEvent`]s and returns its cases; [`Report::new`] assembles them; renderers
 //! (terminal, JUnit, JSON, HTML, Markdown) read only this model and never reach into the runner.
 //! The model does no I/O. Its serialized form is `report.json`, described by the committed
 //! schema `fixtures/report.schema.json`; bump [`FORMAT_VERSION`] on any incompatible change.

@@ -736,17 +736,26 @@ impl Run {
         else {
             return Outcome::Error("no negotiation or pull transfer from the earlier steps".into());
         };
-        ctx.begin("end the pull transfer from the consumer");
-        // EDC has no "complete" for a consumer; a consumer that is done with a pull terminates it.
-        let ended = self.consumer.terminate_transfer(&pull, "the carbon-emissions scenario is done").await;
-        if ctx.check("terminate the pull transfer", ended).is_some() {
-            let reached = self.consumer.wait_for_transfer_state(&pull, &["TERMINATED"], self.cfg.timeouts.state).await;
-            ctx.check("wait for TERMINATED", reached);
-        }
+        ctx.begin("complete the pull transfer from the consumer");
+        // A consumer done with a pull sends a TransferCompletionMessage. Management APIs that
+        // cannot ask for that (EDC's) leave terminating as the way to end it.
+        let pull_final = match self.consumer.complete_transfer(&pull).await {
+            Err(TargetError::Status { status: 404 | 405 | 501, .. }) => {
+                let ended = self.consumer.terminate_transfer(&pull, "the carbon-emissions scenario is done").await;
+                ctx.check("terminate the pull transfer", ended);
+                "TERMINATED"
+            }
+            completed => {
+                ctx.check("complete the pull transfer", completed);
+                "COMPLETED"
+            }
+        };
+        let reached = self.consumer.wait_for_transfer_state(&pull, &[pull_final], self.cfg.timeouts.state).await;
+        ctx.check(&format!("wait for {pull_final}"), reached);
 
         // Which final state each process should be in; transfers whose own step did not pass
         // already have their findings there and are not judged again.
-        let mut transfers: Vec<(&'static str, String, &'static str)> = vec![("pull transfer", pull, "TERMINATED")];
+        let mut transfers: Vec<(&'static str, String, &'static str)> = vec![("pull transfer", pull, pull_final)];
         for (case, id, name) in [(PUSH, &self.progress.push, "push transfer"), (S3, &self.progress.s3, "S3 transfer")] {
             match id {
                 Some(id) if self.verdicts.get(case) == Some(&Verdict::Pass) => transfers.push((name, id.clone(), "COMPLETED")),

@@ -308,6 +308,12 @@ impl ManagementClient {
         self.call(Method::POST, &format!("/v3/transferprocesses/{}/terminate", segment(id)), Some(&body)).await.map(drop)
     }
 
+    /// `POST /v3/transferprocesses/{id}/complete`: ends a started transfer as COMPLETED. The
+    /// reference connector has it; EDC does not (a consumer there can only terminate).
+    pub async fn complete_transfer(&self, id: &str) -> Result<(), TargetError> {
+        self.call(Method::POST, &format!("/v3/transferprocesses/{}/complete", segment(id)), None).await.map(drop)
+    }
+
     /// `POST /v3/transferprocesses/request`: the transfers the connector knows.
     pub async fn query_transfers(&self, query: Option<Value>) -> Result<Answer<Vec<Value>>, TargetError> {
         self.query("/v3/transferprocesses/request", query).await
