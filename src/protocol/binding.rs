@@ -70,7 +70,7 @@ pub fn transfer_termination(pid: &str) -> String {
 
 /// Percent-encodes a path segment. Process ids are usually `urn:uuid:...`, whose colons are
 /// legal in a path segment, but a connector under test may hand out anything.
-fn encode(segment: &str) -> String {
+pub fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
         match b {

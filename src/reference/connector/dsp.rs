@@ -464,12 +464,10 @@ async fn apply_negotiation(
     pid: &str,
     kind: MessageKind,
     receiver: Receiver,
-    input_of: impl FnOnce(&DspMessage) -> NegotiationInput,
-    update: impl FnOnce(&mut Negotiation, &DspMessage),
 ) -> Result<Reply, DspError> {
     let (caller, message) = incoming(conn, headers, body, kind, Area::Negotiation).await?;
     let (consumer_pid, provider_pid) = message_pids(&message);
-    let input = input_of(&message);
+    let input = negotiation_input(&message);
     let mut store = conn.store();
     let Some(n) = store.negotiations.get_mut(pid) else {
         drop(store);
@@ -504,7 +502,7 @@ async fn apply_negotiation(
             if n.provider_pid.is_none() {
                 n.provider_pid = provider_pid;
             }
-            update(n, &message);
+            absorb(n, &message);
         }
         Err(e) => {
             let error = err(StatusCode::BAD_REQUEST, e.to_string());
@@ -519,6 +517,35 @@ async fn apply_negotiation(
     }
     flows::after_negotiation_move(conn, pid);
     Ok(Reply::Empty)
+}
+
+/// The state-machine input a negotiation message stands for.
+fn negotiation_input(message: &DspMessage) -> NegotiationInput {
+    match message {
+        DspMessage::ContractRequest(_) => NegotiationInput::Request,
+        DspMessage::ContractOffer(_) => NegotiationInput::Offer,
+        DspMessage::ContractNegotiationEvent(e) => NegotiationInput::Event(e.event_type),
+        DspMessage::ContractAgreement(_) => NegotiationInput::Agreement,
+        DspMessage::ContractAgreementVerification(_) => NegotiationInput::Verification,
+        _ => NegotiationInput::Termination,
+    }
+}
+
+/// Keeps what an accepted negotiation message carries: the new offer, the agreement, or why
+/// the peer terminated.
+fn absorb(n: &mut Negotiation, message: &DspMessage) {
+    match message {
+        DspMessage::ContractRequest(r) => n.offer = r.offer.clone(),
+        DspMessage::ContractOffer(o) => n.offer = o.offer.clone(),
+        DspMessage::ContractAgreement(a) => n.agreement = Some(a.agreement.clone()),
+        DspMessage::ContractNegotiationTermination(t) => n.error_detail = Some(reasons(&t.reason)),
+        _ => {}
+    }
+}
+
+/// The reasons of a termination or suspension as one line.
+fn reasons(reason: &[Value]) -> String {
+    reason.iter().map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string())).collect::<Vec<_>>().join("; ")
 }
 
 fn forced_negotiation_target(input: NegotiationInput) -> NegotiationState {
@@ -549,123 +576,35 @@ fn message_pids(message: &DspMessage) -> (Option<ConsumerPid>, Option<ProviderPi
 }
 
 async fn negotiation_counter_request(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
-    let result = apply_negotiation(
-        &conn,
-        &headers,
-        &body,
-        &pid,
-        MessageKind::ContractRequestMessage,
-        Receiver::Provider,
-        |_| NegotiationInput::Request,
-        |n, m| {
-            if let DspMessage::ContractRequest(r) = m {
-                n.offer = r.offer.clone();
-            }
-        },
-    )
-    .await;
-    finish(&conn, result)
+    finish(&conn, apply_negotiation(&conn, &headers, &body, &pid, MessageKind::ContractRequestMessage, Receiver::Provider).await)
 }
 
 async fn negotiation_counter_offer(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
-    let result = apply_negotiation(
-        &conn,
-        &headers,
-        &body,
-        &pid,
-        MessageKind::ContractOfferMessage,
-        Receiver::Consumer,
-        |_| NegotiationInput::Offer,
-        |n, m| {
-            if let DspMessage::ContractOffer(o) = m {
-                n.offer = o.offer.clone();
-            }
-        },
-    )
-    .await;
-    finish(&conn, result)
+    finish(&conn, apply_negotiation(&conn, &headers, &body, &pid, MessageKind::ContractOfferMessage, Receiver::Consumer).await)
 }
 
 async fn negotiation_event(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
     // ACCEPTED goes to the provider, FINALIZED to the consumer; which one arrived is only known
-    // after decoding, so the side is checked against the event below.
-    let result = async {
-        let event = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("eventType").and_then(Value::as_str).map(str::to_string));
-        let receiver = match event.as_deref() {
-            Some("ACCEPTED") => Receiver::Provider,
-            Some("FINALIZED") => Receiver::Consumer,
-            _ => Receiver::Either,
-        };
-        apply_negotiation(
-            &conn,
-            &headers,
-            &body,
-            &pid,
-            MessageKind::ContractNegotiationEventMessage,
-            receiver,
-            |m| match m {
-                DspMessage::ContractNegotiationEvent(e) => NegotiationInput::Event(e.event_type),
-                _ => NegotiationInput::Termination,
-            },
-            |_, _| {},
-        )
-        .await
-    }
-    .await;
-    finish(&conn, result)
+    // from the body, so the side is picked from the event before the message is applied.
+    let event = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("eventType").and_then(Value::as_str).map(str::to_string));
+    let receiver = match event.as_deref() {
+        Some("ACCEPTED") => Receiver::Provider,
+        Some("FINALIZED") => Receiver::Consumer,
+        _ => Receiver::Either,
+    };
+    finish(&conn, apply_negotiation(&conn, &headers, &body, &pid, MessageKind::ContractNegotiationEventMessage, receiver).await)
 }
 
 async fn negotiation_agreement(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
-    let result = apply_negotiation(
-        &conn,
-        &headers,
-        &body,
-        &pid,
-        MessageKind::ContractAgreementMessage,
-        Receiver::Consumer,
-        |_| NegotiationInput::Agreement,
-        |n, m| {
-            if let DspMessage::ContractAgreement(a) = m {
-                n.agreement = Some(a.agreement.clone());
-            }
-        },
-    )
-    .await;
-    finish(&conn, result)
+    finish(&conn, apply_negotiation(&conn, &headers, &body, &pid, MessageKind::ContractAgreementMessage, Receiver::Consumer).await)
 }
 
 async fn negotiation_verification(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
-    let result = apply_negotiation(
-        &conn,
-        &headers,
-        &body,
-        &pid,
-        MessageKind::ContractAgreementVerificationMessage,
-        Receiver::Provider,
-        |_| NegotiationInput::Verification,
-        |_, _| {},
-    )
-    .await;
-    finish(&conn, result)
+    finish(&conn, apply_negotiation(&conn, &headers, &body, &pid, MessageKind::ContractAgreementVerificationMessage, Receiver::Provider).await)
 }
 
 async fn negotiation_termination(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
-    let result = apply_negotiation(
-        &conn,
-        &headers,
-        &body,
-        &pid,
-        MessageKind::ContractNegotiationTerminationMessage,
-        Receiver::Either,
-        |_| NegotiationInput::Termination,
-        |n, m| {
-            if let DspMessage::ContractNegotiationTermination(t) = m {
-                n.error_detail = Some(t.reason.iter().map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string())).collect::<Vec<_>>().join("; "));
-            }
-        },
-    )
-    .await;
-    finish(&conn, result)
+    finish(&conn, apply_negotiation(&conn, &headers, &body, &pid, MessageKind::ContractNegotiationTerminationMessage, Receiver::Either).await)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -808,7 +747,7 @@ async fn apply_transfer(
                     }
                 }
                 DspMessage::TransferTermination(m) | DspMessage::TransferSuspension(m) => {
-                    t.error_detail = Some(m.reason.iter().map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string())).collect::<Vec<_>>().join("; "));
+                    t.error_detail = Some(reasons(&m.reason));
                 }
                 _ => {}
             }
