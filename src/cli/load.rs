@@ -59,7 +59,8 @@ pub struct LoadArgs {
     #[arg(long)]
     pub no_baseline: bool,
     /// A limit to gate on, for example 'p99<=250ms', 'ratio>=0.3', 'errors<=0%',
-    /// 'throughput>=50MiB/s', 'flow.full:rps>=2', 'memory<=512MiB'; repeatable.
+    /// 'throughput>=50MiB/s', 'flow.full:rps>=2', 'memory<=512MiB', 'memory-growth<=64MiB';
+    /// repeatable.
     #[arg(long = "threshold", value_name = "RULE")]
     pub thresholds: Vec<String>,
     /// A TOML file with more limits: thresholds = ["p99<=250ms", ...].

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::attack::{self, Attack};
-use super::baseline::BaselineServer;
+use super::baseline::{payload_digest, BaselineServer};
 use super::collector::{Collector, ScenarioMeta};
 use super::error::LoadError;
 use super::memory::{MemorySampler, MemoryUsage};
@@ -20,7 +20,7 @@ use super::setup::{Endpoints, Parties};
 use super::target::{require_loopback, TargetChoice};
 use super::threshold::{check_scopes, evaluate, Planned, Threshold};
 use super::flow::{self, FlowJob};
-use crate::reference::backend::{format_size, payload_sha256};
+use crate::reference::backend::format_size;
 use crate::report::model::{LoadReport, LoadScenario};
 use crate::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions};
 
@@ -271,7 +271,7 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
         "not measured: the data plane runs outside this process".to_string()
     };
     let mut load = LoadReport { scenarios, thresholds: Vec::new(), peak_memory_bytes: peak };
-    load.thresholds = evaluate(&options.thresholds, &load);
+    load.thresholds = evaluate(&options.thresholds, &load, &memory);
     secrets.retain(|s| !s.is_empty());
     Ok(LoadRun { load, target, secrets, memory, memory_note })
 }
@@ -310,7 +310,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
     }
     // Digests take a while for large payloads; compute them while the connectors get ready.
     let digests: Vec<(u64, tokio::task::JoinHandle<String>)> =
-        offered.iter().map(|&size| (size, tokio::task::spawn_blocking(move || payload_sha256(size)))).collect();
+        offered.iter().map(|&size| (size, tokio::task::spawn_blocking(move || payload_digest(size)))).collect();
     progress(LoadEvent::Preparing("offering the payloads at the provider"));
     for &size in &offered {
         cx.parties.offer(&asset_id(&cx.run_id, size), size).await?;

@@ -15,7 +15,10 @@
 //! | `errors`                  | error rate, percent | `0%`, `1.5%`, or a fraction `0.015`    |
 //! | `ratio`                   | throughput / baseline's | `0.3`, `0.3x`                      |
 //! | `memory`                  | peak bytes (run-wide, no scenario) | `512MiB`               |
+//! | `memory-growth`           | bytes the resident memory grew during a scenario | `64MiB`  |
 //!
+//! Memory is that of this process, so it is measured only when the data plane runs in it (the
+//! embedded data space); a memory rule with nothing measured fails, since nothing proves it.
 //! A threshold file is TOML with one key, for example:
 //!
 //! ```toml
@@ -29,6 +32,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use super::error::LoadError;
+use super::memory::MemoryUsage;
 use crate::report::model::{LoadReport, LoadScenario, ThresholdResult};
 
 /// The scope of a rule that names no scenario.
@@ -47,10 +51,11 @@ pub enum Metric {
     Errors,
     Ratio,
     Memory,
+    Growth,
 }
 
 impl Metric {
-    const ALL: [(Metric, &'static str); 9] = [
+    const ALL: [(Metric, &'static str); 10] = [
         (Metric::P50, "p50"),
         (Metric::P90, "p90"),
         (Metric::P99, "p99"),
@@ -60,6 +65,7 @@ impl Metric {
         (Metric::Errors, "errors"),
         (Metric::Ratio, "ratio"),
         (Metric::Memory, "memory"),
+        (Metric::Growth, "memory-growth"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,7 +103,7 @@ impl Metric {
                 let unit = unit.strip_suffix("/s").unwrap_or(unit);
                 Ok(number * byte_unit(unit)?)
             }
-            Metric::Memory => {
+            Metric::Memory | Metric::Growth => {
                 let (number, unit) = split_number(t)?;
                 Ok(number * byte_unit(unit)?)
             }
@@ -132,7 +138,7 @@ impl Metric {
             Metric::Throughput => s.bytes_per_second,
             Metric::Errors => error_percent(s),
             Metric::Ratio => s.ratio_to_baseline?,
-            Metric::Memory => return None,
+            Metric::Memory | Metric::Growth => return None,
         })
     }
 }
@@ -232,7 +238,7 @@ impl FromStr for Threshold {
             None => (None, left),
         };
         let metric = Metric::from_name(metric_name).ok_or_else(|| {
-            fail(&format!("unknown metric {:?}: use p50, p90, p99, max, rps, throughput, errors, ratio or memory", metric_name.trim()))
+            fail(&format!("unknown metric {:?}: use p50, p90, p99, max, rps, throughput, errors, ratio, memory or memory-growth", metric_name.trim()))
         })?;
         if metric == Metric::Memory && scope.is_some() {
             return Err(fail("memory is measured for the whole run, not per scenario"));
@@ -305,7 +311,8 @@ pub fn check_scopes(thresholds: &[Threshold], planned: &[Planned]) -> Result<(),
 }
 
 /// Judges every rule against the figures: one result per rule and scenario it applies to.
-pub fn evaluate(thresholds: &[Threshold], load: &LoadReport) -> Vec<ThresholdResult> {
+/// `memory` holds the resident memory of each scenario during which it was measured.
+pub fn evaluate(thresholds: &[Threshold], load: &LoadReport, memory: &[(String, MemoryUsage)]) -> Vec<ThresholdResult> {
     let mut results = Vec::new();
     for t in thresholds {
         if t.metric == Metric::Memory {
@@ -323,7 +330,15 @@ pub fn evaluate(thresholds: &[Threshold], load: &LoadReport) -> Vec<ThresholdRes
             if !t.applies_to(&s.name, s.ratio_to_baseline.is_some()) {
                 continue;
             }
-            if let Some(measured) = t.metric.measured(s) {
+            if t.metric == Metric::Growth {
+                let growth = memory.iter().find(|(name, _)| *name == s.name).map(|(_, m)| m.growth() as f64);
+                results.push(ThresholdResult {
+                    threshold: t.text.clone(),
+                    scenario: s.name.clone(),
+                    measured: growth.unwrap_or(0.0),
+                    passed: growth.is_some_and(|g| t.comparison.holds(g, t.limit)),
+                });
+            } else if let Some(measured) = t.metric.measured(s) {
                 results.push(ThresholdResult {
                     threshold: t.text.clone(),
                     scenario: s.name.clone(),
@@ -408,6 +423,7 @@ mod tests {
         check("throughput>=1GB/s", Metric::Throughput, Comparison::AtLeast, 1e9);
         check("rps>=100/s", Metric::Rps, Comparison::AtLeast, 100.0);
         check("memory<=512MiB", Metric::Memory, Comparison::AtMost, 512.0 * 1048576.0);
+        check("memory-growth<=64MiB", Metric::Growth, Comparison::AtMost, 64.0 * 1048576.0);
         let scoped: Threshold = "flow.*:rps>=2".parse().unwrap();
         assert_eq!(scoped.scope.as_deref(), Some("flow.*"));
     }
@@ -457,9 +473,11 @@ mod tests {
             "throughput>=50MiB/s".into(),
             "flow.*:rps>=30".into(),
             "memory<=256MiB".into(),
+            "memory-growth<=8MiB".into(),
         ])
         .unwrap();
-        let results = evaluate(&rules, &load);
+        let memory = vec![("dataplane.pull.1MiB".to_string(), MemoryUsage { start_rss: 40 << 20, peak_rss: 44 << 20 })];
+        let results = evaluate(&rules, &load, &memory);
         let summary: Vec<(String, String, f64, bool)> =
             results.iter().map(|r| (r.threshold.clone(), r.scenario.clone(), r.measured, r.passed)).collect();
         assert_eq!(
@@ -471,15 +489,17 @@ mod tests {
                 ("throughput>=50MiB/s".into(), "dataplane.pull.1MiB".into(), 41943040.0, false),
                 ("flow.*:rps>=30".into(), "flow.full".into(), 39.5, true),
                 ("memory<=256MiB".into(), "run".into(), 314572800.0, false),
+                ("memory-growth<=8MiB".into(), "dataplane.pull.1MiB".into(), 4194304.0, true),
             ]
         );
     }
 
     #[test]
     fn unmeasured_memory_fails_a_memory_rule() {
-        let load = LoadReport { scenarios: vec![], thresholds: vec![], peak_memory_bytes: None };
-        let results = evaluate(&parse_all(&["memory<=1GiB".into()]).unwrap(), &load);
-        assert!(!results[0].passed);
+        let load = LoadReport { scenarios: vec![scenario("dataplane.pull.1MiB")], thresholds: vec![], peak_memory_bytes: None };
+        let results = evaluate(&parse_all(&["memory<=1GiB".into(), "memory-growth<=1GiB".into()]).unwrap(), &load, &[]);
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|r| !r.passed));
     }
 
     #[test]

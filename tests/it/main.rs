@@ -9,3 +9,4 @@ mod scenario;
 mod counterparty;
 mod docker;
 mod cli;
+mod load;
