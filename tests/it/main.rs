@@ -10,3 +10,4 @@ mod counterparty;
 mod docker;
 mod cli;
 mod load;
+mod conformance;

@@ -68,6 +68,16 @@ async fn maybe_hang(conn: &Connector) {
 
 /// Authenticates, parses, validates and decodes an incoming message of the expected kind.
 async fn incoming(conn: &Connector, headers: &HeaderMap, body: &Bytes, expected: MessageKind, area: Area) -> Result<(Caller, DspMessage), DspError> {
+    incoming_checked(conn, headers, body, expected, area).await.map_err(|e| {
+        if e.status == StatusCode::BAD_REQUEST && conn.fault(Fault::MalformedOk) {
+            DspError { status: StatusCode::OK, ..e }
+        } else {
+            e
+        }
+    })
+}
+
+async fn incoming_checked(conn: &Connector, headers: &HeaderMap, body: &Bytes, expected: MessageKind, area: Area) -> Result<(Caller, DspMessage), DspError> {
     maybe_hang(conn).await;
     let caller = conn.authenticate(headers).await.map_err(|e| e.in_area(area))?;
     let json: Value = serde_json::from_slice(body).map_err(|e| DspError::bad_request(format!("malformed JSON: {e}")).in_area(area))?;
@@ -495,6 +505,9 @@ async fn apply_negotiation(
         ));
     }
     check_caller(&caller, n.counter_party_id.as_deref(), Area::Negotiation)?;
+    if input == NegotiationInput::Termination && conn.fault(Fault::IgnoreTermination) {
+        return Ok(Reply::Empty);
+    }
     let next = if conn.fault(Fault::IgnoreNegotiationState) { Ok(forced_negotiation_target(input)) } else { n.state.next(input) };
     match next {
         Ok(next) => {
@@ -732,6 +745,9 @@ async fn apply_transfer(
         ));
     }
     check_caller(&caller, t.counter_party_id.as_deref(), Area::Transfer)?;
+    if input == TransferInput::Termination && conn.fault(Fault::IgnoreTermination) {
+        return Ok(Reply::Empty);
+    }
     let next = if conn.fault(Fault::IgnoreTransferState) { Ok(forced_transfer_target(input)) } else { t.state.next(input) };
     let previous = t.state;
     match next {

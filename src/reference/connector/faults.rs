@@ -43,6 +43,11 @@ pub enum Fault {
     // Messages
     /// Accept bodies that do not validate against the schemas.
     AcceptMalformed,
+    /// Answer 200 (with the error body) to a message that cannot be parsed, validated or
+    /// decoded, instead of 400.
+    MalformedOk,
+    /// Acknowledge a termination with 200 but leave the process in its state.
+    IgnoreTermination,
     /// Error replies carry no protocol error body.
     PlainErrorBody,
     /// Error replies carry an error body of the wrong `@type`.

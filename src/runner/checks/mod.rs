@@ -2,3 +2,5 @@
 //! exposes `checks()`, listed in [`crate::runner::conformance::registry`].
 
 pub mod metadata;
+pub mod provider_flow;
+pub mod provider_negotiation;

@@ -2,6 +2,7 @@
 //! recorder, mailbox and timeout, and turns outcomes into case reports.
 
 pub mod callback;
+pub mod configure;
 pub mod context;
 pub mod engine;
 pub mod expect;
@@ -16,3 +17,4 @@ pub use context::{CaseContext, CaseOutcome, CheckFn, ContextParts, DspRequest, F
 pub use target::{CallbackConfig, ConnectorUnderTest, DatasetChoice, ManagementAccess, ManagementKind, Timing};
 pub use tokens::{TokenKind, TokenSource};
 pub use engine::{report_of, run_cases, run_conformance, ConformanceConfig, ConformanceError};
+pub use configure::{embedded_config, target_config, RunOptions};

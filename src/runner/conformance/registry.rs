@@ -10,6 +10,7 @@ use crate::runner::checks;
 pub fn entries() -> Vec<(&'static str, CheckFn)> {
     [
         checks::metadata::checks(),
+        checks::provider_negotiation::checks(),
     ]
     .into_iter()
     .flatten()

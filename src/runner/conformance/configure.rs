@@ -1,0 +1,134 @@
+//! Turning what the user gave into a [`ConformanceConfig`]: the embedded reference data space
+//! (the default: its provider and consumer are the connectors under test, the harness is the
+//! participant `dsp-harness` at its DAPS), or a target file describing a connector of their own.
+
+use std::time::Duration;
+
+use super::context::HarnessIdentity;
+use super::engine::ConformanceConfig;
+use super::target::{CallbackConfig, ConnectorUnderTest, DatasetChoice, ManagementAccess, ManagementKind, Timing};
+use super::tokens::TokenSource;
+use crate::identity::{DatClient, DatVerifier, ParticipantKeys};
+use crate::protocol::ProtocolVersion;
+use crate::report::model::Role;
+use crate::runtime::embedded::{EmbeddedDataSpace, HARNESS_ID};
+use crate::runtime::ConnectorInfo;
+use crate::schema::SchemaSet;
+use crate::suite::Filter;
+use crate::target::file::{AuthSection, ManagementSection, TargetFile, TargetFileError};
+
+/// The parts of a run that do not depend on the target.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub filter: Filter,
+    pub timing: Timing,
+    pub schemas: SchemaSet,
+    /// Cases run at once.
+    pub concurrency: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { filter: Filter::default(), timing: Timing::default(), schemas: SchemaSet::embedded_2025_1(), concurrency: 8 }
+    }
+}
+
+/// How long the harness waits for a DAPS.
+const DAPS_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn http_client(ca: Option<&[u8]>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().timeout(DAPS_TIMEOUT).no_proxy();
+    if let Some(pem) = ca {
+        for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("the CA file is not PEM: {e}"))? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
+/// The embedded data space's reference connectors under test, in both roles.
+pub fn embedded_config(space: &EmbeddedDataSpace, options: RunOptions) -> ConformanceConfig {
+    let http = http_client(None).unwrap_or_default();
+    let info = &space.info;
+    let connector = |name: &str, role: Role, c: &ConnectorInfo| ConnectorUnderTest {
+        name: name.to_string(),
+        role,
+        participant_id: c.participant_id.clone(),
+        dsp_url: c.dsp_url.clone(),
+        root_url: c.root_url.clone(),
+        version: ProtocolVersion::V2025_1,
+        management: ManagementAccess { kind: ManagementKind::Reference, url: c.management_url.clone(), api_key: c.api_key.clone() },
+        dataset: DatasetChoice::default(),
+        setup: true,
+        asset_source_url: Some(space.carbon_source_url()),
+    };
+    ConformanceConfig {
+        provider: Some(connector("provider", Role::Provider, &info.provider)),
+        consumer: Some(connector("consumer", Role::Consumer, &info.consumer)),
+        tokens: TokenSource::Daps { client: DatClient::new(info.daps.token_url(), space.harness_keys.clone(), http.clone()), minter: Some(space.daps.clone()) },
+        identity: HarnessIdentity {
+            participant_id: HARNESS_ID.to_string(),
+            verifier: Some(DatVerifier::new(space.daps.jwks_url(), space.daps.issuer(), http)),
+            callback: CallbackConfig::default(),
+        },
+        filter: options.filter,
+        timing: options.timing,
+        schemas: options.schemas,
+        concurrency: options.concurrency,
+    }
+}
+
+/// The connector a target file describes, in the roles it asks for.
+pub fn target_config(file: &TargetFile, options: RunOptions) -> Result<ConformanceConfig, TargetFileError> {
+    let invalid = |message: String| TargetFileError::Invalid { path: file.base_dir.clone(), message };
+    let ca = match &file.tls.ca_file {
+        Some(path) => {
+            let path = file.resolve(path);
+            Some(std::fs::read(&path).map_err(|source| TargetFileError::Read { path, source })?)
+        }
+        None => None,
+    };
+    let http = http_client(ca.as_deref()).map_err(invalid)?;
+    let (kind, url, setup) = match &file.management {
+        ManagementSection::Reference { url, setup, .. } => (ManagementKind::Reference, url.clone(), *setup),
+        ManagementSection::EdcV3 { url, setup, .. } => (ManagementKind::EdcV3, url.clone(), *setup),
+        ManagementSection::None => (ManagementKind::None, String::new(), false),
+    };
+    let management = ManagementAccess { kind, url, api_key: file.api_key()? };
+    let connector = |role: Role| ConnectorUnderTest {
+        name: file.name.clone(),
+        role,
+        participant_id: file.dsp.participant_id.clone(),
+        dsp_url: file.dsp.url.trim_end_matches('/').to_string(),
+        root_url: file.root_url(),
+        version: ProtocolVersion::V2025_1,
+        management: management.clone(),
+        dataset: DatasetChoice { dataset: file.dataset.id.clone(), offer: file.dataset.offer.clone() },
+        setup,
+        asset_source_url: file.dataset.source_url.clone(),
+    };
+    let (tokens, verifier) = match &file.auth {
+        AuthSection::Daps { token_url, key_dir, jwks_url, issuer } => {
+            let keys = ParticipantKeys::load(&file.resolve(key_dir)).map_err(|e| invalid(format!("auth.key_dir: {e}")))?;
+            let issuer = issuer.clone().unwrap_or_else(|| token_url.trim_end_matches('/').trim_end_matches("/token").to_string());
+            let verifier = jwks_url.as_ref().map(|jwks| DatVerifier::new(jwks.clone(), issuer, http.clone()));
+            (TokenSource::Daps { client: DatClient::new(token_url.clone(), keys, http.clone()), minter: None }, verifier)
+        }
+        AuthSection::Static { .. } => (TokenSource::Static { token: file.static_token()?.unwrap_or_default() }, None),
+        AuthSection::None => (TokenSource::None, None),
+    };
+    Ok(ConformanceConfig {
+        provider: file.roles.provider.then(|| connector(Role::Provider)),
+        consumer: file.roles.consumer.then(|| connector(Role::Consumer)),
+        tokens,
+        identity: HarnessIdentity {
+            participant_id: file.harness.participant_id.clone(),
+            verifier,
+            callback: CallbackConfig { bind: file.harness.bind.clone(), port: file.harness.port, advertised_host: file.harness.advertised_host.clone() },
+        },
+        filter: options.filter,
+        timing: options.timing,
+        schemas: options.schemas,
+        concurrency: options.concurrency,
+    })
+}

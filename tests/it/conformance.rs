@@ -1,0 +1,128 @@
+//! The proof that the suites mean something: every shipped case passes against the sound
+//! embedded reference data space, and fails (verdict fail, not error or skip) against a data
+//! space whose connector in the role under test has the case's fault switched on.
+//!
+//! Cases are grouped by (role, fault) so that one embedded data space serves every case of a
+//! fault; groups and the cases within them run concurrently.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use dsp_harness::reference::connector::{Fault, Faults};
+use dsp_harness::report::model::{CaseReport, Role, Verdict};
+use dsp_harness::runner::conformance::{embedded_config, registry, run_cases, RunOptions, Timing};
+use dsp_harness::runtime::embedded::{self, EmbeddedOptions};
+use dsp_harness::suite::{all_cases, Case};
+use futures::StreamExt;
+
+/// Short waits: against a sound connector every awaited message comes at once, and against a
+/// broken one a missing message should cost seconds, not the default ten.
+fn options() -> RunOptions {
+    RunOptions { timing: Timing { case_timeout: Duration::from_secs(30), wait: Duration::from_secs(3) }, concurrency: 6, ..RunOptions::default() }
+}
+
+/// Every shipped case, or those matching the id pattern in `DSP_HARNESS_CASES` (a development
+/// aid for working on one suite; CI sets nothing and runs all).
+fn cases() -> Vec<Case> {
+    let all = all_cases().expect("suites parse");
+    match std::env::var("DSP_HARNESS_CASES") {
+        Ok(pattern) if !pattern.is_empty() => all.into_iter().filter(|c| dsp_harness::suite::filter::glob(&pattern, c.id.as_str())).collect(),
+        _ => all,
+    }
+}
+
+async fn run(cases: Vec<Case>, faults: Option<(Role, Fault)>) -> Vec<CaseReport> {
+    let mut options_ = EmbeddedOptions::default();
+    match faults {
+        Some((Role::Consumer, fault)) => options_.consumer_faults = Faults::of([fault]),
+        Some((_, fault)) => options_.provider_faults = Faults::of([fault]),
+        None => {}
+    }
+    let space = embedded::start(options_).await.expect("the embedded data space starts");
+    let config = embedded_config(&space, options());
+    let reports = run_cases(config, cases, &mut |_| {}).await.expect("the run starts");
+    space.shutdown().await;
+    if std::env::var_os("DSP_HARNESS_VERBOSE").is_some() {
+        for r in &reports {
+            eprintln!("{} ({} exchanges, {} ms) with {:?}", describe(r), r.exchanges.len(), r.duration_ms, faults.map(|(_, f)| f.id()));
+        }
+    }
+    reports
+}
+
+fn describe(report: &CaseReport) -> String {
+    let mut text = format!("{} [{}] {}: {}", report.id, report.verdict.as_str(), report.title, report.reason.clone().unwrap_or_default());
+    for finding in report.findings.iter().take(4) {
+        text.push_str(&format!("\n      - {}", finding.message));
+        if let (Some(e), Some(a)) = (&finding.expected, &finding.actual) {
+            text.push_str(&format!(" (expected {e}, got {a})"));
+        }
+    }
+    text
+}
+
+#[test]
+fn every_check_name_is_registered_once() {
+    assert!(registry::duplicates().is_empty(), "checks registered twice: {:?}", registry::duplicates());
+    let checks = registry::all();
+    let unknown: Vec<String> =
+        all_cases().expect("suites parse").into_iter().filter(|c| !checks.contains_key(c.check.as_str())).map(|c| format!("{} names {}", c.id, c.check)).collect();
+    assert!(unknown.is_empty(), "cases naming unregistered checks:\n{}", unknown.join("\n"));
+}
+
+#[test]
+fn every_case_names_a_known_fault() {
+    let problems: Vec<String> = all_cases()
+        .expect("suites parse")
+        .into_iter()
+        .filter_map(|c| match &c.fault {
+            None => Some(format!("{} has no fault that makes it fail", c.id)),
+            Some(f) if Fault::from_str(f).is_err() => Some(format!("{} names an unknown fault {f:?}", c.id)),
+            Some(f) if f == "hang" => Some(format!("{} uses the hang fault, which makes cases error rather than fail", c.id)),
+            Some(_) => None,
+        })
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_case_passes_against_the_sound_reference_connectors() {
+    let started = Instant::now();
+    let cases = cases();
+    let total = cases.len();
+    let reports = run(cases, None).await;
+    assert_eq!(reports.len(), total);
+    let bad: Vec<String> = reports.iter().filter(|r| r.verdict != Verdict::Pass).map(describe).collect();
+    eprintln!("{total} cases against the sound reference connectors in {:.1} s", started.elapsed().as_secs_f32());
+    assert!(bad.is_empty(), "{} of {total} cases did not pass against the sound reference connectors:\n{}", bad.len(), bad.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_case_fails_against_a_connector_broken_for_it() {
+    let started = Instant::now();
+    let mut groups: BTreeMap<(Role, String), Vec<Case>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for case in cases() {
+        match case.fault.clone() {
+            Some(fault) => groups.entry((case.role, fault)).or_default().push(case),
+            None => problems.push(format!("{} has no fault that makes it fail", case.id)),
+        }
+    }
+    let group_count = groups.len();
+    let runs = groups.into_iter().map(|((role, fault), cases)| async move {
+        let Ok(parsed) = Fault::from_str(&fault) else {
+            return cases.iter().map(|c| format!("{} names an unknown fault {fault:?}", c.id)).collect::<Vec<_>>();
+        };
+        let reports = run(cases, Some((role, parsed))).await;
+        reports
+            .iter()
+            .filter(|r| r.verdict != Verdict::Fail)
+            .map(|r| format!("with fault {fault} on the {}: {}", role.as_str(), describe(r)))
+            .collect()
+    });
+    let found: Vec<Vec<String>> = futures::stream::iter(runs).buffer_unordered(4).collect().await;
+    problems.extend(found.into_iter().flatten());
+    eprintln!("{group_count} fault groups in {:.1} s", started.elapsed().as_secs_f32());
+    assert!(problems.is_empty(), "{} cases do not fail against the connector broken for them:\n{}", problems.len(), problems.join("\n"));
+}
