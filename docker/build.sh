@@ -11,8 +11,9 @@
 #   docker/build.sh ... --prune        remove the other dsp-harness:<hash> tags built by
 #                                      this script (test builds would fill the disk)
 #
-# The image is always tagged dsp-harness:<first 12 hex digits of the binary's SHA-256>, so a
-# tag names exactly one binary and a second build of the same binary is skipped, and, unless
+# The image is always tagged dsp-harness:<12 hex digits of the SHA-256 of the binary, the
+# Dockerfile and this script>, so a tag names exactly one build and a second build of the same
+# is skipped, and, unless
 # --no-latest, dsp-harness:latest (what docker/compose.yaml starts). The last line on stdout
 # is the content tag. Needs bash, ldd, sha256sum and the docker CLI; no registry is asked.
 set -euo pipefail
@@ -42,14 +43,16 @@ fi
 [ -x "$binary" ] || { echo "build.sh: $binary is not an executable file" >&2; exit 1; }
 [ -f "$here/Dockerfile" ] || { echo "build.sh: no Dockerfile beside $0" >&2; exit 1; }
 
-hash="$(sha256sum "$binary" | cut -c1-12)"
+# The tag covers the recipe too (this script and the Dockerfile), so a changed recipe builds
+# anew; runtime::docker::image_tag computes the same digest over the same bytes.
+hash="$(cat "$binary" "$here/Dockerfile" "$here/build.sh" | sha256sum | cut -c1-12)"
 tag="dsp-harness:$hash"
 tag_all() {
     if [ "$latest" = 1 ]; then docker tag "$tag" dsp-harness:latest >/dev/null; fi
     for extra in "${extra_tags[@]+"${extra_tags[@]}"}"; do docker tag "$tag" "$extra" >/dev/null; done
     if [ "$prune" = 1 ]; then
         # Only content tags this script made; an image a container still uses stays (no -f).
-        docker image ls --filter "label=dsp-harness.binary-sha256" --format '{{.Repository}}:{{.Tag}}' \
+        docker image ls --filter "label=dsp-harness.build" --format '{{.Repository}}:{{.Tag}}' \
             | grep -E '^dsp-harness:[0-9a-f]{12}$' | grep -vx "$tag" \
             | while read -r old; do docker image rm "$old" >/dev/null 2>&1 || true; done || true
     fi
@@ -102,6 +105,6 @@ if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 fi
 cp "$here/Dockerfile" "$context/Dockerfile"
 
-docker build --quiet --label "dsp-harness.binary-sha256=$hash" -t "$tag" "$context" >&2
+docker build --quiet --label "dsp-harness.build=$hash" -t "$tag" "$context" >&2
 tag_all
 echo "$tag"

@@ -44,7 +44,8 @@ pub const IMAGE_REPOSITORY: &str = "dsp-harness";
 pub const RUN_LABEL: &str = "dsp-harness.run";
 /// The label naming which component a container is.
 pub const COMPONENT_LABEL: &str = "dsp-harness.component";
-/// The port every component listens on inside its container (the image's `EXPOSE`).
+/// The port every component listens on inside its container (the image's `EXPOSE`; the
+/// command names it, as the image's entrypoint leaves the port to the command).
 pub const CONTAINER_PORT: u16 = 8080;
 /// The region the store of `serve store` answers for.
 const STORE_REGION: &str = "eu-central-1";
@@ -64,6 +65,11 @@ pub struct RunId(String);
 impl RunId {
     pub fn new() -> RunId {
         RunId(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// A run id read back from a label or a log line.
+    pub fn from_string(id: String) -> RunId {
+        RunId(id)
     }
 
     pub fn as_str(&self) -> &str {
@@ -486,7 +492,7 @@ async fn start_containers(docker: &Docker, options: &DockerOptions) -> Result<(D
             Role::Consumer => (connector_env(&secrets, &secrets.consumer_api_key), &options.consumer_args),
             Role::Store => (vec![("DSP_HARNESS_S3_ACCESS_KEY", &secrets.store_access_key), ("DSP_HARNESS_S3_SECRET_KEY", &secrets.store_secret_key)], &[]),
         };
-        let mut cmd = vec![role.as_str().to_string(), "--advertise".to_string(), role.as_str().to_string()];
+        let mut cmd = vec![role.as_str().to_string(), "--port".to_string(), CONTAINER_PORT.to_string(), "--advertise".to_string(), role.as_str().to_string()];
         cmd.extend(extra.iter().cloned());
         let mut env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(format!("DSP_HARNESS_LOG={}", options.log_filter));
@@ -538,6 +544,7 @@ fn connector_env<'a>(secrets: &'a Secrets, api_key: &'a str) -> Vec<(&'static st
     vec![("DSP_HARNESS_DAPS_URL", DAPS_NETWORK_URL), ("DSP_HARNESS_DAPS_ADMIN_KEY", &secrets.daps_admin_key), ("DSP_HARNESS_API_KEY", api_key)]
 }
 
+/// Where the connectors find the DAPS: [`Role::network_url`] of the DAPS.
 const DAPS_NETWORK_URL: &str = "http://daps:8080";
 
 fn data_space_info(base: &dyn Fn(Role) -> String, secrets: &Secrets) -> DataSpaceInfo {
@@ -709,8 +716,8 @@ static BUILD_LOCK: Mutex<()> = Mutex::new(());
 /// debug binary takes a moment, and every test asks.
 static TAGS: Mutex<Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>, String)>> = Mutex::new(Vec::new());
 
-/// The image tag for a binary: `dsp-harness:<first 12 hex digits of its SHA-256>`, the same
-/// tag `docker/build.sh` gives it.
+/// The image tag for a binary: `dsp-harness:<first 12 hex digits of the SHA-256 of the
+/// binary, the Dockerfile and build.sh>`, the same tag `docker/build.sh` gives it.
 pub fn image_tag(binary: &Path) -> Result<String, RuntimeError> {
     let unreadable = |e: std::io::Error| RuntimeError::Docker(format!("cannot read {}: {e}", binary.display()));
     let meta = std::fs::metadata(binary).map_err(unreadable)?;
@@ -730,6 +737,10 @@ pub fn image_tag(binary: &Path) -> Result<String, RuntimeError> {
         }
         context.update(&buffer[..n]);
     }
+    // The recipe is part of the image, so it is part of the tag; build.sh hashes the same
+    // bytes in the same order.
+    context.update(DOCKERFILE.as_bytes());
+    context.update(BUILD_SCRIPT.as_bytes());
     let digest = hex::encode(context.finish().as_ref());
     let tag = format!("{IMAGE_REPOSITORY}:{}", &digest[..12]);
     known.push((key.0, key.1, key.2, tag.clone()));
@@ -816,8 +827,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bin");
         std::fs::write(&path, b"abc").unwrap();
-        // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
-        assert_eq!(image_tag(&path).unwrap(), "dsp-harness:ba7816bf8f01");
+        let mut expected = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for part in [&b"abc"[..], DOCKERFILE.as_bytes(), BUILD_SCRIPT.as_bytes()] {
+            expected.update(part);
+        }
+        let expected = format!("dsp-harness:{}", &hex::encode(expected.finish().as_ref())[..12]);
+        assert_eq!(image_tag(&path).unwrap(), expected);
+        // The same digest as build.sh's `cat binary Dockerfile build.sh | sha256sum`.
+        let docker_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker");
+        let shell = Command::new("bash")
+            .arg("-c")
+            .arg(format!("cat {} {} {} | sha256sum | cut -c1-12", path.display(), docker_dir.join("Dockerfile").display(), docker_dir.join("build.sh").display()))
+            .output()
+            .unwrap();
+        assert_eq!(format!("dsp-harness:{}", String::from_utf8_lossy(&shell.stdout).trim()), expected);
         assert!(image_tag(&dir.path().join("missing")).is_err());
     }
 }

@@ -91,6 +91,7 @@ async fn a_started_data_space_is_healthy_serves_the_catalog_and_leaves_nothing_b
     assert_eq!(logs.iter().map(|(role, _)| *role).collect::<Vec<_>>(), Role::ALL);
     for (role, text) in &logs {
         assert!(text.contains(&format!("\"component\":\"{role}\"")), "the {role} log lacks its start line: {text}");
+        assert!(!text.contains('\u{1b}'), "the {role} log carries terminal colour codes: {text}");
     }
 
     space.shutdown().await;
@@ -124,5 +125,59 @@ async fn a_data_space_dropped_without_shutdown_leaves_nothing_behind() {
     let space = docker::start(options).await.expect("the data space starts");
     assert!(!docker::leftovers(&run_id).await.unwrap().is_empty(), "the run's containers are not labelled");
     drop(space);
+    assert_nothing_left(&run_id).await;
+}
+
+/// Set in the child process of the Ctrl-C test: there this test starts a data space and
+/// waits to be interrupted, instead of driving the child.
+const CHILD_ENV: &str = "DSP_HARNESS_DOCKER_INTERRUPT_CHILD";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_removes_the_run_and_ends_the_process() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        let mut options = DockerOptions::new(image().await);
+        options.on_interrupt = docker::OnInterrupt::CleanUpAndExit { code: 130 };
+        let space = docker::start(options).await.expect("the data space starts");
+        println!("run-id: {}", space.run_id);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        panic!("the interrupt did not end the process");
+    }
+    if !engine().await {
+        return;
+    }
+    image().await;
+    // The same test in a child process, so the interrupt and the exit hit only the child.
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "docker::ctrl_c_removes_the_run_and_ends_the_process", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the test binary runs again");
+    let pid = child.id().expect("the child runs").to_string();
+    // SIGINT, never SIGKILL: a killed child could not clean up, and its containers would stay.
+    let interrupt = || assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill runs").success());
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            // libtest writes `test <name> ... ` without a newline before the test's own output.
+            if let Some(at) = line.find("run-id: ") {
+                return Some(line[at + "run-id: ".len()..].trim().to_string());
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(run_id)) = found else {
+        interrupt();
+        let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        panic!("the child did not start its data space within a minute");
+    };
+    let run_id = docker::RunId::from_string(run_id);
+    let labelled = docker::leftovers(&run_id).await.unwrap();
+    interrupt();
+    assert!(!labelled.is_empty(), "the child's containers are not labelled");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("the child ends after the interrupt").unwrap();
+    assert_eq!(status.code(), Some(130), "the child ended with {status}");
     assert_nothing_left(&run_id).await;
 }
