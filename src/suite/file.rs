@@ -42,6 +42,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("errors.toml", include_str!("../../suites/errors.toml")),
     ("negotiation-consumer.toml", include_str!("../../suites/negotiation-consumer.toml")),
     ("transfer-consumer.toml", include_str!("../../suites/transfer-consumer.toml")),
+    ("identity-consumer.toml", include_str!("../../suites/identity-consumer.toml")),
 ];
 
 #[derive(Debug, Deserialize)]

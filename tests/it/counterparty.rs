@@ -63,7 +63,7 @@ async fn a_negotiation_and_a_pull_transfer_run_to_the_end_against_the_harness_pr
 
     let reply = s.harness.negotiation_move(&pid, NegotiationMove::Agreement).await.expect("the agreement is sent");
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.text());
-    let verification = s.harness.wait_for_message(&pid, MessageKind::ContractAgreementVerificationMessage, WAIT).await.expect("the consumer verifies");
+    let verification = s.harness.wait_for_message(&pid, MessageKind::ContractAgreementVerificationMessage, 0, WAIT).await.expect("the consumer verifies");
     assert_eq!(verification.status, 200, "{:?}", verification.refusal);
     assert!(verification.violations.is_empty(), "{:?}", verification.violations);
     assert!(matches!(verification.token, CallerToken::Valid { .. }));
@@ -137,4 +137,58 @@ async fn a_consumer_that_sends_no_token_is_refused_with_401() {
     assert!(s.harness.negotiations().is_empty(), "a refused request opens nothing");
     s.management.wait_for_negotiation_state(&id, &["TERMINATED"], WAIT).await.expect("the consumer gives up");
     s.space.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The consumer-role suites against the embedded reference consumer
+
+use dsp_harness::report::model::{CaseReport, Role, Verdict};
+use dsp_harness::runner::conformance::{embedded_config, run_cases, RunOptions, Timing};
+use dsp_harness::suite::{all_cases, Case};
+
+fn consumer_cases() -> Vec<Case> {
+    all_cases().expect("the shipped suites parse").into_iter().filter(|c| c.role == Role::Consumer).collect()
+}
+
+async fn run_consumer_cases(consumer_faults: Faults, cases: Vec<Case>) -> Vec<CaseReport> {
+    let space = embedded::start(EmbeddedOptions { consumer_faults, ..EmbeddedOptions::default() }).await.expect("the embedded data space starts");
+    let timing = Timing { case_timeout: Duration::from_secs(20), wait: Duration::from_secs(3) };
+    let mut config = embedded_config(&space, RunOptions { timing, ..RunOptions::default() });
+    config.provider = None;
+    let reports = run_cases(config, cases, &mut |_| {}).await.expect("the cases run");
+    space.shutdown().await;
+    reports
+}
+
+fn explain(report: &CaseReport) -> String {
+    let findings: Vec<String> = report.findings.iter().map(|f| format!("  {}: {} (expected {:?}, actual {:?})", f.kind, f.message, f.expected, f.actual)).collect();
+    format!("{} {:?} {}\n{}", report.id, report.verdict, report.reason.clone().unwrap_or_default(), findings.join("\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_consumer_case_passes_against_the_reference_consumer() {
+    let cases = consumer_cases();
+    assert!(cases.len() >= 50, "expected the consumer suites, got {}", cases.len());
+    let reports = run_consumer_cases(Faults::none(), cases).await;
+    let failed: Vec<String> = reports.iter().filter(|r| r.verdict != Verdict::Pass).map(explain).collect();
+    assert!(failed.is_empty(), "{} consumer cases did not pass:\n{}", failed.len(), failed.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_consumer_case_fails_against_a_consumer_with_its_fault() {
+    let mut by_fault: std::collections::BTreeMap<String, Vec<Case>> = Default::default();
+    for case in consumer_cases() {
+        let fault = case.fault.clone().unwrap_or_else(|| panic!("{} names no fault", case.id));
+        by_fault.entry(fault).or_default().push(case);
+    }
+    let mut wrong = Vec::new();
+    for (fault, cases) in by_fault {
+        let parsed: Fault = fault.parse().unwrap_or_else(|e| panic!("{e}"));
+        for report in run_consumer_cases(Faults::of([parsed]), cases).await {
+            if report.verdict != Verdict::Fail {
+                wrong.push(format!("with {fault}: {}", explain(&report)));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} cases did not fail against their fault:\n{}", wrong.len(), wrong.join("\n"));
 }

@@ -176,7 +176,9 @@ impl Connector {
             if self.fault(Fault::SendMalformed) {
                 object.remove("@context");
             }
-            if self.fault(Fault::WrongPidsSent) && object.contains_key("providerPid") {
+            let transfer = object.get("@type").and_then(Value::as_str).is_some_and(|t| t.starts_with("Transfer"));
+            let wrong_pids = if transfer { self.fault(Fault::TransferWrongPidsSent) } else { self.fault(Fault::WrongPidsSent) };
+            if wrong_pids && object.contains_key("providerPid") {
                 object.insert("providerPid".to_string(), Value::String("urn:uuid:not-the-provider-pid".to_string()));
             }
         }

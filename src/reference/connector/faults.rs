@@ -107,12 +107,17 @@ pub enum Fault {
     /// Hang instead of answering DSP requests.
     Hang,
     // Outgoing messages (checked by the harness when it plays the counterparty)
-    /// Outgoing negotiation and transfer messages name a wrong `providerPid`.
+    /// Outgoing negotiation messages name a wrong `providerPid`.
     WrongPidsSent,
+    /// Outgoing transfer messages name a wrong `providerPid`.
+    TransferWrongPidsSent,
     /// Outgoing DSP messages carry no `@context`, so they fail the schemas.
     SendMalformed,
     /// A consumer drops the data address a transfer start carries (no EDR for the pull).
     IgnoreDataAddress,
+    /// A termination through the management API ends the process locally without telling
+    /// the peer.
+    SilentTermination,
 }
 
 impl Fault {

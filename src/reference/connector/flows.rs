@@ -237,6 +237,9 @@ pub async fn terminate_negotiation(conn: &Connector, id: &str, reason: &str) -> 
         code: Some("terminated".to_string()),
         reason: vec![Value::String(reason.to_string())],
     });
+    if conn.fault(Fault::SilentTermination) {
+        return Ok(());
+    }
     // A termination stands even if the peer cannot be told.
     send_negotiation(conn, &n, binding::negotiation_termination(n.their_pid()), message).await
 }
@@ -451,6 +454,9 @@ pub async fn terminate_transfer(conn: &Connector, id: &str, reason: &str) -> Res
         code: Some("terminated".to_string()),
         reason: vec![Value::String(reason.to_string())],
     });
+    if conn.fault(Fault::SilentTermination) {
+        return Ok(());
+    }
     send_transfer(conn, &t, binding::transfer_termination(t.their_pid()), message).await
 }
 

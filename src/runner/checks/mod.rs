@@ -2,5 +2,9 @@
 //! exposes `checks()`, listed in [`crate::runner::conformance::registry`].
 
 pub mod metadata;
+pub(crate) mod consumer;
+pub mod consumer_identity;
+pub mod consumer_negotiation;
+pub mod consumer_transfer;
 pub mod provider_flow;
 pub mod provider_negotiation;

@@ -122,3 +122,22 @@ mod tests {
         assert!(!counter_offer("h").same_rules(&offer("h")));
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use crate::protocol::{codec_for, ContractOfferMessage, DspMessage, ProtocolVersion, ProviderPid};
+
+    #[test]
+    fn the_counter_offer_message_validates() {
+        let message = DspMessage::ContractOffer(ContractOfferMessage {
+            provider_pid: ProviderPid::generate(),
+            consumer_pid: Some(crate::protocol::ConsumerPid::generate()),
+            offer: counter_offer("dsp-harness"),
+            callback_address: Some("http://127.0.0.1:1/dsp".to_string()),
+        });
+        let body = codec_for(ProtocolVersion::V2025_1).encode(&message);
+        let violations = crate::schema::SchemaSet::embedded_2025_1().validate("ContractOfferMessage", &body);
+        assert!(violations.is_empty(), "{violations:#?}\n{body:#}");
+    }
+}

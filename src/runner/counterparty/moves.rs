@@ -225,7 +225,9 @@ impl HarnessProvider {
                         provider_pid: provider_pid.clone(),
                         consumer_pid: Some(consumer_pid.clone()),
                         offer,
-                        callback_address: Some(self.dsp_url()),
+                        // A counter-offer names the consumer's pid and no callback address:
+                        // the schema allows one or the other.
+                        callback_address: None,
                     });
                     (message, binding::negotiation_offers(consumer_pid.as_str()))
                 }
@@ -235,7 +237,7 @@ impl HarnessProvider {
                         provider_pid: provider_pid.clone(),
                         consumer_pid: consumer_pid.clone(),
                         agreement,
-                        callback_address: Some(self.dsp_url()),
+                        callback_address: None,
                     });
                     (message, binding::negotiation_agreement(consumer_pid.as_str()))
                 }

@@ -57,7 +57,9 @@ pub enum IncomingTokens {
     /// As DATs of the DAPS behind this verifier, for the harness's participant id (or the IDS
     /// all-connectors audience).
     Daps(DatVerifier),
-    /// Not at all (the harness cannot reach the target's DAPS key set).
+    /// Only that there is one (the target's DAPS key set is unknown to the harness).
+    PresenceOnly,
+    /// Not at all (the target is configured without authentication).
     Unchecked,
 }
 
@@ -160,6 +162,11 @@ impl HarnessProvider {
         self.shared.harness()
     }
 
+    /// Whether the harness checks the tokens the connector under test presents.
+    pub fn checks_tokens(&self) -> bool {
+        matches!(self.shared.config.incoming, IncomingTokens::Daps(_))
+    }
+
     pub fn peer_name(&self) -> &str {
         &self.shared.config.peer_name
     }
@@ -236,9 +243,21 @@ impl HarnessProvider {
         self.wait_until(timeout, |book| book.received.iter().find(|r| wanted(r)).cloned()).await
     }
 
-    /// Waits for a received message of `kind` about the harness process `provider_pid`.
-    pub async fn wait_for_message(&self, provider_pid: &ProviderPid, kind: MessageKind, timeout: Duration) -> Option<Received> {
-        self.wait_for_received(timeout, |r| r.kind == Some(kind) && r.provider_pid.as_ref() == Some(provider_pid)).await
+    /// How many requests arrived so far: a mark for [`Self::wait_for_message`], so a check
+    /// waits for the next message of a kind rather than finding an earlier one.
+    pub fn received_count(&self) -> usize {
+        self.shared.book().received.len()
+    }
+
+    /// Waits for a request that arrived after the first `after` ones and that `wanted` accepts.
+    pub async fn wait_for_received_after(&self, after: usize, timeout: Duration, wanted: impl Fn(&Received) -> bool) -> Option<Received> {
+        self.wait_until(timeout, |book| book.received.iter().skip(after).find(|r| wanted(r)).cloned()).await
+    }
+
+    /// Waits for a message of `kind` about the harness process `provider_pid` that arrived
+    /// after the first `after` requests.
+    pub async fn wait_for_message(&self, provider_pid: &ProviderPid, kind: MessageKind, after: usize, timeout: Duration) -> Option<Received> {
+        self.wait_for_received_after(after, timeout, |r| r.kind == Some(kind) && r.provider_pid.as_ref() == Some(provider_pid)).await
     }
 
     /// Waits for the first negotiation a consumer opened with a contract request.
@@ -545,10 +564,13 @@ fn pid_field<'a>(json: &'a Option<Value>, name: &str) -> Option<&'a str> {
 /// Checks the DAT of a request: the harness's own id or the all-connectors audience.
 async fn authenticate(shared: &Shared, headers: &HeaderMap) -> CallerToken {
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(bearer).unwrap_or("");
-    let IncomingTokens::Daps(verifier) = &shared.config.incoming else { return CallerToken::Unchecked };
+    if matches!(shared.config.incoming, IncomingTokens::Unchecked) {
+        return CallerToken::Unchecked;
+    }
     if token.is_empty() {
         return CallerToken::Refused(DatRejection::Missing.to_string());
     }
+    let IncomingTokens::Daps(verifier) = &shared.config.incoming else { return CallerToken::Unchecked };
     let mut result = verifier.verify(token, shared.harness()).await;
     if let Err(DatRejection::WrongAudience { found, .. }) = &result {
         if found.iter().any(|a| a == ALL_CONNECTORS_AUDIENCE) {
