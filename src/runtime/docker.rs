@@ -714,16 +714,19 @@ static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Tags already computed in this process, by path, size and modification time: hashing a
 /// debug binary takes a moment, and every test asks.
-static TAGS: Mutex<Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>, String)>> = Mutex::new(Vec::new());
+static TAGS: Mutex<Vec<(BinaryStamp, String)>> = Mutex::new(Vec::new());
+
+/// What identifies a binary file cheaply: its path, size and modification time.
+type BinaryStamp = (std::path::PathBuf, u64, Option<std::time::SystemTime>);
 
 /// The image tag for a binary: `dsp-harness:<first 12 hex digits of the SHA-256 of the
 /// binary, the Dockerfile and build.sh>`, the same tag `docker/build.sh` gives it.
 pub fn image_tag(binary: &Path) -> Result<String, RuntimeError> {
     let unreadable = |e: std::io::Error| RuntimeError::Docker(format!("cannot read {}: {e}", binary.display()));
     let meta = std::fs::metadata(binary).map_err(unreadable)?;
-    let key = (binary.to_path_buf(), meta.len(), meta.modified().ok());
+    let stamp: BinaryStamp = (binary.to_path_buf(), meta.len(), meta.modified().ok());
     let mut known = TAGS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((.., tag)) = known.iter().find(|(path, len, modified, _)| (path, len, modified) == (&key.0, &key.1, &key.2)) {
+    if let Some((_, tag)) = known.iter().find(|(known, _)| *known == stamp) {
         return Ok(tag.clone());
     }
     // aws-lc's SHA-256 is optimised C even in a debug build, where Rust's would crawl.
@@ -743,7 +746,7 @@ pub fn image_tag(binary: &Path) -> Result<String, RuntimeError> {
     context.update(BUILD_SCRIPT.as_bytes());
     let digest = hex::encode(context.finish().as_ref());
     let tag = format!("{IMAGE_REPOSITORY}:{}", &digest[..12]);
-    known.push((key.0, key.1, key.2, tag.clone()));
+    known.push((stamp, tag.clone()));
     Ok(tag)
 }
 
