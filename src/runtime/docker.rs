@@ -289,8 +289,9 @@ fn docker_error(what: &str) -> impl Fn(testcontainers::bollard::errors::Error) -
     move |e| RuntimeError::Docker(format!("{what}: {e}"))
 }
 
-/// Connects to the engine named by `DOCKER_HOST` (or the local socket) and agrees on an API
-/// version the engine speaks; Debian's engine, for one, stops at 1.41.
+/// Connects to the engine named by `DOCKER_HOST` (or the local socket). Asking the engine
+/// for its API version first is the cheapest proof that it answers, and keeps the client at
+/// or below what the engine speaks (Debian's engine, CI's, stops at 1.41).
 async fn connect() -> Result<Docker, RuntimeError> {
     let docker = Docker::connect_with_defaults().map_err(docker_error("cannot reach the docker engine"))?;
     match tokio::time::timeout(PING_TIMEOUT, docker.negotiate_version()).await {
