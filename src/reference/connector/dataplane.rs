@@ -45,7 +45,9 @@ async fn pull(State(conn): State<Connector>, headers: HeaderMap) -> Response {
             None => return refuse(StatusCode::UNAUTHORIZED, "missing or unknown token"),
         };
         let Some(transfer) = transfer else { return refuse(StatusCode::UNAUTHORIZED, "token names no transfer") };
-        if transfer.state != TransferState::Started && !conn.fault(Fault::ServeWhenNotStarted) && !conn.fault(Fault::PullWithoutToken) {
+        // A token that is never revoked keeps serving after the transfer ended, as the fault says.
+        let revoked_ignored = conn.fault(Fault::TokenNeverRevoked) && transfer.state.is_terminal();
+        if transfer.state != TransferState::Started && !conn.fault(Fault::ServeWhenNotStarted) && !conn.fault(Fault::PullWithoutToken) && !revoked_ignored {
             return refuse(StatusCode::FORBIDDEN, &format!("transfer is {}", transfer.state));
         }
         transfer.asset_id.as_ref().and_then(|a| store.assets.get(a)).and_then(|a| a.source_url())

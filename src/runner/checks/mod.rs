@@ -8,3 +8,4 @@ pub mod consumer_negotiation;
 pub mod consumer_transfer;
 pub mod provider_flow;
 pub mod provider_negotiation;
+pub mod provider_transfer;

@@ -11,6 +11,7 @@ pub fn entries() -> Vec<(&'static str, CheckFn)> {
     [
         checks::metadata::checks(),
         checks::provider_negotiation::checks(),
+        checks::provider_transfer::checks(),
         checks::consumer_negotiation::checks(),
         checks::consumer_transfer::checks(),
         checks::consumer_identity::checks(),
