@@ -100,7 +100,7 @@ async fn a_negotiation_and_a_pull_transfer_run_to_the_end_against_the_harness_pr
             assert!(e.violations.is_empty(), "{kind} at {} has violations: {:?}", e.url, e.violations);
         }
     }
-    assert!(exchanges.iter().any(|e| e.from == "consumer" && e.to == HARNESS_ID && e.request_type.as_deref() == Some("ContractRequestMessage")));
+    assert!(exchanges.iter().any(|e| e.from == "consumer" && e.to == "harness" && e.request_type.as_deref() == Some("ContractRequestMessage")));
     s.space.shutdown().await;
 }
 

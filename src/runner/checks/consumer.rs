@@ -447,7 +447,7 @@ pub(crate) async fn expect_edr_pulls(ctx: &CaseContext, hp: &HarnessProvider, t:
         .header(reqwest::header::AUTHORIZATION, edr.authorization.clone().unwrap_or_default())
         .build()
         .map_err(|e| CaseOutcome::Error(format!("cannot build the pull: {e}")))?;
-    let pulled = ctx.client().download(ctx.name(), hp.participant_id(), request).await.map_err(|e| CaseOutcome::Error(e.to_string()))?;
+    let pulled = ctx.client().download(ctx.name(), crate::runner::counterparty::RECORDED_AS, request).await.map_err(|e| CaseOutcome::Error(e.to_string()))?;
     let expected = crate::runner::recorder::sha256_hex(crate::runner::counterparty::payload());
     if !pulled.status.is_success() || pulled.sha256 != expected {
         ctx.fail(Finding::new("digest", "pulling through the consumer's EDR did not yield the harness's data").expected(expected, format!("status {} sha256 {}", pulled.status.as_u16(), pulled.sha256)).at(pulled.seq as usize));

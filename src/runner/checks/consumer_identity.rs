@@ -55,6 +55,7 @@ async fn refused_with(ctx: &CaseContext, kind: TokenKind) -> Step {
         return Ok(());
     }
     let n = consumer_requests(ctx, &hp, Verifying::OnItsOwn).await?;
+    expect_negotiation_state(ctx, &hp, &n, NegotiationState::Requested, Look::Until).await?;
     let reply = provider_moves_with(&hp, &n, NegotiationMove::Termination, &SendOptions::token(token)).await?;
     expect_refused(ctx, &reply, "ContractNegotiationError", &[401], None);
     expect_negotiation_state(ctx, &hp, &n, NegotiationState::Requested, Look::Now).await

@@ -1,5 +1,5 @@
-//! Contract negotiation with the connector under test as the consumer (DSP 2025-1 §8, the
-//! consumer callback endpoints of §8.3): the harness plays the provider, the consumer starts
+//! Contract negotiation with the connector under test as the consumer (DSP 2025-1 Contract
+//! Negotiation, its consumer callback endpoints in the HTTPS binding): the harness plays the provider, the consumer starts
 //! negotiations through its management API, and each case scripts the provider's moves,
 //! the consumer's moves, and moves the consumer must refuse. The first sixteen follow the
 //! Eclipse DSP TCK's `ContractNegotiationConsumer*Test` (`CN_C:01-01` ... `CN_C:03-06`).

@@ -1,5 +1,5 @@
-//! Transfer processes with the connector under test as the consumer (DSP 2025-1 §10, the
-//! consumer callback endpoints of §10.3): every case first negotiates an agreement with the
+//! Transfer processes with the connector under test as the consumer (DSP 2025-1 Transfer
+//! Process, its consumer callback endpoints in the HTTPS binding): every case first negotiates an agreement with the
 //! harness provider, then the consumer requests an HTTP pull under it and each case scripts
 //! the provider's moves, the consumer's moves, and moves the consumer must refuse. The first
 //! sixteen follow the Eclipse DSP TCK's `TransferProcessConsumer*Test` (`TP_C:01-01` ...

@@ -134,7 +134,7 @@ mod schema_tests {
             provider_pid: ProviderPid::generate(),
             consumer_pid: Some(crate::protocol::ConsumerPid::generate()),
             offer: counter_offer("dsp-harness"),
-            callback_address: Some("http://127.0.0.1:1/dsp".to_string()),
+            callback_address: None,
         });
         let body = codec_for(ProtocolVersion::V2025_1).encode(&message);
         let violations = crate::schema::SchemaSet::embedded_2025_1().validate("ContractOfferMessage", &body);

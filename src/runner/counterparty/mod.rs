@@ -10,5 +10,5 @@ mod state;
 pub use catalog::{agreement, counter_offer, offer, offer_json, payload, DATASET_ID, FORMATS, OFFER_ID};
 pub use error::CounterpartyError;
 pub use moves::{InitialOffer, NegotiationMove, SendOptions, Token, TransferMove};
-pub use server::{HarnessProvider, HarnessProviderConfig, IncomingTokens, OutgoingTokens, ALL_CONNECTORS_AUDIENCE};
+pub use server::{HarnessProvider, HarnessProviderConfig, IncomingTokens, OutgoingTokens, ALL_CONNECTORS_AUDIENCE, RECORDED_AS};
 pub use state::{Book, CallerToken, HarnessNegotiation, HarnessTransfer, Initiator, Pull, Received, ScriptedReply};

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::catalog;
 use super::error::CounterpartyError;
-use super::server::{HarnessProvider, OutgoingTokens};
+use super::server::{HarnessProvider, OutgoingTokens, RECORDED_AS};
 use super::state::{HarnessNegotiation, Initiator};
 use crate::protocol::*;
 use crate::runner::RecordedResponse;
@@ -138,7 +138,7 @@ impl HarnessProvider {
             builder = builder.header(AUTHORIZATION, value);
         }
         let request = builder.build().map_err(|e| CounterpartyError::InvalidUrl { url: url.clone(), message: e.to_string() })?;
-        Ok(client.send(self.participant_id(), self.peer_name(), request).await?)
+        Ok(client.send(RECORDED_AS, self.peer_name(), request).await?)
     }
 
     /// Gets `base` + `path` of the connector under test (a process's state), recorded with DSP
@@ -151,7 +151,7 @@ impl HarnessProvider {
             builder = builder.header(AUTHORIZATION, value);
         }
         let request = builder.build().map_err(|e| CounterpartyError::InvalidUrl { url: url.clone(), message: e.to_string() })?;
-        Ok(client.send(self.participant_id(), self.peer_name(), request).await?)
+        Ok(client.send(RECORDED_AS, self.peer_name(), request).await?)
     }
 
     // -- negotiation ------------------------------------------------------------------------

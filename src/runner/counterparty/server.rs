@@ -36,6 +36,9 @@ use crate::runner::http::{check_exchange, header_pairs};
 use crate::runner::recorder::body_of;
 use crate::runner::RecordingClient;
 
+/// The name the harness's side of every exchange is recorded under, as in the rest of the run.
+pub const RECORDED_AS: &str = "harness";
+
 /// The DAT audience every connector accepts besides its own id (the IDS default), which a
 /// consumer may use when it does not know the provider's participant id.
 pub const ALL_CONNECTORS_AUDIENCE: &str = "idsc:IDS_CONNECTORS_ALL";
@@ -502,7 +505,7 @@ async fn serve(State(shared): State<Arc<Shared>>, endpoint: Endpoint, method: Me
     let mut exchange = Exchange {
         seq,
         from: shared.config.peer_name.clone(),
-        to: shared.harness().to_string(),
+        to: RECORDED_AS.to_string(),
         method: method.to_string(),
         url: format!("{}{}", shared.url, uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/")),
         request_headers: header_pairs(&headers),
