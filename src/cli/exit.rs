@@ -14,6 +14,8 @@ pub const USAGE: u8 = 2;
 pub const SETUP_FAILED: u8 = 3;
 /// `--runtime docker` was asked for and no Docker engine answers.
 pub const DOCKER_UNAVAILABLE: u8 = 4;
+/// The run was interrupted (Ctrl-C); containers and networks it started were removed.
+pub const INTERRUPTED: u8 = 130;
 /// At least one case failed or could not be judged (verdict fail or error).
 pub const CHECKS_FAILED: u8 = 100;
 /// A load-test threshold was breached.
@@ -22,7 +24,7 @@ pub const THRESHOLD_BREACHED: u8 = 101;
 pub const REGRESSED: u8 = 102;
 
 /// Every code with its meaning, for `dsp-harness exit-codes` and the README.
-pub const ALL: [(u8, &str, &str); 8] = [
+pub const ALL: [(u8, &str, &str); 9] = [
     (SUCCESS, "SUCCESS", "everything ran and every check passed"),
     (INTERNAL_ERROR, "INTERNAL_ERROR", "the harness failed unexpectedly (a bug)"),
     (USAGE, "USAGE", "the command line was wrong"),
@@ -31,4 +33,5 @@ pub const ALL: [(u8, &str, &str); 8] = [
     (CHECKS_FAILED, "CHECKS_FAILED", "at least one case failed or could not be judged"),
     (THRESHOLD_BREACHED, "THRESHOLD_BREACHED", "a load-test threshold was breached"),
     (REGRESSED, "REGRESSED", "report --baseline found a regression"),
+    (INTERRUPTED, "INTERRUPTED", "the run was interrupted; its containers were removed"),
 ];

@@ -10,6 +10,7 @@ use super::{exit, CliError};
 use crate::report::model::{Report, RunEvent, RunInfo};
 use crate::report::{self, Progress, Redactor};
 use crate::runner::session::{self, RunPlan};
+use crate::runtime::docker::{self, DockerOptions, OnInterrupt};
 use crate::runtime::embedded::EmbeddedOptions;
 use crate::schema::SchemaSet;
 
@@ -36,7 +37,18 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
             let plan = RunPlan { scenario: !args.suites_only, suites: !args.scenario_only, case_timeout: Duration::from_secs(args.timeout) };
             session::run_embedded(EmbeddedOptions::default(), &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
         }
-        (None, Runtime::Docker) => return Err(CliError::docker("the docker runtime is not available in this build")),
+        (None, Runtime::Docker) => {
+            docker::docker_available().await.map_err(|e| CliError::docker(format!("--runtime docker needs a Docker engine and none answers: {e}")))?;
+            let binary = std::env::current_exe().map_err(|e| CliError::setup(format!("cannot find this program's binary: {e}")))?;
+            let image = tokio::task::spawn_blocking(move || docker::ensure_image(&binary))
+                .await
+                .map_err(CliError::setup)?
+                .map_err(|e| CliError::setup(format!("cannot build the container image: {e}")))?;
+            let mut options = DockerOptions::new(image);
+            options.on_interrupt = OnInterrupt::CleanUpAndExit { code: exit::INTERRUPTED as i32 };
+            let plan = RunPlan { scenario: !args.suites_only, suites: !args.scenario_only, case_timeout: Duration::from_secs(args.timeout) };
+            session::run_docker(options, &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
+        }
         (Some(target), _) => return Err(CliError::setup(format!("cannot run against {}: target files are not supported yet", target.display()))),
     };
     let finished = chrono::Utc::now();

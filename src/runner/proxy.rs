@@ -109,6 +109,18 @@ impl RecordingProxy {
         recorder: Recorder,
         schemas: SchemaSet,
     ) -> Result<(String, ProxyHandle), RunnerError> {
+        RecordingProxy::start_on("127.0.0.1", from, to, upstream_base, recorder, schemas).await
+    }
+
+    /// Like [`RecordingProxy::start`], listening on `host` (an address containers can reach).
+    pub async fn start_on(
+        host: &str,
+        from: &str,
+        to: &str,
+        upstream_base: &str,
+        recorder: Recorder,
+        schemas: SchemaSet,
+    ) -> Result<(String, ProxyHandle), RunnerError> {
         let parsed = reqwest::Url::parse(upstream_base)
             .map_err(|e| RunnerError::Upstream { url: upstream_base.to_string(), message: e.to_string() })?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -128,7 +140,7 @@ impl RecordingProxy {
             recorder,
             schemas,
         };
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        let listener = tokio::net::TcpListener::bind((host, 0))
             .await
             .map_err(|source| RunnerError::Bind { what: format!("the recording proxy {from} -> {to}"), source })?;
         let addr = listener.local_addr().map_err(|source| RunnerError::Bind { what: format!("the recording proxy {from} -> {to}"), source })?;

@@ -160,6 +160,36 @@ pub struct ScenarioConfig {
     /// The bucket the S3 push writes into; created when missing.
     pub s3_bucket: String,
     pub timeouts: Timeouts,
+    /// How the connectors see the network, when it differs from the harness's view.
+    pub network: NetworkView,
+}
+
+/// The network as the connectors see it, when they run elsewhere (containers) and not every
+/// URL means the same thing to them and to the harness. The default is one shared loopback.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkView {
+    /// The address the harness's own servers (the push sink) listen on and advertise, so that
+    /// the provider can reach them; loopback when `None`.
+    pub harness_host: Option<String>,
+    /// The object store's URL as the provider reaches it; the harness's own when `None`.
+    pub provider_object_store_url: Option<String>,
+    /// Prefix rewrites (connector's view -> harness's view) for URLs a connector hands to the
+    /// harness, such as an EDR endpoint naming a container.
+    pub to_harness: Vec<(String, String)>,
+}
+
+impl NetworkView {
+    /// A URL a connector handed out, as the harness reaches it.
+    pub fn for_harness(&self, url: &str) -> String {
+        for (from, to) in &self.to_harness {
+            if let Some(rest) = url.strip_prefix(from.as_str()) {
+                if matches!(rest.chars().next(), None | Some('/' | '?' | '#')) {
+                    return format!("{to}{rest}");
+                }
+            }
+        }
+        url.to_string()
+    }
 }
 
 impl ScenarioConfig {
@@ -176,6 +206,7 @@ impl ScenarioConfig {
             protocol: ProtocolVersion::V2025_1,
             s3_bucket: "carbon-emissions".to_string(),
             timeouts: Timeouts::default(),
+            network: NetworkView::default(),
         }
     }
 }
@@ -599,7 +630,8 @@ impl Run {
         };
 
         ctx.begin("pull the data with the token");
-        let request = self.client.http().get(&edr.value.endpoint).header(AUTHORIZATION, token).build();
+        let endpoint = self.cfg.network.for_harness(&edr.value.endpoint);
+        let request = self.client.http().get(&endpoint).header(AUTHORIZATION, token).build();
         match request {
             Err(e) => ctx.add(Finding::new("body", format!("the EDR endpoint is not a usable URL: {e}")).expected("an http(s) URL", edr.value.endpoint.clone()), Some(edr.exchange)),
             Ok(request) => match self.client.download("harness", "provider-data-plane", request).await {
@@ -613,7 +645,7 @@ impl Run {
         }
 
         ctx.begin("the same pull without the token is refused");
-        if let Ok(request) = self.client.http().get(&edr.value.endpoint).build() {
+        if let Ok(request) = self.client.http().get(&endpoint).build() {
             match self.client.download("harness", "provider-data-plane", request).await {
                 Err(e) => ctx.add(Finding::new("transport", format!("pull without the token: {e}")), e.exchange()),
                 Ok(download) => {
@@ -634,7 +666,7 @@ impl Run {
 
     async fn push(&mut self, ctx: &mut Ctx) -> Outcome {
         let Some(agreement_id) = self.progress.agreement_id.clone() else { return Outcome::Error("no agreement from the negotiation step".into()) };
-        let sink = match Sink::start(self.cfg.recorder.clone(), "provider-data-plane", "consumer-backend").await {
+        let sink = match Sink::start_on(self.cfg.network.harness_host.as_deref().unwrap_or("127.0.0.1"), self.cfg.recorder.clone(), "provider-data-plane", "consumer-backend").await {
             Ok(sink) => sink,
             Err(e) => return Outcome::Error(format!("cannot start the consumer backend: {e}")),
         };
@@ -695,7 +727,7 @@ impl Run {
             "bucketName": bucket,
             "keyName": key,
             "region": store.region,
-            "endpointOverride": store.url,
+            "endpointOverride": self.cfg.network.provider_object_store_url.clone().unwrap_or_else(|| store.url.clone()),
             "accessKeyId": store.access_key,
             "secretAccessKey": store.secret_key,
         });

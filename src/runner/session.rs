@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use super::scenario::{run_scenario, Fixture, ScenarioConfig};
+use super::scenario::{run_scenario, Fixture, NetworkView, ScenarioConfig};
 use super::{Recorder, RecordingProxy, RunnerError};
-use crate::report::model::{CaseReport, RunEvent, TargetInfo};
+use crate::report::model::{CaseReport, LogExcerpt, RunEvent, TargetInfo, Verdict};
+use crate::runtime::docker::{self, DockerOptions};
 use crate::runtime::embedded::{self, Advertised, EmbeddedOptions, RuntimeError};
 use crate::schema::SchemaSet;
 
@@ -75,4 +76,66 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
     to_provider.stop().await;
     to_consumer.stop().await;
     Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets })
+}
+
+/// Runs `plan` against the reference data space in Docker containers started from `image`.
+///
+/// A recording proxy on the run network's gateway sits between the consumer and the provider,
+/// so the consumer's DSP requests are recorded and validated; the provider's callbacks go
+/// straight to the consumer's container. When a case fails, every container's log is attached.
+pub async fn run_docker(options: DockerOptions, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+    let space = docker::start(options).await?;
+    let result = run_in_containers(&space, plan, schemas, events).await;
+    let result = match result {
+        Ok(mut outcome) => {
+            if outcome.cases.iter().any(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)) {
+                let logs: Vec<LogExcerpt> = space.logs().await.into_iter().map(|(role, text)| LogExcerpt { component: role.to_string(), text }).collect();
+                for case in outcome.cases.iter_mut().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)) {
+                    case.logs = logs.clone();
+                }
+            }
+            Ok(outcome)
+        }
+        Err(e) => Err(e),
+    };
+    space.shutdown().await;
+    result
+}
+
+async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+    let recorder = Recorder::new();
+    let host = space.host_address.to_string();
+    let (provider_proxy, to_provider) =
+        RecordingProxy::start_on(&host, "consumer", "provider", &space.info.provider.dsp_url, recorder.clone(), schemas.clone()).await?;
+    let secrets = vec![
+        space.info.provider.api_key.clone(),
+        space.info.consumer.api_key.clone(),
+        space.info.daps.admin_key.clone(),
+        space.info.object_store.secret_key.clone(),
+    ];
+    let mut cases = Vec::new();
+    if plan.scenario {
+        let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
+        config.provider_dsp_url = provider_proxy.clone();
+        config.recorder = recorder.clone();
+        config.schemas = schemas.clone();
+        config.timeouts.step = plan.case_timeout;
+        config.network = NetworkView {
+            harness_host: Some(host.clone()),
+            provider_object_store_url: Some(space.network_info.object_store.url.clone()),
+            to_harness: vec![
+                (space.network_info.provider.root_url.clone(), space.info.provider.root_url.clone()),
+                (space.network_info.consumer.root_url.clone(), space.info.consumer.root_url.clone()),
+            ],
+        };
+        cases.extend(run_scenario(config, &mut *events).await);
+    }
+    to_provider.stop().await;
+    let target = TargetInfo {
+        name: "reference (docker)".to_string(),
+        management: "reference".to_string(),
+        dsp_url: space.network_info.provider.dsp_url.clone(),
+        dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
+    };
+    Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets })
 }

@@ -54,7 +54,12 @@ struct SinkState {
 impl Sink {
     /// Starts a sink on `127.0.0.1:0`; deliveries are recorded as sent by `from` to `to`.
     pub async fn start(recorder: Recorder, from: &str, to: &str) -> Result<Sink, RunnerError> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        Sink::start_on("127.0.0.1", recorder, from, to).await
+    }
+
+    /// Like [`Sink::start`], listening on `host` (an address containers can reach).
+    pub async fn start_on(host: &str, recorder: Recorder, from: &str, to: &str) -> Result<Sink, RunnerError> {
+        let listener = tokio::net::TcpListener::bind((host, 0))
             .await
             .map_err(|source| RunnerError::Bind { what: format!("the {to} sink"), source })?;
         let addr: SocketAddr = listener.local_addr().map_err(|source| RunnerError::Bind { what: format!("the {to} sink"), source })?;

@@ -181,3 +181,44 @@ async fn ctrl_c_removes_the_run_and_ends_the_process() {
     assert_eq!(status.code(), Some(130), "the child ended with {status}");
     assert_nothing_left(&run_id).await;
 }
+
+/// The carbon-emissions scenario in containers: every step passes, and nothing of the run is
+/// left afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_carbon_emissions_scenario_passes_in_containers_and_leaves_nothing_behind() {
+    use dsp_harness::report::model::Verdict;
+    use dsp_harness::runner::session::{run_docker, RunPlan};
+    if !engine().await {
+        return;
+    }
+    let options = DockerOptions::new(image().await);
+    let run_id = options.run_id.clone();
+    let plan = RunPlan { scenario: true, suites: false, case_timeout: Duration::from_secs(30) };
+    let outcome = run_docker(options, &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the run completes");
+    for case in &outcome.cases {
+        assert_eq!(case.verdict, Verdict::Pass, "{} failed in containers: {:?}", case.id, case.findings);
+    }
+    assert_eq!(outcome.cases.len(), 8);
+    assert!(outcome.cases.iter().flat_map(|c| &c.exchanges).any(|e| e.request_type.as_deref() == Some("ContractRequestMessage")), "the consumer's DSP requests are recorded");
+    assert_nothing_left(&run_id).await;
+}
+
+/// A run whose provider breaks the data plane fails half-way; the failed cases carry the
+/// containers' logs, and still nothing of the run is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_fails_half_way_attaches_logs_and_leaves_nothing_behind() {
+    use dsp_harness::report::model::Verdict;
+    use dsp_harness::runner::session::{run_docker, RunPlan};
+    if !engine().await {
+        return;
+    }
+    let mut options = DockerOptions::new(image().await);
+    options.provider_args = vec!["--fault".into(), "wrong-bytes".into()];
+    let run_id = options.run_id.clone();
+    let plan = RunPlan { scenario: true, suites: false, case_timeout: Duration::from_secs(30) };
+    let outcome = run_docker(options, &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the run completes");
+    let pull = outcome.cases.iter().find(|c| c.id == "mvds.carbon.04-pull").expect("the pull step ran");
+    assert_eq!(pull.verdict, Verdict::Fail);
+    assert!(pull.logs.iter().any(|l| l.component.contains("provider") && !l.text.is_empty()), "the failed case carries the provider's log");
+    assert_nothing_left(&run_id).await;
+}
