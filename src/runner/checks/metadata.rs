@@ -9,6 +9,7 @@ use crate::runner::conformance::{register, CaseContext, CheckFn, DspRequest, Ste
 pub fn checks() -> Vec<(&'static str, CheckFn)> {
     register![
         "metadata.version_document" => version_document,
+        "metadata.version_document_served" => version_document_served,
     ]
 }
 
@@ -38,6 +39,19 @@ async fn version_document(ctx: &CaseContext) -> Step {
                 .expected(wanted, format!("[{}]", versions.join(", ")))
                 .at(reply.seq as usize),
         ),
+    }
+    Ok(())
+}
+
+/// The version document is served at the well-known path, as schema-valid JSON.
+async fn version_document_served(ctx: &CaseContext) -> Step {
+    let mut request = DspRequest::get(WELL_KNOWN_VERSION);
+    request.from_root = true;
+    let reply = ctx.send_dsp(request).await?;
+    ctx.require(ctx.expect_status(&reply, &[200]), || Finding::new("status", "the version document is not served"))?;
+    ctx.expect_content_type_json(&reply);
+    if let Some(body) = ctx.expect_json(&reply) {
+        ctx.expect_schema_valid_body(&body, "VersionResponse", reply.seq);
     }
     Ok(())
 }

@@ -9,3 +9,6 @@ pub mod consumer_transfer;
 pub mod provider_flow;
 pub mod provider_negotiation;
 pub mod provider_transfer;
+pub mod catalog;
+pub mod identity;
+pub mod errors;

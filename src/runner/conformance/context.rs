@@ -96,13 +96,16 @@ pub struct Offer {
 /// What the engine prepared before the cases ran.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fixtures {
+    /// The dataset the harness registered or the target file named, whether or not an offer
+    /// for it could be found.
+    pub dataset: Option<String>,
     /// The offer to negotiate for, or why there is none (cases needing it are skipped).
     pub offer: Result<Offer, String>,
 }
 
 impl Default for Fixtures {
     fn default() -> Self {
-        Fixtures { offer: Err("no offer was prepared".to_string()) }
+        Fixtures { dataset: None, offer: Err("no offer was prepared".to_string()) }
     }
 }
 
@@ -301,6 +304,12 @@ impl CaseContext {
     }
 
     // -- fixtures and tokens ----------------------------------------------------------------
+
+    /// The dataset the cases are about: the prepared one, or `None` when the run has none
+    /// (catalog cases then use the catalog's first dataset).
+    pub fn dataset(&self) -> Option<&str> {
+        self.fixtures.offer.as_ref().ok().map(|o| o.dataset.as_str()).or(self.fixtures.dataset.as_deref())
+    }
 
     /// The offer to negotiate for; skips the case when the run has none.
     pub fn offer(&self) -> Step<&Offer> {

@@ -21,13 +21,14 @@ pub async fn prepare_provider(cut: &ConnectorUnderTest, client: &RecordingClient
     let registered = if cut.setup && cut.management.kind != ManagementKind::None {
         match register_offer(cut, client, run_id).await {
             Ok(asset) => Some(asset),
-            Err(reason) => return Fixtures { offer: Err(reason) },
+            Err(reason) => return Fixtures { dataset: None, offer: Err(reason) },
         }
     } else {
         None
     };
     let dataset = registered.or_else(|| cut.dataset.dataset.clone());
-    Fixtures { offer: find_offer(cut, client, tokens, dataset.as_deref(), cut.dataset.offer.as_deref()).await }
+    let offer = find_offer(cut, client, tokens, dataset.as_deref(), cut.dataset.offer.as_deref()).await;
+    Fixtures { dataset, offer }
 }
 
 async fn register_offer(cut: &ConnectorUnderTest, client: &RecordingClient, run_id: &str) -> Result<String, String> {

@@ -19,6 +19,8 @@ pub enum TokenKind {
     WrongAudience,
     /// A DAT with sound claims signed by a key the DAPS does not publish.
     UnknownKey,
+    /// A valid DAT whose payload was altered after signing.
+    Tampered,
 }
 
 /// The audience of wrong-audience tokens: no connector is called this.
@@ -55,6 +57,20 @@ pub enum TokenUnavailable {
     Failed(String),
 }
 
+impl TokenKind {
+    pub fn parse(word: &str) -> Option<TokenKind> {
+        Some(match word {
+            "valid" => TokenKind::Valid,
+            "missing" => TokenKind::Missing,
+            "expired" => TokenKind::Expired,
+            "wrong-audience" => TokenKind::WrongAudience,
+            "unknown-key" => TokenKind::UnknownKey,
+            "tampered" => TokenKind::Tampered,
+            _ => return None,
+        })
+    }
+}
+
 impl TokenSource {
     /// A token of `kind` for a connector whose audience is `audience`, or `None` for
     /// [`TokenKind::Missing`] (and for every kind when the connector needs no token).
@@ -67,6 +83,7 @@ impl TokenSource {
             TokenSource::None => Err(TokenUnavailable::Unsupported("the target is configured without authentication".to_string())),
             TokenSource::Static { token } => match kind {
                 TokenKind::Valid => Ok(Some(token.clone())),
+                TokenKind::Tampered => Ok(Some(forge::tamper_payload(token))),
                 TokenKind::UnknownKey => match claims_of(token) {
                     Some(claims) => resign(&claims).map(Some),
                     None => Err(TokenUnavailable::Unsupported("the static token is not a JWT whose claims could be re-signed".to_string())),
@@ -95,6 +112,10 @@ impl TokenSource {
                         "only a DAPS the harness runs itself can mint an expired token; the target's DAPS is external".to_string(),
                     )),
                 },
+                TokenKind::Tampered => {
+                    let valid = client.token(audience).await.map_err(|e| TokenUnavailable::Failed(format!("no token from the daps: {e}")))?;
+                    Ok(Some(forge::tamper_payload(&valid)))
+                }
                 TokenKind::UnknownKey => {
                     let valid = client.token(audience).await.map_err(|e| TokenUnavailable::Failed(format!("no token from the daps: {e}")))?;
                     let claims = claims_of(&valid).ok_or_else(|| TokenUnavailable::Failed("the daps issued a token that is not a JWT".to_string()))?;
@@ -112,6 +133,7 @@ fn describe(kind: TokenKind) -> &'static str {
         TokenKind::Expired => "expired",
         TokenKind::WrongAudience => "wrong-audience",
         TokenKind::UnknownKey => "unknown-key",
+        TokenKind::Tampered => "tampered",
     }
 }
 
