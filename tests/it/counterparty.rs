@@ -59,6 +59,8 @@ async fn requested(s: &Setup) -> (String, dsp_harness::protocol::ProviderPid) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_negotiation_and_a_pull_transfer_run_to_the_end_against_the_harness_provider() {
     let s = setup(Faults::none()).await;
+    let catalog = s.management.request_catalog(&s.harness.dsp_url(), HARNESS_ID, PROTOCOL, None).await.expect("the consumer fetches the harness's catalog").value;
+    assert_eq!(catalog["dataset"][0]["@id"], dsp_harness::runner::counterparty::DATASET_ID, "{catalog}");
     let (id, pid) = requested(&s).await;
 
     let reply = s.harness.negotiation_move(&pid, NegotiationMove::Agreement).await.expect("the agreement is sent");
@@ -101,6 +103,8 @@ async fn a_negotiation_and_a_pull_transfer_run_to_the_end_against_the_harness_pr
         }
     }
     assert!(exchanges.iter().any(|e| e.from == "consumer" && e.to == "harness" && e.request_type.as_deref() == Some("ContractRequestMessage")));
+    let flawed: Vec<_> = exchanges.iter().filter(|e| !e.violations.is_empty()).map(|e| format!("{} {}: {:?}", e.method, e.url, e.violations)).collect();
+    assert!(flawed.is_empty(), "every message both ways validates:\n{}", flawed.join("\n"));
     s.space.shutdown().await;
 }
 
@@ -137,4 +141,102 @@ async fn a_consumer_that_sends_no_token_is_refused_with_401() {
     assert!(s.harness.negotiations().is_empty(), "a refused request opens nothing");
     s.management.wait_for_negotiation_state(&id, &["TERMINATED"], WAIT).await.expect("the consumer gives up");
     s.space.shutdown().await;
+}
+
+/// Posts `body` to the harness as the consumer would, with `token` as the Authorization.
+async fn post_as_consumer(s: &Setup, path: &str, body: serde_json::Value, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().post(format!("{}{path}", s.harness.dsp_url())).json(&body);
+    if let Some(token) = token {
+        request = request.header("Authorization", token);
+    }
+    let reply = request.send().await.expect("the harness answers");
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_harness_provider_refuses_what_a_provider_must_refuse() {
+    use dsp_harness::reference::daps::MintOverrides;
+    use serde_json::json;
+    let s = setup(Faults::none()).await;
+    let consumer_keys = s.space.consumer.config().keys.clone();
+    let token = s.space.daps.dat_client(consumer_keys.clone(), reqwest::Client::new()).token(HARNESS_ID).await.expect("a token for the harness");
+    let context = json!([dsp_harness::protocol::codec::CONTEXT_2025_1]);
+    let request = |offer_id: &str| {
+        json!({"@context": context, "@type": "ContractRequestMessage", "consumerPid": "urn:uuid:c1", "callbackAddress": "http://127.0.0.1:9/dsp",
+               "offer": {"@id": offer_id, "@type": "Offer", "target": dsp_harness::runner::counterparty::DATASET_ID, "permission": [{"action": "use"}]}})
+    };
+
+    let (status, body) = post_as_consumer(&s, "/catalog/request", json!({"@context": context, "@type": "CatalogRequestMessage"}), Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["dataset"][0]["@id"], dsp_harness::runner::counterparty::DATASET_ID);
+
+    let (status, body) = post_as_consumer(&s, "/negotiations/request", request("urn:other-offer"), Some(&token)).await;
+    assert_eq!((status, body["@type"].as_str()), (400, Some("ContractNegotiationError")), "{body}");
+    let (status, _) = post_as_consumer(&s, "/negotiations/request", request(dsp_harness::runner::counterparty::OFFER_ID), None).await;
+    assert_eq!(status, 401, "no token");
+    let elsewhere = s.space.daps.mint(MintOverrides { subject: Some(consumer_keys.client_id().as_str().to_string()), audience: Some(vec!["someone-else".into()]), ..Default::default() }).unwrap();
+    let (status, _) = post_as_consumer(&s, "/negotiations/request", request(dsp_harness::runner::counterparty::OFFER_ID), Some(&elsewhere)).await;
+    assert_eq!(status, 401, "a token for another audience");
+    assert!(s.harness.negotiations().is_empty());
+
+    let (status, body) = post_as_consumer(&s, "/negotiations/request", request(dsp_harness::runner::counterparty::OFFER_ID), Some(&token)).await;
+    assert_eq!((status, body["state"].as_str()), (201, Some("REQUESTED")), "{body}");
+    let pid = body["providerPid"].as_str().unwrap().to_string();
+    let pids = |consumer: &str| json!({"@context": context, "consumerPid": consumer, "providerPid": pid});
+    let with_type = |mut v: serde_json::Value, t: &str| {
+        v["@type"] = json!(t);
+        v
+    };
+    let verification = with_type(pids("urn:uuid:c1"), "ContractAgreementVerificationMessage");
+    let (status, body) = post_as_consumer(&s, &format!("/negotiations/{pid}/agreement/verification"), verification, Some(&token)).await;
+    assert_eq!((status, body["consumerPid"].as_str()), (400, Some("urn:uuid:c1")), "a verification before any agreement: {body}");
+    let mut finalized = with_type(pids("urn:uuid:c1"), "ContractNegotiationEventMessage");
+    finalized["eventType"] = json!("FINALIZED");
+    let (status, _) = post_as_consumer(&s, &format!("/negotiations/{pid}/events"), finalized, Some(&token)).await;
+    assert_eq!(status, 400, "a consumer cannot finalize");
+    let wrong = with_type(pids("urn:uuid:someone-else"), "ContractNegotiationTerminationMessage");
+    let (status, _) = post_as_consumer(&s, &format!("/negotiations/{pid}/termination"), wrong, Some(&token)).await;
+    assert_eq!(status, 400, "a termination naming another consumer pid");
+    let (status, body) = post_as_consumer(&s, "/negotiations/urn:uuid:nobody/termination", with_type(pids("urn:uuid:c1"), "ContractNegotiationTerminationMessage"), Some(&token)).await;
+    assert_eq!((status, body["@type"].as_str()), (404, Some("ContractNegotiationError")));
+
+    s.harness.script_reply(MessageKind::ContractNegotiationTerminationMessage, 409, "scripted");
+    let termination = with_type(pids("urn:uuid:c1"), "ContractNegotiationTerminationMessage");
+    let (status, _) = post_as_consumer(&s, &format!("/negotiations/{pid}/termination"), termination.clone(), Some(&token)).await;
+    assert_eq!(status, 409, "the scripted reply");
+    assert_eq!(s.harness.negotiations()[0].state, NegotiationState::Requested);
+    let (status, _) = post_as_consumer(&s, &format!("/negotiations/{pid}/termination"), termination, Some(&token)).await;
+    assert_eq!(status, 200, "the script is used once");
+    assert_eq!(s.harness.negotiations()[0].state, NegotiationState::Terminated);
+    assert!(s.harness.received().iter().all(|r| r.refusal.is_some() == !(200..300).contains(&r.status)));
+    s.space.shutdown().await;
+}
+
+/// The harness's own half of every consumer case is well-formed: each message it sends and
+/// each answer it gives validates, except the malformed messages the schema cases send on
+/// purpose, so a violation in a report is always the connector's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_harness_side_of_every_consumer_case_validates() {
+    use dsp_harness::report::model::{Role, Verdict};
+    use dsp_harness::runner::conformance::{embedded_config, run_cases, RunOptions, Timing};
+    let cases: Vec<_> = dsp_harness::suite::all_cases().expect("suites parse").into_iter().filter(|c| c.role == Role::Consumer && !c.tags.iter().any(|t| t == "schema")).collect();
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("the embedded data space starts");
+    let mut config = embedded_config(&space, RunOptions { timing: Timing { case_timeout: Duration::from_secs(20), wait: Duration::from_secs(3) }, ..RunOptions::default() });
+    config.provider = None;
+    let reports = run_cases(config, cases, &mut |_| {}).await.expect("the cases run");
+    space.shutdown().await;
+    let mut flawed = Vec::new();
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Pass, "{} {:?}", report.id, report.findings);
+        for e in &report.exchanges {
+            for v in &e.violations {
+                let harness_part = (e.from == "harness" && v.part == "request") || (e.to == "harness" && v.part == "response");
+                if harness_part {
+                    flawed.push(format!("{}: {} {} {} at {}: {}", report.id, e.method, e.url, v.schema, v.instance_path, v.message));
+                }
+            }
+        }
+    }
+    assert!(flawed.is_empty(), "the harness sent or answered invalid messages:\n{}", flawed.join("\n"));
 }

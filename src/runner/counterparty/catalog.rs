@@ -62,9 +62,12 @@ pub fn dataset(assigner: &str, dsp_url: &str) -> Dataset {
     let service = service(dsp_url);
     let mut extra = serde_json::Map::new();
     extra.insert("title".to_string(), json!("Carbon emissions intensity (harness provider)"));
+    // An offer inside a catalog targets its dataset implicitly and must not name it.
+    let mut catalog_offer = offer(assigner);
+    catalog_offer.target = None;
     Dataset {
         id: DATASET_ID.to_string(),
-        has_policy: vec![offer(assigner)],
+        has_policy: vec![catalog_offer],
         distribution: FORMATS
             .iter()
             .map(|format| Distribution { format: format.to_string(), access_service: Value::String(service.id.clone()), extra: Default::default() })
@@ -139,5 +142,17 @@ mod schema_tests {
         let body = codec_for(ProtocolVersion::V2025_1).encode(&message);
         let violations = crate::schema::SchemaSet::embedded_2025_1().validate("ContractOfferMessage", &body);
         assert!(violations.is_empty(), "{violations:#?}\n{body:#}");
+    }
+
+    #[test]
+    fn the_catalog_dataset_and_version_document_validate() {
+        let schemas = crate::schema::SchemaSet::embedded_2025_1();
+        let codec = codec_for(ProtocolVersion::V2025_1);
+        let catalog = codec.encode(&DspMessage::Catalog(catalog("dsp-harness", "http://127.0.0.1:1/dsp")));
+        assert_eq!(schemas.validate("Catalog", &catalog), vec![], "{catalog:#}");
+        let mut dataset = codec.encode(&DspMessage::Dataset(dataset("dsp-harness", "http://127.0.0.1:1/dsp")));
+        dataset["@context"] = serde_json::json!([crate::protocol::codec::CONTEXT_2025_1]);
+        assert_eq!(schemas.validate("Dataset", &dataset), vec![], "{dataset:#}");
+        assert_eq!(schemas.validate("VersionResponse", &version_document()), vec![]);
     }
 }
