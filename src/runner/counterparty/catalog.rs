@@ -47,6 +47,21 @@ pub fn counter_offer(assigner: &str) -> Policy {
     offer
 }
 
+/// True when `theirs` grants, forbids and obliges what `ours` does. Action names are compared
+/// without an `odrl:` prefix or the ODRL namespace, and constraints as JSON, because
+/// connectors compact the same policy differently.
+pub fn same_rules(ours: &Policy, theirs: &Policy) -> bool {
+    let normalized = |rules: &[crate::protocol::Rule]| {
+        let mut out: Vec<(String, String)> =
+            rules.iter().map(|r| (r.action.rsplit([':', '/', '#']).next().unwrap_or(&r.action).to_string(), Value::Array(r.constraint.clone()).to_string())).collect();
+        out.sort();
+        out
+    };
+    normalized(&ours.permission) == normalized(&theirs.permission)
+        && normalized(&ours.prohibition) == normalized(&theirs.prohibition)
+        && normalized(&ours.obligation) == normalized(&theirs.obligation)
+}
+
 /// The agreement the harness grants for `offer` to `assignee`.
 pub fn agreement(offer: &Policy, assigner: &str, assignee: Option<&str>) -> Policy {
     let mut agreement = offer.with_kind("Agreement", AgreementId::generate().0);
@@ -122,7 +137,18 @@ mod tests {
 
     #[test]
     fn counter_offer_differs_from_the_offer() {
-        assert!(!counter_offer("h").same_rules(&offer("h")));
+        assert!(!same_rules(&counter_offer("h"), &offer("h")));
+    }
+
+    #[test]
+    fn rules_match_whatever_the_action_prefix() {
+        let mut prefixed = offer("h");
+        prefixed.permission[0].action = "http://www.w3.org/ns/odrl/2/use".to_string();
+        assert!(same_rules(&offer("h"), &prefixed));
+        prefixed.permission[0].action = "odrl:use".to_string();
+        assert!(same_rules(&offer("h"), &prefixed));
+        prefixed.permission[0].action = "odrl:distribute".to_string();
+        assert!(!same_rules(&offer("h"), &prefixed));
     }
 }
 

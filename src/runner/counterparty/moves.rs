@@ -334,7 +334,10 @@ impl HarnessProvider {
                             let token = format!("harness-{}", uuid::Uuid::new_v4().simple());
                             issued = Some(token.clone());
                             Some(
+                                // The endpoint is repeated as a property, where EDC-style
+                                // consumers look for it.
                                 DataAddress::new(HTTP_ENDPOINT_TYPE, Some(self.data_url()))
+                                    .with_property("endpoint", self.data_url())
                                     .with_property("authorization", token)
                                     .with_property("authType", "bearer"),
                             )

@@ -649,7 +649,7 @@ fn caller_id(token: &CallerToken) -> Option<String> {
 /// The harness's answer to an authenticated request.
 fn answer(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, json: Option<&Value>) -> Result<Answer, Refusal> {
     match endpoint {
-        Endpoint::Version | Endpoint::Data => unreachable!("answered before authentication"),
+        Endpoint::Version | Endpoint::Data => Err(Refusal::bad("this endpoint takes no message")),
         Endpoint::Catalog => {
             decode(endpoint, shared, json)?;
             Ok(Answer::ok(Some(encode(DspMessage::Catalog(catalog::catalog(shared.harness(), &shared.dsp_url())))), None))
@@ -714,7 +714,7 @@ fn initial_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, js
     if request.offer.target.as_deref().is_some_and(|t| t != catalog::DATASET_ID) {
         return Err(bad(format!("offer {} targets {}, not {}", ours.id, request.offer.target.clone().unwrap_or_default(), catalog::DATASET_ID)));
     }
-    if !ours.same_rules(&request.offer) {
+    if !catalog::same_rules(&ours, &request.offer) {
         return Err(bad(format!("offer {} does not carry the rules the harness offered", ours.id)));
     }
     let provider_pid = ProviderPid::generate();
