@@ -240,3 +240,33 @@ async fn the_harness_side_of_every_consumer_case_validates() {
     }
     assert!(flawed.is_empty(), "the harness sent or answered invalid messages:\n{}", flawed.join("\n"));
 }
+
+/// Against a consumer driven as an EDC v3 target (no manual steps) or with no management API
+/// at all, every consumer case passes or is skipped with its reason: none fails or errors
+/// because the harness assumed a step the target cannot be made to take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edc_v3_and_unmanaged_consumers_run_or_skip_every_consumer_case() {
+    use dsp_harness::report::model::{Role, Verdict};
+    use dsp_harness::runner::conformance::{embedded_config, run_cases, ManagementKind, RunOptions, Timing};
+    for kind in [ManagementKind::EdcV3, ManagementKind::None] {
+        let cases: Vec<_> = dsp_harness::suite::all_cases().expect("suites parse").into_iter().filter(|c| c.role == Role::Consumer).collect();
+        let space = embedded::start(EmbeddedOptions::default()).await.expect("the embedded data space starts");
+        let mut config = embedded_config(&space, RunOptions { timing: Timing { case_timeout: Duration::from_secs(20), wait: Duration::from_secs(3) }, ..RunOptions::default() });
+        config.provider = None;
+        if let Some(consumer) = config.consumer.as_mut() {
+            consumer.management.kind = kind;
+        }
+        let reports = run_cases(config, cases, &mut |_| {}).await.expect("the cases run");
+        space.shutdown().await;
+        let bad: Vec<String> = reports.iter().filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Skip)).map(|r| format!("{} {:?} {:?} {:?}", r.id, r.verdict, r.reason, r.findings)).collect();
+        assert!(bad.is_empty(), "{} consumer cases neither passed nor skipped with management kind {}:\n{}", bad.len(), kind.as_str(), bad.join("\n"));
+        let skips: Vec<_> = reports.iter().filter(|r| r.verdict == Verdict::Skip).collect();
+        assert!(skips.iter().all(|r| r.reason.as_deref().is_some_and(|s| !s.is_empty())), "every skip gives its reason");
+        let passed = reports.len() - skips.len();
+        eprintln!("management kind {}: {passed} passed, {} skipped of {}", kind.as_str(), skips.len(), reports.len());
+        match kind {
+            ManagementKind::EdcV3 => assert!(passed >= 30 && !skips.is_empty(), "edc-v3: {passed} passed, {} skipped", skips.len()),
+            _ => assert!(passed >= 3 && passed < 10, "none: {passed} passed, {} skipped", skips.len()),
+        }
+    }
+}
