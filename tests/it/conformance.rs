@@ -126,3 +126,50 @@ async fn every_case_fails_against_a_connector_broken_for_it() {
     eprintln!("{group_count} fault groups in {:.1} s", started.elapsed().as_secs_f32());
     assert!(problems.is_empty(), "{} cases do not fail against the connector broken for them:\n{}", problems.len(), problems.join("\n"));
 }
+
+/// The reference connector also speaks the EDC v3 management API, without the manual steps
+/// and with a provider that agrees, finalizes and starts on its own. Against it, every
+/// provider case either passes or is skipped with a reason; none fails or errors because the
+/// harness assumed steps EDC does not offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edc_v3_target_runs_or_skips_every_provider_case() {
+    let cases: Vec<Case> = cases().into_iter().filter(|c| c.role == Role::Provider).collect();
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("the embedded data space starts");
+    let mut config = embedded_config(&space, options());
+    config.consumer = None;
+    if let Some(provider) = config.provider.as_mut() {
+        provider.management.kind = dsp_harness::runner::conformance::ManagementKind::EdcV3;
+    }
+    let reports = run_cases(config, cases, &mut |_| {}).await.expect("the run starts");
+    space.shutdown().await;
+    let bad: Vec<String> = reports.iter().filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Skip)).map(describe).collect();
+    let passed = reports.iter().filter(|r| r.verdict == Verdict::Pass).count();
+    let skipped: Vec<&CaseReport> = reports.iter().filter(|r| r.verdict == Verdict::Skip).collect();
+    assert!(skipped.iter().all(|r| r.reason.as_deref().is_some_and(|s| !s.is_empty())), "every skip gives its reason");
+    eprintln!("edc-v3 kind: {passed} passed, {} skipped of {}", skipped.len(), reports.len());
+    assert!(passed > 0, "an EDC-v3 target runs some provider cases");
+    assert!(bad.is_empty(), "{} provider cases neither passed nor skipped against an EDC-v3-driven provider:\n{}", bad.len(), bad.join("\n"));
+}
+
+/// A connector that hangs costs each case it hangs on (verdict error, after the case's
+/// timeout), not the run: the other cases still get their verdicts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_connector_costs_its_cases_not_the_run() {
+    let wanted = ["dsp.met.provider.001", "dsp.cat.provider.001", "dsp.cat.provider.003"];
+    let cases: Vec<Case> = all_cases().expect("suites parse").into_iter().filter(|c| wanted.contains(&c.id.as_str())).collect();
+    let space = embedded::start(EmbeddedOptions { provider_faults: Faults::of([Fault::Hang]), ..EmbeddedOptions::default() }).await.expect("starts");
+    let mut options = options();
+    options.timing = Timing { case_timeout: Duration::from_secs(2), wait: Duration::from_secs(1) };
+    let mut config = embedded_config(&space, options);
+    config.consumer = None;
+    let started = Instant::now();
+    let reports = run_cases(config, cases, &mut |_| {}).await.expect("the run starts");
+    let took = started.elapsed();
+    space.shutdown().await;
+    let verdict = |id: &str| reports.iter().find(|r| r.id == id).map(|r| r.verdict);
+    // The version document is served outside the DSP handlers, which are the ones that hang.
+    assert_eq!(verdict("dsp.met.provider.001"), Some(Verdict::Pass));
+    assert_eq!(verdict("dsp.cat.provider.001"), Some(Verdict::Error));
+    assert_eq!(verdict("dsp.cat.provider.003"), Some(Verdict::Error));
+    assert!(took < Duration::from_secs(10), "the run took {took:?}");
+}

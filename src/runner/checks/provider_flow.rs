@@ -96,6 +96,22 @@ pub async fn expect_negotiation_state(ctx: &CaseContext, n: &Negotiation, state:
     Ok(ctx.expect_state(&body, reply.seq, state.as_str()) && pids)
 }
 
+/// After a refused termination of a negotiation the harness left in REQUESTED: it is still
+/// REQUESTED (a provider that moves on its own may have agreed meanwhile, but must not be
+/// TERMINATED).
+pub async fn expect_negotiation_survived(ctx: &CaseContext, n: &Negotiation) -> Step<bool> {
+    if ctx.provider_is_held() {
+        return expect_negotiation_state(ctx, n, NegotiationState::Requested).await;
+    }
+    let reply = ctx.get_dsp(&binding::negotiation(n.provider_pid.as_str())).await?;
+    let state = reply.json().and_then(|b| b.get("state").and_then(Value::as_str).map(str::to_string));
+    if state.as_deref().map(|s| s.trim_start_matches("dspace:")) == Some("TERMINATED") {
+        ctx.fail(Finding::new("state", "a refused termination terminated the negotiation").expected("not TERMINATED", "TERMINATED").at(reply.seq as usize));
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// Checks a message the provider sent the harness: where it went, its identifiers, its token
 /// and its schema.
 pub async fn check_incoming(ctx: &CaseContext, incoming: &Incoming, expected_path: &str, consumer: &ConsumerPid, provider: &ProviderPid) {
@@ -265,6 +281,7 @@ pub async fn negotiation_in(ctx: &CaseContext, state: NegotiationState) -> Step<
         S::Agreed | S::Verified => &[NegotiationStep::Agree],
         S::Finalized => &[NegotiationStep::Agree, NegotiationStep::Finalize],
     };
+    ctx.require_held_provider()?;
     ctx.require_negotiation_steps(steps)?;
     let mut n = request(ctx).await?;
     match state {
@@ -295,9 +312,23 @@ pub async fn negotiation_in(ctx: &CaseContext, state: NegotiationState) -> Step<
     Ok(n)
 }
 
-/// A finalized agreement to transfer under: the negotiation and the agreement id.
+/// A finalized agreement to transfer under: the negotiation and the agreement id. A provider
+/// that acts on its own (EDC) is left to agree and finalize by itself; the harness only
+/// requests and verifies.
 pub async fn finalized_agreement(ctx: &CaseContext) -> Step<(Negotiation, String)> {
-    let n = negotiation_in(ctx, NegotiationState::Finalized).await?;
+    let n = if ctx.provider_is_held() {
+        negotiation_in(ctx, NegotiationState::Finalized).await?
+    } else {
+        let mut n = request(ctx).await?;
+        let cpid = n.consumer_pid.clone();
+        let agreement = ctx.wait_incoming("a ContractAgreementMessage", is("ContractAgreementMessage", cpid.clone())).await?;
+        check_incoming(ctx, &agreement, &binding::negotiation_agreement(cpid.as_str()), &n.consumer_pid, &n.provider_pid).await;
+        n.agreement = agreement.body.as_ref().and_then(|b| b.get("agreement")).cloned();
+        send_ok(ctx, &n, ConsumerMessage::Verification).await?;
+        let finalized = ctx.wait_incoming("a FINALIZED event", is_event("FINALIZED", cpid.clone())).await?;
+        check_incoming(ctx, &finalized, &binding::negotiation_events(cpid.as_str()), &n.consumer_pid, &n.provider_pid).await;
+        n
+    };
     let id = n.agreement.as_ref().and_then(|a| a.get("@id")).and_then(Value::as_str).map(str::to_string);
     match id {
         Some(id) => Ok((n, id)),
@@ -444,17 +475,27 @@ pub async fn send_transfer_refused(ctx: &CaseContext, t: &Transfer, message: Tra
 /// Walks a new transfer on the provider (under a fresh finalized agreement) into `state`.
 pub async fn transfer_in(ctx: &CaseContext, state: TransferState) -> Step<Transfer> {
     use TransferState as S;
-    let needs_start = state != S::Requested;
-    ctx.require_negotiation_steps(&[NegotiationStep::Agree, NegotiationStep::Finalize])?;
-    if needs_start {
-        ctx.require_transfer_steps(&[TransferStep::Start])?;
+    let held = ctx.provider_is_held();
+    if state == S::Requested {
+        // A provider that starts on its own does not stay in REQUESTED.
+        ctx.require_held_provider()?;
+    }
+    if held {
+        ctx.require_negotiation_steps(&[NegotiationStep::Agree, NegotiationStep::Finalize])?;
+        if state != S::Requested {
+            ctx.require_transfer_steps(&[TransferStep::Start])?;
+        }
     }
     let (_, agreement) = finalized_agreement(ctx).await?;
     let (mut t, _) = transfer_request(ctx, &agreement).await?;
     if state == S::Requested {
         return Ok(t);
     }
-    provider_transfer_move(ctx, &mut t, TransferStep::Start, 0).await?;
+    if held {
+        provider_transfer_move(ctx, &mut t, TransferStep::Start, 0).await?;
+    } else {
+        await_start(ctx, &mut t, 0).await?;
+    }
     match state {
         S::Requested | S::Started => {}
         S::Suspended => {

@@ -389,6 +389,27 @@ impl CaseContext {
         Ok(ManagementClient::new(&self.connector.name, &access.url, &access.api_key, self.client.clone()))
     }
 
+    /// True when the provider under test waits for the harness at every step (the reference
+    /// connector with the harness's `automation: manual` asset), so a process stays in the
+    /// state the harness walked it into.
+    pub fn provider_is_held(&self) -> bool {
+        self.connector.management.kind == ManagementKind::Reference && self.connector.setup
+    }
+
+    /// Skips the case unless the provider waits for the harness at every step: a provider
+    /// that agrees, finalizes and starts on its own (EDC) moves on before the harness can
+    /// check or use a given state.
+    pub fn require_held_provider(&self) -> Step {
+        if self.provider_is_held() {
+            return Ok(());
+        }
+        Err(CaseOutcome::Skip(format!(
+            "the provider acts on its own (management kind {}{}), so the harness cannot hold a process in the state this case needs",
+            self.connector.management.kind.as_str(),
+            if self.connector.setup { "" } else { ", no setup" }
+        )))
+    }
+
     /// Skips the case unless the target's management API can make every one of `steps`.
     pub fn require_negotiation_steps(&self, steps: &[NegotiationStep]) -> Step {
         for step in steps {

@@ -207,3 +207,136 @@ pub fn report_of(case: &Case, outcome: CaseOutcome, exchanges: Vec<Exchange>, st
         logs: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ProtocolVersion;
+    use crate::runner::conformance::context::register;
+    use crate::runner::conformance::target::{CallbackConfig, DatasetChoice, ManagementAccess, ManagementKind};
+    use crate::runner::conformance::Step;
+    use crate::suite::{Area, CaseId};
+
+    fn case(timeout: Option<Duration>) -> Case {
+        Case {
+            id: CaseId::parse("dsp.test.001").unwrap(),
+            title: "t".into(),
+            suite: "s".into(),
+            area: Area::Errors,
+            level: crate::report::model::Level::Must,
+            role: Role::Provider,
+            spec: "x".into(),
+            tck_id: None,
+            tags: vec![],
+            check: "test".into(),
+            fault: None,
+            args: Default::default(),
+            timeout,
+        }
+    }
+
+    async fn hangs(_: &CaseContext) -> Step {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+
+    async fn panics(_: &CaseContext) -> Step {
+        panic!("a check must never do this")
+    }
+
+    async fn finds(ctx: &CaseContext) -> Step {
+        ctx.fail(Finding::new("x", "soft"));
+        ctx.require(false, || Finding::new("x", "hard"))
+    }
+
+    fn check(name: &str) -> CheckFn {
+        let list: Vec<(&'static str, CheckFn)> = register!["hangs" => hangs, "panics" => panics, "finds" => finds];
+        list.into_iter().find(|(n, _)| *n == name).map(|(_, f)| f).unwrap()
+    }
+
+    async fn run_job(check_fn: Option<CheckFn>, connector: bool, timeout: Duration) -> CaseReport {
+        let hub = Arc::new(CallbackHub::start(&CallbackConfig::default()).await.unwrap());
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let cut = ConnectorUnderTest {
+            name: "provider".into(),
+            role: Role::Provider,
+            participant_id: "p".into(),
+            dsp_url: "http://127.0.0.1:9/dsp".into(),
+            root_url: "http://127.0.0.1:9".into(),
+            version: ProtocolVersion::V2025_1,
+            management: ManagementAccess { kind: ManagementKind::None, url: String::new(), api_key: String::new() },
+            dataset: DatasetChoice::default(),
+            setup: false,
+            asset_source_url: None,
+        };
+        Job {
+            case: case(Some(timeout)),
+            check: check_fn,
+            connector: connector.then(|| Arc::new(cut)),
+            tokens: Arc::new(TokenSource::None),
+            identity: Arc::new(HarnessIdentity { participant_id: "h".into(), verifier: None, callback: CallbackConfig::default() }),
+            hub,
+            fixtures: Arc::new(Fixtures::default()),
+            timing: Timing::default(),
+            schemas: SchemaSet::embedded_2025_1(),
+            events: tx,
+        }
+        .run()
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_hanging_check_is_an_error_after_its_timeout() {
+        let report = run_job(Some(check("hangs")), true, Duration::from_millis(100)).await;
+        assert_eq!(report.verdict, Verdict::Error);
+        assert!(report.reason.unwrap().contains("did not finish"));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_check_is_an_error() {
+        let report = run_job(Some(check("panics")), true, Duration::from_secs(5)).await;
+        assert_eq!(report.verdict, Verdict::Error);
+        assert!(report.reason.unwrap().contains("crashed"));
+    }
+
+    #[tokio::test]
+    async fn soft_and_hard_findings_both_reach_the_report() {
+        let report = run_job(Some(check("finds")), true, Duration::from_secs(5)).await;
+        assert_eq!(report.verdict, Verdict::Fail);
+        assert_eq!(report.findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>(), vec!["soft", "hard"]);
+    }
+
+    #[tokio::test]
+    async fn unknown_checks_error_and_missing_roles_skip() {
+        assert_eq!(run_job(None, true, Duration::from_secs(1)).await.verdict, Verdict::Error);
+        let skipped = run_job(Some(check("finds")), false, Duration::from_secs(1)).await;
+        assert_eq!(skipped.verdict, Verdict::Skip);
+        assert!(skipped.reason.unwrap().contains("provider role"));
+    }
+
+    #[test]
+    fn findings_point_at_exchange_indexes() {
+        let exchange = |seq| Exchange {
+            seq,
+            from: "a".into(),
+            to: "b".into(),
+            method: "GET".into(),
+            url: "u".into(),
+            request_headers: vec![],
+            request_body: None,
+            status: Some(200),
+            response_headers: vec![],
+            response_body: None,
+            error: None,
+            duration_ms: 0,
+            request_type: None,
+            response_type: None,
+            violations: vec![],
+        };
+        let outcome = CaseOutcome::Fail(vec![Finding::new("k", "at 9").at(9), Finding::new("k", "nowhere").at(7), Finding::new("k", "none")]);
+        let report = report_of(&case(None), outcome, vec![exchange(5), exchange(9)], "now".into(), Duration::from_millis(3));
+        assert_eq!(report.findings.iter().map(|f| f.exchange).collect::<Vec<_>>(), vec![Some(1), None, None]);
+        assert_eq!(report.verdict, Verdict::Fail);
+        assert_eq!(report.area, "errors");
+    }
+}
