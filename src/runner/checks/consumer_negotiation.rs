@@ -100,11 +100,24 @@ async fn agreed_and_verified(ctx: &CaseContext, hp: &HarnessProvider, n: &Negoti
 }
 
 /// The harness finalizes; the consumer reports FINALIZED, on the wire and in its management
-/// API.
+/// API, where it holds the harness's agreement.
 async fn finalized(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotiation) -> Step {
     harness_does(ctx, hp, n, NegotiationMove::Finalized, "the FINALIZED event").await?;
     expect_negotiation_state(ctx, hp, n, NegotiationState::Finalized, Look::Until).await?;
-    expect_management_negotiation_state(ctx, n, "FINALIZED").await
+    expect_management_negotiation_state(ctx, n, "FINALIZED").await?;
+    let Ok(management) = ctx.management() else { return Ok(()) };
+    let ours = hp.negotiation(&n.provider_pid).and_then(|x| x.agreement_id());
+    match (ours, management.negotiation_agreement(&n.id).await) {
+        (Some(ours), Ok(answer)) => {
+            let theirs = crate::target::lenient::id(&answer.value).unwrap_or("none").to_string();
+            if theirs != ours.as_str() {
+                ctx.fail(Finding::new("identifier", "the consumer holds another agreement than the one it verified").expected(ours.as_str(), theirs).at(answer.exchange as usize));
+            }
+        }
+        (Some(ours), Err(e)) => ctx.fail(Finding::new(e.kind(), format!("the consumer's management API shows no agreement for the finalized negotiation: {e}")).expected(ours.as_str(), e.to_string())),
+        (None, _) => return Err(crate::runner::conformance::CaseOutcome::Error("the harness holds no agreement after finalizing".to_string())),
+    }
+    ctx.checkpoint()
 }
 
 /// The consumer terminates: a termination naming the process reaches the harness and the
