@@ -173,3 +173,68 @@ async fn a_hanging_connector_costs_its_cases_not_the_run() {
     assert_eq!(verdict("dsp.cat.provider.003"), Some(Verdict::Error));
     assert!(took < Duration::from_secs(10), "the run took {took:?}");
 }
+
+/// A target file describing a running reference provider (here the embedded one, reached over
+/// its URLs like any external connector, with the harness's keys loaded from a directory)
+/// runs every provider case: each passes, except those that need a token only a DAPS the
+/// harness runs itself can mint, which are skipped with that reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_file_drives_an_external_provider() {
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    space.harness_keys.save(&dir.path().join("keys")).expect("the harness keys are saved");
+    let info = &space.info;
+    let text = format!(
+        r#"
+name = "external-reference"
+[dsp]
+url = "{dsp}"
+root_url = "{root}"
+participant_id = "{pid}"
+[management]
+kind = "reference"
+url = "{mgmt}"
+api_key = "{key}"
+[auth]
+kind = "daps"
+token_url = "{token}"
+key_dir = "keys"
+jwks_url = "{jwks}"
+issuer = "{issuer}"
+[dataset]
+source_url = "{source}"
+[roles]
+provider = true
+consumer = false
+"#,
+        dsp = info.provider.dsp_url,
+        root = info.provider.root_url,
+        pid = info.provider.participant_id,
+        mgmt = info.provider.management_url,
+        key = info.provider.api_key,
+        token = info.daps.token_url(),
+        jwks = info.daps.jwks_url(),
+        issuer = space.daps.issuer(),
+        source = space.carbon_source_url(),
+    );
+    let path = dir.path().join("target.toml");
+    std::fs::write(&path, text).expect("the target file is written");
+    let file = dsp_harness::target::TargetFile::load(&path).expect("the target file parses");
+    let config = dsp_harness::runner::conformance::target_config(&file, options()).expect("the target file makes a configuration");
+    assert!(config.consumer.is_none());
+    let cases: Vec<Case> = cases().into_iter().filter(|c| c.role == Role::Provider).collect();
+    let total = cases.len();
+    let reports = run_cases(config, cases, &mut |_| {}).await.expect("the run starts");
+    space.shutdown().await;
+    let mut problems = Vec::new();
+    for r in &reports {
+        match r.verdict {
+            Verdict::Pass => {}
+            Verdict::Skip if r.reason.as_deref().is_some_and(|s| s.contains("expired")) => {}
+            _ => problems.push(describe(r)),
+        }
+    }
+    assert_eq!(reports.len(), total);
+    assert!(reports.iter().any(|r| r.verdict == Verdict::Skip), "expired-token cases are skipped against an external DAPS");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
