@@ -317,13 +317,16 @@ pub(crate) async fn expect_transfer_state(ctx: &CaseContext, hp: &HarnessProvide
     ctx.checkpoint()
 }
 
+/// What one look at a process showed: status, state, consumer pid, provider pid.
+type Seen = (u16, Option<String>, Option<String>, Option<String>);
+
 /// GETs a process until it reports `wanted` (state, consumer pid, provider pid), or once,
 /// keeping the first answer of each kind and forgetting identical repeats, so the report
 /// shows the states the process went through. The pids are waited for too: a consumer may
 /// learn the provider's pid from the answer to its request a moment after the provider has it.
 async fn poll_state(ctx: &CaseContext, hp: &HarnessProvider, base: &str, path: &str, wanted: (&str, &str, &str), look: Look) -> Step<RecordedResponse> {
     let deadline = Instant::now() + wait(ctx);
-    let mut last: Option<(u16, Option<String>, Option<String>, Option<String>)> = None;
+    let mut last: Option<Seen> = None;
     loop {
         let reply = hp.get(base, path, &Token::Valid).await.map_err(harness_error)?;
         let body = reply.json();

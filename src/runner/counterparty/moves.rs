@@ -54,7 +54,7 @@ impl SendOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum NegotiationMove {
     /// A counter-offer; the harness's standard counter-offer when `None`.
-    Offer(Option<Policy>),
+    Offer(Option<Box<Policy>>),
     /// An agreement to the offer on the table.
     Agreement,
     /// `ContractNegotiationEventMessage` with `FINALIZED`.
@@ -220,7 +220,7 @@ impl HarnessProvider {
             let pids = PidPair { provider_pid: provider_pid.clone(), consumer_pid: consumer_pid.clone() };
             let (message, path) = match &mv {
                 NegotiationMove::Offer(offer) => {
-                    let offer = offer.clone().unwrap_or_else(|| catalog::counter_offer(self.participant_id()));
+                    let offer = offer.as_deref().cloned().unwrap_or_else(|| catalog::counter_offer(self.participant_id()));
                     let message = DspMessage::ContractOffer(ContractOfferMessage {
                         provider_pid: provider_pid.clone(),
                         consumer_pid: Some(consumer_pid.clone()),
