@@ -238,3 +238,24 @@ consumer = false
     assert!(reports.iter().any(|r| r.verdict == Verdict::Skip), "expired-token cases are skipped against an external DAPS");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `run_conformance` selects by the filter and frames the run with events: started with the
+/// count, each case started and finished, then finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_conformance_selects_and_reports_events() {
+    use dsp_harness::report::model::RunEvent;
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("starts");
+    let mut options = options();
+    options.filter = dsp_harness::suite::Filter::from_words(&["dsp.met.*".to_string()], &[], None, &[], &[]).expect("a filter");
+    let config = embedded_config(&space, options);
+    let mut events = Vec::new();
+    let reports = dsp_harness::runner::conformance::run_conformance(config, |e| events.push(e)).await.expect("the run starts");
+    space.shutdown().await;
+    assert_eq!(reports.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["dsp.met.provider.001", "dsp.met.provider.002"]);
+    assert!(matches!(events.first(), Some(RunEvent::RunStarted { total_cases: 2 })));
+    assert!(matches!(events.last(), Some(RunEvent::RunFinished)));
+    assert_eq!(events.iter().filter(|e| matches!(e, RunEvent::CaseStarted { .. })).count(), 2);
+    let finished: Vec<&CaseReport> = events.iter().filter_map(|e| if let RunEvent::CaseFinished(r) = e { Some(r.as_ref()) } else { None }).collect();
+    assert_eq!(finished.len(), 2);
+    assert!(finished.iter().all(|r| r.verdict == Verdict::Pass && !r.exchanges.is_empty()));
+}

@@ -517,7 +517,8 @@ pub fn pull_endpoint(address: &Value) -> Option<(String, Option<String>)> {
     let auth = address
         .get("endpointProperties")
         .and_then(Value::as_array)
-        .and_then(|props| props.iter().find(|p| p.get("name").and_then(Value::as_str) == Some("authorization")))
+        // Connectors name the property plainly or with a vocabulary prefix (EDC's namespace).
+        .and_then(|props| props.iter().find(|p| p.get("name").and_then(Value::as_str).and_then(|n| n.rsplit(['/', '#', ':']).next()) == Some("authorization")))
         .and_then(|p| p.get("value"))
         .and_then(Value::as_str)
         .map(str::to_string);

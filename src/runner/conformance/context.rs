@@ -19,7 +19,7 @@
 //!        ]
 //!    }
 //!    ```
-//!    and add `checks::your_file::checks()` to [`super::registry::all`] (one line).
+//!    and add `checks::your_file::checks()` to [`super::registry::entries`] (one line).
 //! 3. Add a `[[case]]` to the suite file of its area and role (`suites/*.toml`) naming the
 //!    check (`check = "negotiation.consumer.accepts_offer"`) and the reference-connector
 //!    fault that must make it fail (`fault = "..."`); the integration test proves both that

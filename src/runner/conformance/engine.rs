@@ -45,17 +45,26 @@ pub enum ConformanceError {
     Runner(#[from] RunnerError),
 }
 
-/// Runs every selected case and returns their reports in suite order, calling `events` as
-/// cases start and finish.
+/// Runs every case the config's filter selects, as a whole run: `RunStarted`, a
+/// `CaseStarted` and `CaseFinished` per case, `RunFinished`. Returns the reports in suite order.
 pub async fn run_conformance(config: ConformanceConfig, mut events: impl FnMut(RunEvent)) -> Result<Vec<CaseReport>, ConformanceError> {
-    let cases = crate::suite::all_cases()?;
-    let selected: Vec<Case> = config.filter.select(&cases).into_iter().cloned().collect();
-    run_cases(config, selected, &mut events).await
+    let selected = selected_cases(&config.filter)?;
+    events(RunEvent::RunStarted { total_cases: selected.len() });
+    let reports = run_cases(config, selected, &mut events).await;
+    events(RunEvent::RunFinished);
+    reports
 }
 
-/// Runs the given cases (already selected) and returns their reports in the given order.
+/// The shipped cases `filter` selects, in suite order.
+pub fn selected_cases(filter: &Filter) -> Result<Vec<Case>, SuiteError> {
+    let cases = crate::suite::all_cases()?;
+    Ok(filter.select(&cases).into_iter().cloned().collect())
+}
+
+/// Runs the given cases (already selected; `config.filter` is not applied again) and returns
+/// their reports in the given order. Emits only `CaseStarted` and `CaseFinished`, so a caller
+/// that also runs other things (the carbon-emissions scenario) frames the run itself.
 pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut dyn FnMut(RunEvent)) -> Result<Vec<CaseReport>, ConformanceError> {
-    events(RunEvent::RunStarted { total_cases: cases.len() });
     let hub = Arc::new(CallbackHub::start(&config.identity.callback).await?);
     let checks = registry::all();
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
@@ -112,7 +121,6 @@ pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut
     while let Ok(event) = rx.try_recv() {
         events(event);
     }
-    events(RunEvent::RunFinished);
     reports.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
     Ok(reports)
 }
