@@ -12,7 +12,7 @@
 //!    case with fail, skip or error. Return `Ok(())` at the end: the case passes when no
 //!    finding was recorded and fails with the findings otherwise.
 //! 2. List it in that file's registry with the [`register!`] macro:
-//!    ```ignore
+//!    ```text
 //!    pub fn checks() -> Vec<(&'static str, CheckFn)> {
 //!        register![
 //!            "negotiation.consumer.accepts_offer" => accepts_offer,
