@@ -11,6 +11,7 @@ use crate::report::model::{Report, RunEvent, RunInfo};
 use crate::report::{self, Progress, Redactor};
 use crate::runner::session::{self, RunPlan};
 use crate::runtime::docker::{self, DockerOptions, OnInterrupt};
+use crate::suite::Filter;
 use crate::runtime::embedded::EmbeddedOptions;
 use crate::schema::SchemaSet;
 
@@ -26,15 +27,33 @@ pub fn load_schemas(dir: Option<&Path>) -> Result<SchemaSet, CliError> {
     }
 }
 
+/// The plan the options ask for. Filters select conformance cases; the carbon-emissions
+/// scenario runs unless a filter leaves it out (select it with `--area scenario` or
+/// `--case 'mvds.*'`).
+fn plan(args: &RunArgs) -> Result<RunPlan, CliError> {
+    let f = &args.filter;
+    let filter = Filter::from_words(&f.cases, &f.levels, f.role.as_deref(), &f.tags, &f.areas).map_err(CliError::setup)?;
+    let filtered = !(f.cases.is_empty() && f.levels.is_empty() && f.role.is_none() && f.tags.is_empty() && f.areas.is_empty());
+    let scenario_selected = !filtered
+        || f.areas.iter().any(|a| a.eq_ignore_ascii_case("scenario"))
+        || f.cases.iter().any(|p| crate::suite::filter::glob(p, crate::runner::scenario::CASES[0].id));
+    Ok(RunPlan {
+        scenario: !args.suites_only && scenario_selected,
+        suites: !args.scenario_only,
+        case_timeout: Duration::from_secs(args.timeout),
+        filter,
+    })
+}
+
 pub async fn run(args: RunArgs) -> Result<u8, CliError> {
     let schemas = load_schemas(args.schemas.as_deref())?;
+    let plan = plan(&args)?;
     let report_dir = args.report_dir.clone().unwrap_or_else(|| default_report_dir("run"));
     let started = chrono::Utc::now();
     let mut progress = Progress::stderr();
     let mut on_event = |event: RunEvent| progress.handle(&event);
     let outcome = match (&args.target, args.runtime) {
         (None, Runtime::Embedded) => {
-            let plan = RunPlan { scenario: !args.suites_only, suites: !args.scenario_only, case_timeout: Duration::from_secs(args.timeout) };
             session::run_embedded(EmbeddedOptions::default(), &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
         }
         (None, Runtime::Docker) => {
@@ -46,10 +65,9 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
                 .map_err(|e| CliError::setup(format!("cannot build the container image: {e}")))?;
             let mut options = DockerOptions::new(image);
             options.on_interrupt = OnInterrupt::CleanUpAndExit { code: exit::INTERRUPTED as i32 };
-            let plan = RunPlan { scenario: !args.suites_only, suites: !args.scenario_only, case_timeout: Duration::from_secs(args.timeout) };
             session::run_docker(options, &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
         }
-        (Some(target), _) => return Err(CliError::setup(format!("cannot run against {}: target files are not supported yet", target.display()))),
+        (Some(target), _) => session::run_target(target, &plan, &schemas, &mut on_event).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?,
     };
     let finished = chrono::Utc::now();
     let report = Report::new(

@@ -164,6 +164,9 @@ struct CachedToken {
 
 struct Inner {
     token_url: String,
+    /// The `aud` of client assertions: the token endpoint as the DAPS names itself, which
+    /// differs from `token_url` when the DAPS is reached through a mapped port.
+    assertion_audience: String,
     keys: ParticipantKeys,
     http: reqwest::Client,
     cache: Mutex<HashMap<String, CachedToken>>,
@@ -186,9 +189,18 @@ impl std::fmt::Debug for DatClient {
 
 impl DatClient {
     pub fn new(token_url: impl Into<String>, keys: ParticipantKeys, http: reqwest::Client) -> Self {
+        let token_url = token_url.into();
+        Self::with_assertion_audience(token_url.clone(), token_url, keys, http)
+    }
+
+    /// A client that posts to `token_url` but addresses its assertions to
+    /// `assertion_audience`, the token endpoint as the DAPS itself names it (a DAPS in a
+    /// container is reached on a mapped port but knows itself by its container name).
+    pub fn with_assertion_audience(token_url: impl Into<String>, assertion_audience: impl Into<String>, keys: ParticipantKeys, http: reqwest::Client) -> Self {
         Self {
             inner: Arc::new(Inner {
                 token_url: token_url.into(),
+                assertion_audience: assertion_audience.into(),
                 keys,
                 http,
                 cache: Mutex::new(HashMap::new()),
@@ -211,7 +223,7 @@ impl DatClient {
         }
         let assertion = sign_client_assertion(
             &self.inner.keys,
-            &AssertionClaims::new(&self.inner.keys, &self.inner.token_url),
+            &AssertionClaims::new(&self.inner.keys, &self.inner.assertion_audience),
         )?;
         let response = request_token(
             &self.inner.http,

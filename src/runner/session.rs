@@ -7,7 +7,11 @@ use std::time::Duration;
 use super::scenario::{run_scenario, Fixture, NetworkView, ScenarioConfig};
 use super::{Recorder, RecordingProxy, RunnerError};
 use crate::report::model::{CaseReport, LogExcerpt, RunEvent, TargetInfo, Verdict};
+use super::conformance::configure::docker_config;
+use super::conformance::{embedded_config, run_cases, selected_cases, target_config, ConformanceConfig, ConformanceError, RunOptions, Timing};
 use crate::runtime::docker::{self, DockerOptions};
+use crate::suite::{Filter, SuiteError};
+use crate::target::file::{TargetFile, TargetFileError};
 use crate::runtime::embedded::{self, Advertised, EmbeddedOptions, RuntimeError};
 use crate::schema::SchemaSet;
 
@@ -18,12 +22,61 @@ pub struct RunPlan {
     pub suites: bool,
     /// How long one scenario step or conformance case may take.
     pub case_timeout: Duration,
+    /// Which conformance cases run.
+    pub filter: Filter,
 }
 
 impl Default for RunPlan {
     fn default() -> Self {
-        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30) }
+        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30), filter: Filter::default() }
     }
+}
+
+impl RunPlan {
+    fn run_options(&self, schemas: &SchemaSet) -> RunOptions {
+        RunOptions {
+            filter: self.filter.clone(),
+            timing: Timing { case_timeout: self.case_timeout, ..Timing::default() },
+            schemas: schemas.clone(),
+            ..RunOptions::default()
+        }
+    }
+}
+
+/// Frames the scenario and the suites as one run for the progress display: one `RunStarted`
+/// with the total, the parts' own framing events dropped, one `RunFinished`.
+struct Framing<'a> {
+    events: &'a mut dyn FnMut(RunEvent),
+}
+
+impl<'a> Framing<'a> {
+    fn start(events: &'a mut dyn FnMut(RunEvent), plan: &RunPlan) -> Result<Framing<'a>, SessionError> {
+        let scenario = if plan.scenario { crate::runner::scenario::CASES.len() } else { 0 };
+        let suites = if plan.suites { selected_cases(&plan.filter)?.len() } else { 0 };
+        events(RunEvent::RunStarted { total_cases: scenario + suites });
+        Ok(Framing { events })
+    }
+
+    fn inner(&mut self) -> Box<dyn FnMut(RunEvent) + '_> {
+        Box::new(|event| {
+            if !matches!(event, RunEvent::RunStarted { .. } | RunEvent::RunFinished) {
+                (self.events)(event)
+            }
+        })
+    }
+
+    fn finish(self) {
+        (self.events)(RunEvent::RunFinished);
+    }
+}
+
+/// Runs the suites `plan` selects with `config`.
+async fn suites(config: ConformanceConfig, plan: &RunPlan, framing: &mut Framing<'_>) -> Result<Vec<CaseReport>, SessionError> {
+    if !plan.suites {
+        return Ok(Vec::new());
+    }
+    let cases = selected_cases(&plan.filter)?;
+    Ok(run_cases(config, cases, &mut *framing.inner()).await?)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +85,12 @@ pub enum SessionError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Runner(#[from] RunnerError),
+    #[error(transparent)]
+    Conformance(#[from] ConformanceError),
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
+    #[error(transparent)]
+    TargetFile(#[from] TargetFileError),
 }
 
 /// What a finished run hands to the report writer.
@@ -46,6 +105,7 @@ pub struct Outcome {
 
 /// Runs `plan` against a fresh embedded data space set up by `options`.
 pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+    let mut framing = Framing::start(events, plan)?;
     let recorder = Recorder::new();
     let bound = embedded::bind(options).await?;
     let (provider_proxy, to_provider) = RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone()).await?;
@@ -64,8 +124,9 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
         config.recorder = recorder.clone();
         config.schemas = schemas.clone();
         config.timeouts.step = plan.case_timeout;
-        cases.extend(run_scenario(config, &mut *events).await);
+        cases.extend(run_scenario(config, framing.inner()).await);
     }
+    let suite_cases = suites(embedded_config(&space, plan.run_options(schemas)), plan, &mut framing).await;
     let target = TargetInfo {
         name: "reference (embedded)".to_string(),
         management: "reference".to_string(),
@@ -75,6 +136,8 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
     space.shutdown().await;
     to_provider.stop().await;
     to_consumer.stop().await;
+    framing.finish();
+    cases.extend(suite_cases?);
     Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets })
 }
 
@@ -103,6 +166,7 @@ pub async fn run_docker(options: DockerOptions, plan: &RunPlan, schemas: &Schema
 }
 
 async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+    let mut framing = Framing::start(events, plan)?;
     let recorder = Recorder::new();
     let host = space.host_address.to_string();
     let (provider_proxy, to_provider) =
@@ -128,9 +192,12 @@ async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, sche
                 (space.network_info.consumer.root_url.clone(), space.info.consumer.root_url.clone()),
             ],
         };
-        cases.extend(run_scenario(config, &mut *events).await);
+        cases.extend(run_scenario(config, framing.inner()).await);
     }
     to_provider.stop().await;
+    let suite_cases = suites(docker_config(space, plan.run_options(schemas)), plan, &mut framing).await;
+    framing.finish();
+    cases.extend(suite_cases?);
     let target = TargetInfo {
         name: "reference (docker)".to_string(),
         management: "reference".to_string(),
@@ -138,4 +205,19 @@ async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, sche
         dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
     };
     Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets })
+}
+
+/// Runs the suites against the connector a target file describes. The carbon-emissions
+/// scenario needs both reference connectors and is not part of a target run.
+pub async fn run_target(path: &std::path::Path, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+    let file = TargetFile::load(path)?;
+    let plan = RunPlan { scenario: false, ..plan.clone() };
+    let config = target_config(&file, plan.run_options(schemas))?;
+    let management = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.management.kind.as_str()).unwrap_or("none").to_string();
+    let secrets = [file.api_key().ok(), config.tokens.static_token()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
+    let mut framing = Framing::start(events, &plan)?;
+    let cases = suites(config, &plan, &mut framing).await;
+    framing.finish();
+    let target = TargetInfo { name: file.name.clone(), management, dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
+    Ok(Outcome { cases: cases?, runtime: "external".to_string(), target, secrets })
 }

@@ -116,7 +116,7 @@ async fn no_token_or_key_of_a_real_run_appears_in_any_report_file() {
         daps_admin_key: "daps-admin-key-0123456789".into(),
         ..EmbeddedOptions::default()
     };
-    let plan = RunPlan { scenario: true, suites: false, case_timeout: std::time::Duration::from_secs(10) };
+    let plan = RunPlan { scenario: true, suites: false, case_timeout: std::time::Duration::from_secs(10), ..RunPlan::default() };
     let outcome = run_embedded(options, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.unwrap();
     let report = Report::new(
         RunInfo {

@@ -39,6 +39,7 @@ async fn setup(consumer_faults: Faults) -> Setup {
         client: client.clone(),
         bind: "127.0.0.1".to_string(),
         advertised_host: None,
+        url_rewrites: Vec::new(),
     })
     .await
     .expect("the harness provider starts");

@@ -12,7 +12,7 @@ use dsp_harness::runtime::embedded::EmbeddedOptions;
 use dsp_harness::schema::SchemaSet;
 
 async fn scenario(options: EmbeddedOptions) -> Vec<CaseReport> {
-    let plan = RunPlan { scenario: true, suites: false, case_timeout: std::time::Duration::from_secs(10) };
+    let plan = RunPlan { scenario: true, suites: false, case_timeout: std::time::Duration::from_secs(10), ..RunPlan::default() };
     run_embedded(options, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the embedded data space starts").cases
 }
 

@@ -46,6 +46,7 @@ pub(crate) async fn start(ctx: &CaseContext) -> Step<HarnessProvider> {
         client: ctx.client().clone(),
         bind: identity.callback.bind.clone(),
         advertised_host: identity.callback.advertised_host.clone(),
+        url_rewrites: ctx.connector().url_rewrites.clone(),
     };
     HarnessProvider::start(config).await.map_err(|e| CaseOutcome::Error(e.to_string()))
 }

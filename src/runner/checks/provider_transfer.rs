@@ -252,6 +252,7 @@ async fn pull(ctx: &CaseContext, t: &Transfer, with_token: bool) -> Step<Downloa
     let Some((endpoint, auth)) = t.data_address.as_ref().and_then(pull_endpoint) else {
         return Err(ctx.fail_now(Finding::new("data-address", "the TransferStartMessage carries no data address to pull from")));
     };
+    let endpoint = ctx.connector().for_harness(&endpoint);
     let mut builder = ctx.client().http().get(&endpoint);
     if let (true, Some(auth)) = (with_token, auth) {
         builder = builder.header(reqwest::header::AUTHORIZATION, auth);
@@ -279,6 +280,7 @@ async fn pull_serves_data(ctx: &CaseContext) -> Step {
         Finding::new("data-plane", "the data plane refused a pull with the token it handed out").expected("200", download.status.as_u16().to_string()).at(download.seq as usize)
     })?;
     let Some(source) = ctx.connector().asset_source_url.clone().filter(|_| ctx.connector().setup) else { return Ok(()) };
+    let source = ctx.connector().for_harness(&source);
     let request = ctx.client().http().get(&source).build().map_err(|e| CaseOutcome::Error(format!("cannot build a request for {source}: {e}")))?;
     let original = ctx.client().download("harness", "asset-source", request).await.map_err(|e| CaseOutcome::Error(format!("the harness cannot read the asset source: {e}")))?;
     if original.sha256 != download.sha256 || original.size != download.size {

@@ -61,6 +61,7 @@ pub fn embedded_config(space: &EmbeddedDataSpace, options: RunOptions) -> Confor
         dataset: DatasetChoice::default(),
         setup: true,
         asset_source_url: Some(space.carbon_source_url()),
+        url_rewrites: Vec::new(),
     };
     ConformanceConfig {
         provider: Some(connector("provider", Role::Provider, &info.provider)),
@@ -70,6 +71,51 @@ pub fn embedded_config(space: &EmbeddedDataSpace, options: RunOptions) -> Confor
             participant_id: HARNESS_ID.to_string(),
             verifier: Some(DatVerifier::new(space.daps.jwks_url(), space.daps.issuer(), http)),
             callback: CallbackConfig::default(),
+        },
+        filter: options.filter,
+        timing: options.timing,
+        schemas: options.schemas,
+        concurrency: options.concurrency,
+    }
+}
+
+/// Both reference connectors running in Docker containers: the harness reaches them on their
+/// mapped ports, they reach the harness's callback server on the run network's gateway, and
+/// URLs they hand out (pull endpoints) are rewritten to the mapped ports. The DAPS runs in a
+/// container too, so the harness cannot mint tokens with its key: cases that need a minted
+/// token (an expired one) are skipped with that reason.
+pub fn docker_config(space: &crate::runtime::docker::DockerDataSpace, options: RunOptions) -> ConformanceConfig {
+    let http = http_client(None).unwrap_or_default();
+    let info = &space.info;
+    let rewrites = vec![
+        (space.network_info.provider.root_url.clone(), info.provider.root_url.clone()),
+        (space.network_info.consumer.root_url.clone(), info.consumer.root_url.clone()),
+    ];
+    let connector = |name: &str, role: Role, c: &ConnectorInfo| ConnectorUnderTest {
+        name: name.to_string(),
+        role,
+        participant_id: c.participant_id.clone(),
+        dsp_url: c.dsp_url.clone(),
+        root_url: c.root_url.clone(),
+        version: ProtocolVersion::V2025_1,
+        management: ManagementAccess { kind: ManagementKind::Reference, url: c.management_url.clone(), api_key: c.api_key.clone() },
+        dataset: DatasetChoice::default(),
+        setup: true,
+        asset_source_url: Some(space.carbon_source_url()),
+        url_rewrites: rewrites.clone(),
+    };
+    let host = space.host_address.to_string();
+    ConformanceConfig {
+        provider: Some(connector("provider", Role::Provider, &info.provider)),
+        consumer: Some(connector("consumer", Role::Consumer, &info.consumer)),
+        tokens: TokenSource::Daps {
+            client: DatClient::with_assertion_audience(info.daps.token_url(), space.network_info.daps.token_url(), space.harness_keys.clone(), http.clone()),
+            minter: None,
+        },
+        identity: HarnessIdentity {
+            participant_id: HARNESS_ID.to_string(),
+            verifier: Some(DatVerifier::new(info.daps.jwks_url(), space.network_info.daps.url.clone(), http)),
+            callback: CallbackConfig { bind: host.clone(), port: 0, advertised_host: Some(host) },
         },
         filter: options.filter,
         timing: options.timing,
@@ -106,6 +152,7 @@ pub fn target_config(file: &TargetFile, options: RunOptions) -> Result<Conforman
         dataset: DatasetChoice { dataset: file.dataset.id.clone(), offer: file.dataset.offer.clone() },
         setup,
         asset_source_url: file.dataset.source_url.clone(),
+        url_rewrites: Vec::new(),
     };
     let (tokens, verifier) = match &file.auth {
         AuthSection::Daps { token_url, key_dir, jwks_url, issuer } => {

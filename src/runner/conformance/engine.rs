@@ -276,6 +276,7 @@ mod tests {
             dataset: DatasetChoice::default(),
             setup: false,
             asset_source_url: None,
+            url_rewrites: Vec::new(),
         };
         Job {
             case: case(Some(timeout)),

@@ -38,6 +38,16 @@ pub enum TokenSource {
     None,
 }
 
+impl TokenSource {
+    /// The fixed token of a static source, so the run can redact it from the reports.
+    pub fn static_token(&self) -> Option<String> {
+        match self {
+            TokenSource::Static { token } => Some(token.clone()),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

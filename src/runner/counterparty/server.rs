@@ -83,6 +83,9 @@ pub struct HarnessProviderConfig {
     pub bind: String,
     /// Host name the connector under test reaches the harness by; the bind address if none.
     pub advertised_host: Option<String>,
+    /// Prefix rewrites (connector's view -> harness's view) for the callback addresses the
+    /// connector names, when it runs in a container; empty on a shared network.
+    pub url_rewrites: Vec<(String, String)>,
 }
 
 /// A running harness provider. Dropping it stops the server.
@@ -119,6 +122,18 @@ impl Shared {
 
     fn harness(&self) -> &str {
         &self.config.participant_id
+    }
+
+    /// A callback address the connector named, as the harness reaches it.
+    fn reachable(&self, url: &str) -> String {
+        for (from, to) in &self.config.url_rewrites {
+            if let Some(rest) = url.strip_prefix(from.as_str()) {
+                if matches!(rest.chars().next(), None | Some('/' | '?' | '#')) {
+                    return format!("{to}{rest}");
+                }
+            }
+        }
+        url.to_string()
     }
 }
 
@@ -707,6 +722,7 @@ fn initial_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, js
         return Err(bad("an initial contract request carries no providerPid".to_string()));
     }
     let callback = request.callback_address.clone().ok_or_else(|| bad("an initial contract request needs a callbackAddress".to_string()))?;
+    let callback = shared.reachable(&callback);
     let ours = catalog::offer(shared.harness());
     if request.offer.id != ours.id {
         return Err(bad(format!("unknown offer {}; the harness offers {}", request.offer.id, ours.id)));
@@ -828,7 +844,7 @@ fn transfer_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, j
         provider_pid: provider_pid.clone(),
         consumer_pid: request.consumer_pid.clone(),
         state: TransferState::Requested,
-        callback_address: request.callback_address.clone(),
+        callback_address: shared.reachable(&request.callback_address),
         consumer_id: caller_id(token),
         agreement_id: request.agreement_id.clone(),
         format: request.format.clone(),
