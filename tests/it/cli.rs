@@ -144,3 +144,92 @@ async fn no_token_or_key_of_a_real_run_appears_in_any_report_file() {
         }
     }
 }
+
+/// A free loopback port, for components started as separate processes with `--port`.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills the spawned components when the test ends, however it ends.
+struct Processes(Vec<std::process::Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn wait_healthy(url: &str) {
+    for _ in 0..100 {
+        if reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{url} never answered");
+}
+
+/// The README's recipe for a connector running on its own: `serve daps`, `serve provider`,
+/// `register` the harness, write a target file, `run --target` it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separately_served_provider_passes_the_provider_suites_through_a_target_file() {
+    let (daps_port, provider_port) = (free_port(), free_port());
+    let bin = env!("CARGO_BIN_EXE_dsp-harness");
+    let daps_url = format!("http://127.0.0.1:{daps_port}");
+    let provider_url = format!("http://127.0.0.1:{provider_port}");
+    let spawn = |args: &[&str]| std::process::Command::new(bin).args(args).stdout(std::process::Stdio::null()).spawn().expect("the binary starts");
+    let _processes = Processes(vec![
+        spawn(&["serve", "daps", "--port", &daps_port.to_string(), "--daps-admin-key", "admin-secret"]),
+        spawn(&["serve", "provider", "--port", &provider_port.to_string(), "--daps-url", &daps_url, "--daps-admin-key", "admin-secret", "--api-key", "provider-key"]),
+    ]);
+    wait_healthy(&format!("{daps_url}/health")).await;
+    wait_healthy(&format!("{provider_url}/health")).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    assert_eq!(cli(&["register", "--daps-url", &daps_url, "--admin-key", "admin-secret", "--participant", "dsp-harness", "--out", keys.to_str().unwrap()]).await, exit::SUCCESS);
+    let target = format!(
+        r#"name = "served-provider"
+
+[dsp]
+url = "{provider_url}/dsp"
+participant_id = "company-x"
+
+[management]
+kind = "reference"
+url = "{provider_url}/management"
+api_key = "provider-key"
+setup = true
+
+[auth]
+kind = "daps"
+token_url = "{daps_url}/token"
+key_dir = "keys"
+jwks_url = "{daps_url}/.well-known/jwks.json"
+issuer = "{daps_url}"
+
+[dataset]
+source_url = "{provider_url}/backend/carbon-emissions"
+
+[roles]
+provider = true
+consumer = false
+"#
+    );
+    let target_path = dir.path().join("target.toml");
+    std::fs::write(&target_path, target).unwrap();
+    let reports = dir.path().join("reports");
+    let code = cli(&["run", "--target", target_path.to_str().unwrap(), "--report-dir", reports.to_str().unwrap()]).await;
+    let json: Value = serde_json::from_str(&read(&reports, "report.json")).unwrap();
+    let total = &json["summary"]["total"];
+    assert_eq!(code, exit::SUCCESS, "the served provider should pass: {total}");
+    assert!(total["passed"].as_u64().unwrap() > 100, "the provider suites ran: {total}");
+    assert_eq!(json["run"]["runtime"], "external");
+    // No consumer is described, so consumer cases are skipped with a reason, never passed.
+    for case in json["cases"].as_array().unwrap().iter().filter(|c| c["role"] == "consumer") {
+        assert_eq!(case["verdict"], "skip", "{}", case["id"]);
+    }
+}
