@@ -40,7 +40,7 @@ async fn pull(State(conn): State<Connector>, headers: HeaderMap) -> Response {
             Some(_) if conn.fault(Fault::PullWithoutToken) => store.transfers.values().find(|t| t.state == TransferState::Started),
             Some(_) => return refuse(StatusCode::UNAUTHORIZED, "token expired"),
             None if conn.fault(Fault::PullWithoutToken) => {
-                store.transfers.values().filter(|t| t.transfer_type.ends_with("PULL")).last()
+                store.transfers.values().rfind(|t| t.transfer_type.ends_with("PULL"))
             }
             None => return refuse(StatusCode::UNAUTHORIZED, "missing or unknown token"),
         };

@@ -757,10 +757,8 @@ async fn apply_transfer(
                 t.provider_pid = provider_pid;
             }
             match &message {
-                DspMessage::TransferStart(start) if t.side == Side::Consumer => {
-                    if start.data_address.is_some() && !conn.fault(Fault::IgnoreDataAddress) {
-                        t.edr = start.data_address.clone();
-                    }
+                DspMessage::TransferStart(start) if t.side == Side::Consumer && start.data_address.is_some() && !conn.fault(Fault::IgnoreDataAddress) => {
+                    t.edr = start.data_address.clone();
                 }
                 DspMessage::TransferTermination(m) | DspMessage::TransferSuspension(m) => {
                     t.error_detail = Some(reasons(&m.reason));
