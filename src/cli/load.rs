@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::args::Format;
 use super::{exit, CliError};
-use crate::load::{self, BaselineMode, ExternalTarget, LoadEvent, LoadOptions, ScenarioKind, TargetChoice};
+use crate::load::{self, BaselineMode, ExternalTarget, LoadEvent, LoadOptions, PayloadSource, ScenarioKind, TargetChoice};
 use crate::reference::backend::parse_size;
 use crate::report::model::{Report, RunInfo, Summary, TargetInfo, ToolInfo, FORMAT_VERSION};
 use crate::report::{render_json, render_terminal, write_all, Redactor};
@@ -23,6 +23,15 @@ pub enum LoadScenarioArg {
     Pull,
     /// Whole flows: catalog, negotiate, transfer, pull.
     Flow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PayloadSourceArg {
+    /// The reference backend, as in the reference data space (its byte generator is part of
+    /// the figures).
+    Backend,
+    /// The bare baseline server, so the figures show the data plane alone.
+    Baseline,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -58,6 +67,9 @@ pub struct LoadArgs {
     /// Do not measure the bare-server baseline (no ratio to it then).
     #[arg(long)]
     pub no_baseline: bool,
+    /// Where the embedded provider fetches the payloads it serves.
+    #[arg(long, value_enum, value_name = "SOURCE", default_value_t = PayloadSourceArg::Backend)]
+    pub payload_source: PayloadSourceArg,
     /// A limit to gate on, for example 'p99<=250ms', 'ratio>=0.3', 'errors<=0%',
     /// 'throughput>=50MiB/s', 'flow.full:rps>=2', 'memory<=512MiB', 'memory-growth<=64MiB';
     /// repeatable.
@@ -134,6 +146,10 @@ fn options(args: &LoadArgs) -> Result<LoadOptions, CliError> {
         duration,
         max_requests: args.max_requests,
         baseline: if args.no_baseline { BaselineMode::Skip } else { BaselineMode::Measure },
+        source: match args.payload_source {
+            PayloadSourceArg::Backend => PayloadSource::Backend,
+            PayloadSourceArg::Baseline => PayloadSource::Baseline,
+        },
         request_timeout: Duration::from_secs(args.timeout),
         thresholds,
     };

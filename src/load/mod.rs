@@ -24,7 +24,7 @@ pub mod threshold;
 pub use error::LoadError;
 pub use memory::{MemorySampler, MemoryUsage};
 pub use run::{
-    baseline_name, pull_name, run, BaselineMode, LoadEvent, LoadOptions, LoadRun, RunTarget, ScenarioKind, DEFAULT_SIZES, FLOW,
+    baseline_name, pull_name, run, BaselineMode, PayloadSource, LoadEvent, LoadOptions, LoadRun, RunTarget, ScenarioKind, DEFAULT_SIZES, FLOW,
     MAX_DURATION, MAX_SIZE, MAX_USERS,
 };
 pub use target::{ExternalTarget, TargetChoice};

@@ -43,6 +43,17 @@ pub enum ScenarioKind {
     Flow,
 }
 
+/// Where the embedded provider fetches the payloads it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadSource {
+    /// The reference backend, as in the reference data space: the figures include the cost of
+    /// generating the bytes there.
+    Backend,
+    /// The bare baseline server, which serves the same bytes at almost no cost: the figures show
+    /// the data plane alone.
+    Baseline,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BaselineMode {
     /// Pull the same bytes from a bare server on loopback before each data-plane pull.
@@ -67,6 +78,9 @@ pub struct LoadOptions {
     /// The most requests (or flows) each scenario may send.
     pub max_requests: u64,
     pub baseline: BaselineMode,
+    /// Where the embedded provider fetches payloads (ignored for a target file, which names its
+    /// own `payload_url`).
+    pub source: PayloadSource,
     /// How long one request may take, body included; also how long a negotiation or transfer
     /// may take to reach its next state.
     pub request_timeout: Duration,
@@ -85,6 +99,7 @@ impl Default for LoadOptions {
             duration: Duration::from_secs(5),
             max_requests: 1_000_000,
             baseline: BaselineMode::Measure,
+            source: PayloadSource::Backend,
             request_timeout: Duration::from_secs(60),
             thresholds: Vec::new(),
         }
@@ -214,6 +229,8 @@ impl LoadRun {
 struct Context<'a> {
     options: &'a LoadOptions,
     parties: Parties,
+    /// The bare server: the baseline, and the payload source when so chosen.
+    bare: Option<BaselineServer>,
     in_process: bool,
     generated_payloads: bool,
     run_id: String,
@@ -222,11 +239,21 @@ struct Context<'a> {
 /// Runs every planned scenario and judges the thresholds.
 pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<LoadRun, LoadError> {
     options.validate()?;
+    let embedded_source = matches!(options.target, TargetChoice::Embedded) && options.source == PayloadSource::Baseline;
+    let bare = if (options.pulls() && options.baseline == BaselineMode::Measure) || embedded_source {
+        Some(BaselineServer::start().await?)
+    } else {
+        None
+    };
     let (space, endpoints, target, generated, mut secrets) = match &options.target {
         TargetChoice::Embedded => {
             progress(LoadEvent::Preparing("starting the embedded reference data space"));
             let space = embedded::start(EmbeddedOptions::default()).await?;
-            let (endpoints, target, secrets) = embedded_endpoints(&space);
+            let (mut endpoints, mut target, secrets) = embedded_endpoints(&space);
+            if let (true, Some(server)) = (embedded_source, &bare) {
+                endpoints.payload_url = format!("{}/payload/{{size}}", server.url);
+                target.name = "reference data space (embedded, payloads from the bare server)".into();
+            }
             (Some(space), endpoints, target, true, secrets)
         }
         TargetChoice::External(t) => {
@@ -253,6 +280,7 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
     let context = Context {
         options,
         parties: Parties::new(endpoints, options.request_timeout),
+        bare,
         in_process: space.is_some(),
         generated_payloads: generated,
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
@@ -320,17 +348,14 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
         let digest = task.await.map_err(|e| LoadError::Prepare { step: "payload digest".into(), detail: e.to_string() })?;
         digest_of.insert(size, digest);
     }
-    let baseline = match options.baseline {
-        BaselineMode::Measure if !sizes.is_empty() => Some(BaselineServer::start().await?),
-        _ => None,
-    };
+    let baseline = cx.bare.as_ref().filter(|_| options.baseline == BaselineMode::Measure);
 
     let mut scenarios = Vec::new();
     let mut memory = Vec::new();
     for &size in &sizes {
         let digest = digest_of.get(&size).cloned().unwrap_or_default();
         let mut baseline_figures = None;
-        if let Some(server) = &baseline {
+        if let Some(server) = baseline {
             let job = PullJob {
                 name: baseline_name(size),
                 url: server.payload_url(size),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use dsp_harness::cli::{exit, Cli};
-use dsp_harness::load::{self, BaselineMode, ExternalTarget, LoadOptions, ScenarioKind, TargetChoice};
+use dsp_harness::load::{self, BaselineMode, ExternalTarget, LoadOptions, PayloadSource, ScenarioKind, TargetChoice};
 use dsp_harness::reference::connector::{Fault, Faults};
 use dsp_harness::report::model::{LoadScenario, Report};
 use dsp_harness::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions};
@@ -116,6 +116,8 @@ async fn the_request_budget_ends_a_scenario_before_its_time() {
         duration: Duration::from_secs(60),
         max_requests: 20,
         baseline: BaselineMode::Skip,
+        // The bare server still starts, as the provider's source this time.
+        source: PayloadSource::Baseline,
         ..LoadOptions::default()
     };
     let started = Instant::now();
@@ -124,6 +126,8 @@ async fn the_request_budget_ends_a_scenario_before_its_time() {
     let pull = &run.load.scenarios[0];
     assert_eq!((pull.name.as_str(), pull.requests), ("dataplane.pull.1KiB", 20));
     assert!(pull.ratio_to_baseline.is_none());
+    assert!(pull.errors.is_empty(), "{:?}", pull.errors);
+    assert_eq!(run.target.name, "reference data space (embedded, payloads from the bare server)");
 }
 
 fn target_file(space: &EmbeddedDataSpace) -> String {
