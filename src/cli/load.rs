@@ -125,7 +125,7 @@ fn options(args: &LoadArgs) -> Result<LoadOptions, CliError> {
         thresholds.extend(load::threshold::read_file(path).map_err(CliError::setup)?);
     }
     let target = match &args.target {
-        Some(path) => TargetChoice::External(ExternalTarget::read(path).map_err(CliError::setup)?),
+        Some(path) => TargetChoice::External(Box::new(ExternalTarget::read(path).map_err(CliError::setup)?)),
         None => TargetChoice::Embedded,
     };
     let kinds = if args.scenarios.is_empty() {
@@ -229,14 +229,9 @@ pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
                     println!("{}: {:.1} MiB/s, {ratio:.2}x the {:.1} MiB/s of {baseline}", s.name, mib(s.bytes_per_second), mib(baseline_bps(&run.load, baseline)));
                 }
             }
-            match run.load.peak_memory_bytes {
-                Some(peak) => {
-                    println!("peak memory {:.1} MiB: {}", mib(peak as f64), run.memory_note);
-                    for (name, m) in &run.memory {
-                        println!("  {name}: {:.1} MiB at start, {:.1} MiB at peak (+{:.1} MiB)", mib(m.start_rss as f64), mib(m.peak_rss as f64), mib(m.growth() as f64));
-                    }
-                }
-                None => println!("peak memory {}", run.memory_note),
+            println!("memory: {}", run.memory_note);
+            for (name, m) in &run.memory {
+                println!("  {name}: {:.1} MiB at start, {:.1} MiB at peak (+{:.1} MiB)", mib(m.start_rss as f64), mib(m.peak_rss as f64), mib(m.growth() as f64));
             }
             println!("report: {}", files.html.display());
         }

@@ -8,6 +8,7 @@
 //! which ends the attack as `--run-time` would. Goose's killswitch is process-wide, which is one
 //! reason attacks never overlap; the other is that overlapping attacks would measure each other.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use goose::config::GooseConfiguration;
@@ -18,6 +19,10 @@ use super::target::require_loopback;
 
 /// Serializes attacks within the process.
 static ATTACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Set when the harness itself pulled the killswitch (a spent budget). Goose installs a Ctrl-C
+/// handler that pulls the same switch, so a switch pulled while this is unset was a person.
+static BUDGET_SPENT: AtomicBool = AtomicBool::new(false);
 
 /// How long past its duration and request timeout an attack may take before it is abandoned.
 const GRACE: Duration = Duration::from_secs(30);
@@ -63,6 +68,13 @@ pub async fn run(attack: Attack) -> Result<(), LoadError> {
     require_loopback("goose host", &attack.host)?;
     let fail = |detail: String| LoadError::Goose { scenario: attack.name.clone(), detail };
     let _only_one = ATTACK.lock().await;
+    // Between attacks goose's Ctrl-C handler only pulls the switch, and the next attack would
+    // reset it: honour an interruption that came in the meantime.
+    if goose::is_killswitch_triggered() {
+        goose::reset_killswitch();
+        return Err(LoadError::Interrupted);
+    }
+    BUDGET_SPENT.store(false, Ordering::SeqCst);
     // Without a `log` logger goose installs one that prints to stdout; route its records to
     // tracing instead. Fails harmlessly when the binary already did so.
     let _ = tracing_log::LogTracer::init();
@@ -70,18 +82,25 @@ pub async fn run(attack: Attack) -> Result<(), LoadError> {
     let scenario = Scenario::new(&attack.name).register_transaction(Transaction::new(attack.transaction.clone()).set_name(&attack.name));
     let goose = GooseAttack::initialize_with_config(configuration).map_err(|e| fail(e.to_string()))?.register_scenario(scenario);
     let limit = attack.duration + attack.request_timeout + GRACE;
-    match tokio::time::timeout(limit, goose.execute()).await {
+    let outcome = match tokio::time::timeout(limit, goose.execute()).await {
         Ok(Ok(_metrics)) => Ok(()),
         Ok(Err(e)) => Err(fail(e.to_string())),
         Err(_) => {
             goose::trigger_killswitch("the attack overran its time limit");
-            Err(fail(format!("did not end within {} s", limit.as_secs())))
+            return Err(fail(format!("did not end within {} s", limit.as_secs())));
         }
+    };
+    let interrupted = goose::is_killswitch_triggered() && !BUDGET_SPENT.load(Ordering::SeqCst);
+    goose::reset_killswitch();
+    if interrupted {
+        return Err(LoadError::Interrupted);
     }
+    outcome
 }
 
 /// Ends the running attack early (its request budget is spent).
 pub fn stop_early() {
+    BUDGET_SPENT.store(true, Ordering::SeqCst);
     goose::trigger_killswitch("request budget spent");
 }
 

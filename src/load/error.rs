@@ -44,4 +44,8 @@ pub enum LoadError {
 
     #[error("invalid load options: {0}")]
     Options(String),
+
+    /// Ctrl-C during a run: the run stops without figures.
+    #[error("interrupted")]
+    Interrupted,
 }

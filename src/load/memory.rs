@@ -28,7 +28,7 @@ pub fn read_status() -> Option<MemoryStatus> {
     parse_status(&std::fs::read_to_string("/proc/self/status").ok()?)
 }
 
-/// Parses the `VmRSS:` and `VmHWM:` lines (`VmRSS:	  123456 kB`).
+/// Parses the `VmRSS:` and `VmHWM:` lines (`VmRSS:  123456 kB`, with a tab after the colon).
 pub fn parse_status(text: &str) -> Option<MemoryStatus> {
     let field = |name: &str| {
         text.lines().find_map(|line| {

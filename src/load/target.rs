@@ -46,7 +46,7 @@ pub enum TargetChoice {
     #[default]
     Embedded,
     /// Connectors described by a load target file.
-    External(ExternalTarget),
+    External(Box<ExternalTarget>),
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -451,7 +451,7 @@ mod tests {
         let ratio: Threshold = "ratio>=0.3".parse().unwrap();
         assert!(!ratio.applies_to("dataplane.pull.1MiB", false));
         let planned = |name: &str, has_baseline| Planned { name: name.to_string(), has_baseline };
-        assert!(check_scopes(&[p99.clone()], &[planned("dataplane.pull.1KiB", false)]).is_ok());
+        assert!(check_scopes(std::slice::from_ref(&p99), &[planned("dataplane.pull.1KiB", false)]).is_ok());
         let err = check_scopes(&[ratio], &[planned("dataplane.pull.1KiB", false)]).unwrap_err().to_string();
         assert!(err.contains("has a baseline"), "{err}");
         let typo: Threshold = "dataplane.pull.2MiB:p99<=1s".parse().unwrap();

@@ -152,7 +152,7 @@ async fn a_target_file_reaches_connectors_outside_the_run_and_a_broken_data_plan
     let space = embedded::start(broken).await.expect("data space");
     let target = ExternalTarget::parse(&target_file(&space)).expect("target file");
     let options = LoadOptions {
-        target: TargetChoice::External(target),
+        target: TargetChoice::External(Box::new(target)),
         kinds: vec![ScenarioKind::Pull],
         sizes: vec![64 * 1024],
         users: 2,
