@@ -335,6 +335,17 @@ fn agreement_of(conn: &Connector, negotiation_id: &str) -> Option<String> {
     n.agreement.as_ref().map(|a| a.id.clone())
 }
 
+/// What a provider's answer to an initial request means for the consumer's process: the
+/// provider's pid, or why the process ends. A callback can overtake this answer, so a pid
+/// already learnt from it is kept.
+fn initial_reply(outcome: Result<(StatusCode, Option<Value>), String>) -> Result<Option<ProviderPid>, String> {
+    match outcome {
+        Ok((status, Some(reply))) if status.is_success() => Ok(reply.get("providerPid").and_then(Value::as_str).map(ProviderPid::from)),
+        Ok((status, reply)) => Err(format!("the provider answered {status}: {}", reply.map(|r| r.to_string()).unwrap_or_default())),
+        Err(e) => Err(e),
+    }
+}
+
 /// Consumer: starts a negotiation for an offer from a provider's catalog.
 async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
     authorize(&conn, &headers)?;
@@ -378,19 +389,11 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
     let task_conn = conn.clone();
     tokio::spawn(async move {
         let body = task_conn.codec().encode(&message);
-        let outcome = task_conn.send(&address, binding::NEGOTIATION_REQUEST, counter_party_id.as_deref(), &body).await;
+        let outcome = initial_reply(task_conn.send(&address, binding::NEGOTIATION_REQUEST, counter_party_id.as_deref(), &body).await);
         let mut store = task_conn.store();
         let Some(n) = store.negotiations.get_mut(&id) else { return };
         match outcome {
-            Ok((status, Some(reply))) if status.is_success() => {
-                if n.provider_pid.is_none() {
-                    n.provider_pid = reply.get("providerPid").and_then(Value::as_str).map(ProviderPid::from);
-                }
-            }
-            Ok((status, reply)) => {
-                n.state = NegotiationState::Terminated;
-                n.error_detail = Some(format!("the provider answered {status}: {}", reply.map(|r| r.to_string()).unwrap_or_default()));
-            }
+            Ok(pid) => n.provider_pid = n.provider_pid.take().or(pid),
             Err(e) => {
                 n.state = NegotiationState::Terminated;
                 n.error_detail = Some(e);
@@ -583,19 +586,11 @@ async fn initiate_transfer(State(conn): State<Connector>, headers: HeaderMap, by
     let task_conn = conn.clone();
     tokio::spawn(async move {
         let body = task_conn.codec().encode(&message);
-        let outcome = task_conn.send(&address, binding::TRANSFER_REQUEST, counter_party_id.as_deref(), &body).await;
+        let outcome = initial_reply(task_conn.send(&address, binding::TRANSFER_REQUEST, counter_party_id.as_deref(), &body).await);
         let mut store = task_conn.store();
         let Some(t) = store.transfers.get_mut(&id) else { return };
         match outcome {
-            Ok((status, Some(reply))) if status.is_success() => {
-                if t.provider_pid.is_none() {
-                    t.provider_pid = reply.get("providerPid").and_then(Value::as_str).map(ProviderPid::from);
-                }
-            }
-            Ok((status, reply)) => {
-                t.state = TransferState::Terminated;
-                t.error_detail = Some(format!("the provider answered {status}: {}", reply.map(|r| r.to_string()).unwrap_or_default()));
-            }
+            Ok(pid) => t.provider_pid = t.provider_pid.take().or(pid),
             Err(e) => {
                 t.state = TransferState::Terminated;
                 t.error_detail = Some(e);
