@@ -61,7 +61,9 @@ fn schema(c: &mut Criterion) {
     }
     let mut broken = messages().remove(1).1;
     broken.as_object_mut().expect("object").remove("consumerPid");
-    group.bench_function("validate/contract-request-invalid", |b| b.iter(|| schemas.validate_message(black_box(&broken)).expect("known type")));
+    group.bench_function("validate/contract-request-invalid", |b| {
+        b.iter(|| schemas.validate_message(black_box(&broken)).expect("known type"))
+    });
     group.finish();
 }
 
@@ -78,7 +80,13 @@ fn identity(c: &mut Criterion) {
     let keys = ParticipantKeys::generate("company-y").expect("keys");
     daps.register(&keys, "urn:connector:company-y");
     let audience = "company-x";
-    let mint = || daps.mint(MintOverrides { subject: Some(keys.client_id().to_string()), audience: Some(vec![audience.to_string()]), ..MintOverrides::default() });
+    let mint = || {
+        daps.mint(MintOverrides {
+            subject: Some(keys.client_id().to_string()),
+            audience: Some(vec![audience.to_string()]),
+            ..MintOverrides::default()
+        })
+    };
     let token = mint().expect("dat");
     let verifier = DatVerifier::new(daps.jwks_url(), daps.issuer(), reqwest::Client::new());
     runtime.block_on(verifier.verify(&token, audience)).expect("the dat verifies");
@@ -89,7 +97,9 @@ fn identity(c: &mut Criterion) {
     group.bench_function("client/sign-assertion", |b| {
         b.iter(|| sign_client_assertion(&keys, &AssertionClaims::new(&keys, black_box(&token_url))).expect("assertion"))
     });
-    group.bench_function("verifier/verify-dat", |b| b.iter(|| runtime.block_on(verifier.verify(black_box(&token), audience)).expect("valid")));
+    group.bench_function("verifier/verify-dat", |b| {
+        b.iter(|| runtime.block_on(verifier.verify(black_box(&token), audience)).expect("valid"))
+    });
     group.finish();
 }
 

@@ -119,7 +119,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 fn options(args: &LoadArgs) -> Result<LoadOptions, CliError> {
     let size = |text: &str| parse_size(text).ok_or_else(|| usage(format!("{text:?} is not a size like 1KiB, 64MiB or 1GiB")));
     let sizes = args.sizes.iter().filter(|s| !s.trim().is_empty()).map(|s| size(s)).collect::<Result<Vec<_>, _>>()?;
-    let duration = parse_duration(&args.duration).ok_or_else(|| usage(format!("{:?} is not a duration like 5s, 2m or 1m30s", args.duration)))?;
+    let duration =
+        parse_duration(&args.duration).ok_or_else(|| usage(format!("{:?} is not a duration like 5s, 2m or 1m30s", args.duration)))?;
     let mut thresholds = load::threshold::parse_all(&args.thresholds).map_err(usage)?;
     if let Some(path) = &args.thresholds_file {
         thresholds.extend(load::threshold::read_file(path).map_err(CliError::setup)?);
@@ -131,10 +132,13 @@ fn options(args: &LoadArgs) -> Result<LoadOptions, CliError> {
     let kinds = if args.scenarios.is_empty() {
         vec![ScenarioKind::Pull, ScenarioKind::Flow]
     } else {
-        args.scenarios.iter().map(|s| match s {
-            LoadScenarioArg::Pull => ScenarioKind::Pull,
-            LoadScenarioArg::Flow => ScenarioKind::Flow,
-        }).collect()
+        args.scenarios
+            .iter()
+            .map(|s| match s {
+                LoadScenarioArg::Pull => ScenarioKind::Pull,
+                LoadScenarioArg::Flow => ScenarioKind::Flow,
+            })
+            .collect()
     };
     let options = LoadOptions {
         target,
@@ -226,12 +230,22 @@ pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
             println!();
             for s in &run.load.scenarios {
                 if let (Some(ratio), Some(baseline)) = (s.ratio_to_baseline, &s.baseline) {
-                    println!("{}: {:.1} MiB/s, {ratio:.2}x the {:.1} MiB/s of {baseline}", s.name, mib(s.bytes_per_second), mib(baseline_bps(&run.load, baseline)));
+                    println!(
+                        "{}: {:.1} MiB/s, {ratio:.2}x the {:.1} MiB/s of {baseline}",
+                        s.name,
+                        mib(s.bytes_per_second),
+                        mib(baseline_bps(&run.load, baseline))
+                    );
                 }
             }
             println!("memory: {}", run.memory_note);
             for (name, m) in &run.memory {
-                println!("  {name}: {:.1} MiB at start, {:.1} MiB at peak (+{:.1} MiB)", mib(m.start_rss as f64), mib(m.peak_rss as f64), mib(m.growth() as f64));
+                println!(
+                    "  {name}: {:.1} MiB at start, {:.1} MiB at peak (+{:.1} MiB)",
+                    mib(m.start_rss as f64),
+                    mib(m.peak_rss as f64),
+                    mib(m.growth() as f64)
+                );
             }
             println!("report: {}", files.html.display());
         }
@@ -239,8 +253,13 @@ pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
     if run.passed() {
         Ok(exit::SUCCESS)
     } else {
-        let failed: Vec<String> =
-            run.load.thresholds.iter().filter(|t| !t.passed).map(|t| format!("{} on {} (measured {})", t.threshold, t.scenario, t.measured)).collect();
+        let failed: Vec<String> = run
+            .load
+            .thresholds
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| format!("{} on {} (measured {})", t.threshold, t.scenario, t.measured))
+            .collect();
         eprintln!("load: threshold breached: {}", failed.join("; "));
         Ok(exit::THRESHOLD_BREACHED)
     }

@@ -200,7 +200,8 @@ mod tests {
     #[test]
     fn figures_come_from_the_recorded_requests() {
         let collector = Collector::new(100);
-        let meta = ScenarioMeta { name: "dataplane.pull.1KiB".into(), baseline: Some("baseline.pull.1KiB".into()), users: 2, payload_bytes: 1024 };
+        let meta =
+            ScenarioMeta { name: "dataplane.pull.1KiB".into(), baseline: Some("baseline.pull.1KiB".into()), users: 2, payload_bytes: 1024 };
         // Requests recorded "in the past" so the test does not have to wait for time to pass.
         let origin = collector.origin;
         let at = |ms: u64| origin + Duration::from_millis(ms);

@@ -60,7 +60,11 @@ async fn flow(user: &mut GooseUser, job: &FlowJob) -> Result<u64, StepFailure> {
     c.step("transfer", timed.elapsed());
 
     // The endpoint comes from the connector under test: load goes to loopback only.
-    require_loopback("data plane endpoint", &access.endpoint).map_err(|e| StepFailure { step: "pull", kind: "not-loopback".to_string(), detail: e.to_string() })?;
+    require_loopback("data plane endpoint", &access.endpoint).map_err(|e| StepFailure {
+        step: "pull",
+        kind: "not-loopback".to_string(),
+        detail: e.to_string(),
+    })?;
     let timed = Instant::now();
     let pulled = fetch(user, &job.name, &access.endpoint, access.authorization.as_deref(), job.size, job.digest.as_deref()).await;
     let bytes = pulled.map_err(|kind| StepFailure { step: "pull", detail: format!("pulling {} failed: {kind}", access.endpoint), kind })?;

@@ -10,22 +10,22 @@
 //! project's containers).
 
 mod attack;
-pub mod baseline;
-pub mod collector;
+mod baseline;
+mod collector;
 mod error;
 mod flow;
-pub mod memory;
+mod memory;
 mod pull;
 mod run;
-pub mod setup;
+mod setup;
 pub mod target;
 pub mod threshold;
 
 pub use error::LoadError;
-pub use memory::{MemorySampler, MemoryUsage};
+pub use memory::MemoryUsage;
 pub use run::{
-    baseline_name, pull_name, run, BaselineMode, PayloadSource, LoadEvent, LoadOptions, LoadRun, RunTarget, ScenarioKind, DEFAULT_SIZES, FLOW,
-    MAX_DURATION, MAX_SIZE, MAX_USERS,
+    baseline_name, pull_name, run, BaselineMode, LoadEvent, LoadOptions, LoadRun, PayloadSource, RunTarget, ScenarioKind, DEFAULT_SIZES,
+    FLOW, MAX_DURATION, MAX_SIZE, MAX_USERS,
 };
 pub use target::{ExternalTarget, TargetChoice};
 pub use threshold::Threshold;

@@ -73,7 +73,14 @@ pub fn transaction(job: Arc<PullJob>) -> TransactionFunction {
 }
 
 /// GETs `url` with goose's client, streams the body and checks it. Returns the bytes received.
-pub async fn fetch(user: &mut GooseUser, name: &str, url: &str, authorization: Option<&str>, size: u64, digest: Option<&str>) -> Result<u64, PullError> {
+pub async fn fetch(
+    user: &mut GooseUser,
+    name: &str,
+    url: &str,
+    authorization: Option<&str>,
+    size: u64,
+    digest: Option<&str>,
+) -> Result<u64, PullError> {
     let mut builder = user.get_request_builder(&GooseMethod::Get, url).map_err(|_| "request".to_string())?;
     if let Some(value) = authorization {
         builder = builder.header(AUTHORIZATION, value);

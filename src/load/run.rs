@@ -14,12 +14,12 @@ use super::attack::{self, Attack};
 use super::baseline::{payload_digest, BaselineServer};
 use super::collector::{Collector, ScenarioMeta};
 use super::error::LoadError;
+use super::flow::{self, FlowJob};
 use super::memory::{MemorySampler, MemoryUsage};
 use super::pull::{self, Check, PullJob};
 use super::setup::{Endpoints, Parties};
 use super::target::{require_loopback, TargetChoice};
 use super::threshold::{check_scopes, evaluate, Planned, Threshold};
-use super::flow::{self, FlowJob};
 use crate::reference::backend::format_size;
 use crate::report::model::{LoadReport, LoadScenario};
 use crate::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions};
@@ -437,7 +437,11 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
     Ok((scenarios, memory))
 }
 
-async fn pull_scenario(job: PullJob, options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<LoadScenario, LoadError> {
+async fn pull_scenario(
+    job: PullJob,
+    options: &LoadOptions,
+    progress: &mut (dyn FnMut(LoadEvent<'_>) + Send),
+) -> Result<LoadScenario, LoadError> {
     let host = origin(&job.url)?;
     let meta = ScenarioMeta { name: job.name.clone(), baseline: None, users: options.users, payload_bytes: job.size };
     let job = Arc::new(job);
@@ -460,7 +464,8 @@ fn asset_id(run_id: &str, size: u64) -> String {
 
 /// `scheme://host:port` of a URL, the base goose wants.
 fn origin(url: &str) -> Result<String, LoadError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| LoadError::NotAllowed { what: "url".into(), url: url.to_string(), reason: e.to_string() })?;
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| LoadError::NotAllowed { what: "url".into(), url: url.to_string(), reason: e.to_string() })?;
     Ok(parsed.origin().ascii_serialization())
 }
 

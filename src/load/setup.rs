@@ -96,8 +96,10 @@ impl Parties {
         // Poll often: on loopback a state changes within milliseconds, and the flow scenario
         // should time the connectors, not the polling.
         let poll = Duration::from_millis(5);
-        let provider = ManagementClient::new("provider", &endpoints.provider_management_url, &endpoints.provider_api_key, client.clone()).with_poll_interval(poll);
-        let consumer = ManagementClient::new("consumer", &endpoints.consumer_management_url, &endpoints.consumer_api_key, client).with_poll_interval(poll);
+        let provider = ManagementClient::new("provider", &endpoints.provider_management_url, &endpoints.provider_api_key, client.clone())
+            .with_poll_interval(poll);
+        let consumer = ManagementClient::new("consumer", &endpoints.consumer_management_url, &endpoints.consumer_api_key, client)
+            .with_poll_interval(poll);
         Parties { endpoints, provider, consumer, recorder, wait }
     }
 
@@ -131,7 +133,11 @@ impl Parties {
             "@type": "QuerySpec",
             "filterExpression": [{ "operandLeft": crate::target::edc_v3::EDC_ID, "operator": "=", "operandRight": asset_id }],
         });
-        let catalog = self.consumer.request_catalog(&e.provider_dsp_url, &e.provider_id, &e.protocol, Some(query)).await.map_err(|err| StepFailure::target("catalog", err))?;
+        let catalog = self
+            .consumer
+            .request_catalog(&e.provider_dsp_url, &e.provider_id, &e.protocol, Some(query))
+            .await
+            .map_err(|err| StepFailure::target("catalog", err))?;
         offer_in(&catalog.value, asset_id, &e.provider_id).ok_or_else(|| StepFailure {
             step: "catalog",
             kind: "no-offer".to_string(),

@@ -238,7 +238,10 @@ impl FromStr for Threshold {
             None => (None, left),
         };
         let metric = Metric::from_name(metric_name).ok_or_else(|| {
-            fail(&format!("unknown metric {:?}: use p50, p90, p99, max, rps, throughput, errors, ratio, memory or memory-growth", metric_name.trim()))
+            fail(&format!(
+                "unknown metric {:?}: use p50, p90, p99, max, rps, throughput, errors, ratio, memory or memory-growth",
+                metric_name.trim()
+            ))
         })?;
         if metric == Metric::Memory && scope.is_some() {
             return Err(fail("memory is measured for the whole run, not per scenario"));

@@ -30,7 +30,21 @@ async fn cli(args: &[&str]) -> u8 {
 async fn load_measures_pulls_next_to_their_baselines_and_whole_flows() {
     let dir = tempfile::tempdir().unwrap();
     let report_dir = dir.path().to_str().unwrap();
-    let code = cli(&["--sizes", "1KiB,1MiB", "--users", "2", "--flow-users", "2", "--duration", "1", "--report-dir", report_dir, "--format", "json"]).await;
+    let code = cli(&[
+        "--sizes",
+        "1KiB,1MiB",
+        "--users",
+        "2",
+        "--flow-users",
+        "2",
+        "--duration",
+        "1",
+        "--report-dir",
+        report_dir,
+        "--format",
+        "json",
+    ])
+    .await;
     assert_eq!(code, exit::SUCCESS);
 
     let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
@@ -45,10 +59,21 @@ async fn load_measures_pulls_next_to_their_baselines_and_whole_flows() {
     for s in &load.scenarios {
         assert!(s.errors.is_empty(), "{} had errors: {:?}", s.name, s.errors);
         assert!(s.requests > 0 && s.requests_per_second > 0.0, "{} sent nothing", s.name);
-        assert!(s.latency_ms.p50 > 0.0 && s.latency_ms.p50 <= s.latency_ms.p90 && s.latency_ms.p99 <= s.latency_ms.max, "{}: {:?}", s.name, s.latency_ms);
+        assert!(
+            s.latency_ms.p50 > 0.0 && s.latency_ms.p50 <= s.latency_ms.p90 && s.latency_ms.p99 <= s.latency_ms.max,
+            "{}: {:?}",
+            s.name,
+            s.latency_ms
+        );
         // Every request is counted once and every successful pull delivered the whole payload.
         let expected = s.requests_per_second * s.payload_bytes as f64;
-        assert!((s.bytes_per_second - expected).abs() <= expected * 0.01 + 1.0, "{}: {} B/s for {} req/s", s.name, s.bytes_per_second, s.requests_per_second);
+        assert!(
+            (s.bytes_per_second - expected).abs() <= expected * 0.01 + 1.0,
+            "{}: {} B/s for {} req/s",
+            s.name,
+            s.bytes_per_second,
+            s.requests_per_second
+        );
         assert!(!s.timeline.is_empty(), "{} has no timeline", s.name);
     }
     for size in ["1KiB", "1MiB"] {
@@ -74,7 +99,8 @@ async fn a_breached_threshold_exits_with_threshold_breached() {
     let report_dir = dir.path().to_str().unwrap();
     let thresholds = dir.path().join("thresholds.toml");
     std::fs::write(&thresholds, "thresholds = [\"errors<=0%\", \"memory-growth<=512MiB\"]\n").unwrap();
-    let common = ["--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "1", "--report-dir", report_dir, "--format", "json"];
+    let common =
+        ["--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "1", "--report-dir", report_dir, "--format", "json"];
 
     let mut held = common.to_vec();
     held.extend(["--threshold", "rps>=1", "--threshold", "ratio>=0.001", "--thresholds-file", thresholds.to_str().unwrap()]);
