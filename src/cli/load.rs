@@ -14,9 +14,6 @@ use crate::reference::backend::parse_size;
 use crate::report::model::{Report, RunInfo, Summary, TargetInfo, ToolInfo, FORMAT_VERSION};
 use crate::report::{render_json, render_terminal, write_all, Redactor};
 
-/// Where `load` writes its report files unless told otherwise.
-pub const DEFAULT_REPORT_DIR: &str = "dsp-harness-report";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LoadScenarioArg {
     /// HTTP pulls of the chosen payload sizes, each after its baseline.
@@ -40,9 +37,10 @@ pub struct LoadArgs {
     /// reference data space is load-tested.
     #[arg(long, value_name = "FILE")]
     pub target: Option<PathBuf>,
-    /// Directory for report.json, junit.xml, report.html and summary.md.
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_REPORT_DIR)]
-    pub report_dir: PathBuf,
+    /// Directory for report.json, junit.xml, report.html and summary.md (default:
+    /// reports/load-<timestamp>, as for `run`).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
     /// Which scenarios to run; repeatable (default: pull and flow).
     #[arg(long = "scenario", value_enum, value_name = "SCENARIO")]
     pub scenarios: Vec<LoadScenarioArg>,
@@ -221,7 +219,8 @@ pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
         load: Some(run.load.clone()),
     };
     let redactor = Redactor::with_secrets(run.secrets.clone());
-    let files = write_all(&report, &args.report_dir, &redactor).map_err(|e| CliError::setup(format!("cannot write the report: {e}")))?;
+    let report_dir = args.report_dir.clone().unwrap_or_else(|| super::run::default_report_dir("load"));
+    let files = write_all(&report, &report_dir, &redactor).map_err(|e| CliError::setup(format!("cannot write the report: {e}")))?;
     let report = redactor.redact(&report);
     match args.format {
         Format::Json => println!("{}", render_json(&report)),
