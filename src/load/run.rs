@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::attack::{self, Attack};
-use super::baseline::{payload_digest, BaselineServer};
+use super::baseline::BaselineServer;
+use crate::reference::backend::payload_sha256 as payload_digest;
 use super::collector::{Collector, ScenarioMeta};
 use super::error::LoadError;
 use super::flow::{self, FlowJob};

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use sha2::{Digest, Sha256};
+use bytes::Bytes;
 
 /// The carbon-emissions intensity data company X shares (the project's own fixture).
 pub const CARBON_EMISSIONS: &[u8] = include_bytes!("../../fixtures/carbon_emissions.json");
@@ -18,7 +18,41 @@ pub const CARBON_EMISSIONS: &[u8] = include_bytes!("../../fixtures/carbon_emissi
 /// The path of the carbon-emissions data on the backend.
 pub const CARBON_PATH: &str = "/carbon-emissions";
 
-const CHUNK: usize = 64 * 1024;
+/// Generated payloads repeat bytes `0..251`: byte `i` is `i mod 251`.
+const PERIOD: usize = 251;
+/// Bytes per chunk of a generated response body.
+const CHUNK: usize = 256 * 1024;
+
+/// One chunk plus a period, made once, so that a chunk starting at any phase of the pattern is
+/// a zero-copy slice of it.
+fn pattern() -> &'static Bytes {
+    static PATTERN: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| Bytes::from((0..CHUNK + PERIOD).map(|i| (i % PERIOD) as u8).collect::<Vec<u8>>()))
+}
+
+/// The chunks of a generated payload of `size` bytes, as slices of the pattern.
+fn chunks(size: u64) -> impl Iterator<Item = Bytes> {
+    let mut offset = 0u64;
+    std::iter::from_fn(move || {
+        if offset >= size {
+            return None;
+        }
+        let len = (size - offset).min(CHUNK as u64) as usize;
+        let phase = (offset % PERIOD as u64) as usize;
+        offset += len as u64;
+        Some(pattern().slice(phase..phase + len))
+    })
+}
+
+/// A streamed response of a generated payload of `size` bytes.
+pub fn payload_response(size: u64) -> Response {
+    let stream = futures::stream::iter(chunks(size).map(Ok::<_, std::io::Error>));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, size)
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
 
 pub fn router() -> Router {
     Router::new()
@@ -56,39 +90,22 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-/// The byte at `offset` of every generated payload.
-fn pattern_chunk(offset: u64, len: usize) -> Vec<u8> {
-    (0..len as u64).map(|i| ((offset + i) % 251) as u8).collect()
-}
-
-/// The SHA-256 of a generated payload of `size` bytes, computed as the backend would send it.
+/// The SHA-256 of a generated payload of `size` bytes (aws-lc over the pattern's slices, so a
+/// gibibyte takes a second, not a minute, even in a debug build).
 pub fn payload_sha256(size: u64) -> String {
-    let mut hasher = Sha256::new();
-    let mut offset = 0;
-    while offset < size {
-        let len = (size - offset).min(CHUNK as u64) as usize;
-        hasher.update(pattern_chunk(offset, len));
-        offset += len as u64;
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for chunk in chunks(size) {
+        context.update(&chunk);
     }
-    hex::encode(hasher.finalize())
+    hex::encode(context.finish().as_ref())
 }
 
-async fn payload(Path(size): Path<String>) -> Response {
-    let Some(size) = parse_size(&size) else {
-        return (StatusCode::BAD_REQUEST, "size like 1024, 1KiB, 64MiB or 1GiB").into_response();
-    };
-    let stream = futures::stream::unfold(0u64, move |offset| async move {
-        if offset >= size {
-            return None;
-        }
-        let len = (size - offset).min(CHUNK as u64) as usize;
-        Some((Ok::<_, std::io::Error>(bytes::Bytes::from(pattern_chunk(offset, len))), offset + len as u64))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::CONTENT_LENGTH, size)
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+/// `GET /payload/{size}`: a generated payload of that size, streamed.
+pub async fn payload(Path(size): Path<String>) -> Response {
+    match parse_size(&size) {
+        Some(size) => payload_response(size),
+        None => (StatusCode::BAD_REQUEST, "size like 1024, 1KiB, 64MiB or 1GiB").into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +121,17 @@ mod tests {
         assert_eq!(parse_size("1TiB"), None);
         assert_eq!(format_size(64 << 20), "64MiB");
         assert_eq!(format_size(1000), "1000B");
+    }
+
+    #[test]
+    fn generated_payloads_follow_the_pattern_across_chunks() {
+        use sha2::{Digest, Sha256};
+        for size in [0u64, 1, 250, 251, 252, CHUNK as u64 - 1, CHUNK as u64 + 1, 3 * CHUNK as u64 + 17] {
+            let bytes: Vec<u8> = chunks(size).flat_map(|c| c.to_vec()).collect();
+            assert_eq!(bytes.len() as u64, size);
+            assert!(bytes.iter().enumerate().all(|(i, b)| *b as usize == i % PERIOD), "size {size}");
+            assert_eq!(payload_sha256(size), hex::encode(Sha256::digest(&bytes)));
+        }
     }
 
     #[test]

@@ -85,10 +85,14 @@ pub fn render_terminal(report: &Report) -> String {
             total.total()
         );
     }
-    if let Some(load) = report.load.as_ref().filter(|l| !l.thresholds.is_empty()) {
-        let met = load.thresholds.iter().filter(|t| t.passed).count();
+    if let Some(load) = &report.load {
         let separator = if report.cases.is_empty() { "" } else { "; " };
-        let _ = write!(out, "{separator}{met} of {} thresholds met", load.thresholds.len());
+        if load.thresholds.is_empty() {
+            let _ = write!(out, "{separator}{} scenarios measured, no thresholds set", load.scenarios.len());
+        } else {
+            let met = load.thresholds.iter().filter(|t| t.passed).count();
+            let _ = write!(out, "{separator}{met} of {} thresholds met", load.thresholds.len());
+        }
     }
     out.push('\n');
     out
