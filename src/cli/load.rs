@@ -24,10 +24,10 @@ pub enum LoadScenarioArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PayloadSourceArg {
-    /// The reference backend, as in the reference data space (its byte generator is part of
-    /// the figures).
+    /// The reference backend, as in the reference data space.
     Backend,
-    /// The bare baseline server, so the figures show the data plane alone.
+    /// The bare baseline server (the same generator on a server of its own), so the provider's
+    /// fetches do not share the backend's listener with anything else.
     Baseline,
 }
 
