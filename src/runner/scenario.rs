@@ -25,7 +25,7 @@ use super::sink::Sink;
 use crate::protocol::ProtocolVersion;
 use crate::reference::objectstore::s3_client;
 use crate::report::model::{CaseReport, Exchange, Finding, Level, Role, RunEvent, StepReport, Verdict};
-use crate::runtime::DataSpaceInfo;
+use crate::runtime::{DataSpaceInfo, UrlRewrite};
 use crate::schema::SchemaSet;
 use crate::target::edc_v3::ODRL_CONTEXT;
 use crate::target::{asset_selector, lenient, ManagementClient, TargetError};
@@ -173,23 +173,9 @@ pub struct NetworkView {
     pub harness_host: Option<String>,
     /// The object store's URL as the provider reaches it; the harness's own when `None`.
     pub provider_object_store_url: Option<String>,
-    /// Prefix rewrites (connector's view -> harness's view) for URLs a connector hands to the
-    /// harness, such as an EDR endpoint naming a container.
-    pub to_harness: Vec<(String, String)>,
-}
-
-impl NetworkView {
-    /// A URL a connector handed out, as the harness reaches it.
-    pub fn for_harness(&self, url: &str) -> String {
-        for (from, to) in &self.to_harness {
-            if let Some(rest) = url.strip_prefix(from.as_str()) {
-                if matches!(rest.chars().next(), None | Some('/' | '?' | '#')) {
-                    return format!("{to}{rest}");
-                }
-            }
-        }
-        url.to_string()
-    }
+    /// Connector's view -> harness's view, for URLs a connector hands to the harness, such as
+    /// an EDR endpoint naming a container.
+    pub to_harness: UrlRewrite,
 }
 
 impl ScenarioConfig {
@@ -630,7 +616,7 @@ impl Run {
         };
 
         ctx.begin("pull the data with the token");
-        let endpoint = self.cfg.network.for_harness(&edr.value.endpoint);
+        let endpoint = self.cfg.network.to_harness.apply(&edr.value.endpoint);
         let request = self.client.http().get(&endpoint).header(AUTHORIZATION, token).build();
         match request {
             Err(e) => ctx.add(Finding::new("body", format!("the EDR endpoint is not a usable URL: {e}")).expected("an http(s) URL", edr.value.endpoint.clone()), Some(edr.exchange)),

@@ -111,12 +111,7 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
     let (provider_proxy, to_provider) = RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone()).await?;
     let (consumer_proxy, to_consumer) = RecordingProxy::start("provider", "consumer", &format!("{}/dsp", bound.consumer_url()), recorder.clone(), schemas.clone()).await?;
     let space = bound.start(Advertised { provider_dsp_url: Some(provider_proxy.clone()), consumer_dsp_url: Some(consumer_proxy) }).await?;
-    let secrets = vec![
-        space.info.provider.api_key.clone(),
-        space.info.consumer.api_key.clone(),
-        space.info.daps.admin_key.clone(),
-        space.info.object_store.secret_key.clone(),
-    ];
+    let secrets = space.info.secrets();
     let mut cases = Vec::new();
     if plan.scenario {
         let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
@@ -171,12 +166,7 @@ async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, sche
     let host = space.host_address.to_string();
     let (provider_proxy, to_provider) =
         RecordingProxy::start_on(&host, "consumer", "provider", &space.info.provider.dsp_url, recorder.clone(), schemas.clone()).await?;
-    let secrets = vec![
-        space.info.provider.api_key.clone(),
-        space.info.consumer.api_key.clone(),
-        space.info.daps.admin_key.clone(),
-        space.info.object_store.secret_key.clone(),
-    ];
+    let secrets = space.info.secrets();
     let mut cases = Vec::new();
     if plan.scenario {
         let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
@@ -187,10 +177,7 @@ async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, sche
         config.network = NetworkView {
             harness_host: Some(host.clone()),
             provider_object_store_url: Some(space.network_info.object_store.url.clone()),
-            to_harness: vec![
-                (space.network_info.provider.root_url.clone(), space.info.provider.root_url.clone()),
-                (space.network_info.consumer.root_url.clone(), space.info.consumer.root_url.clone()),
-            ],
+            to_harness: space.url_rewrite(),
         };
         cases.extend(run_scenario(config, framing.inner()).await);
     }

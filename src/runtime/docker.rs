@@ -3,7 +3,7 @@
 //! own. Inside the network the containers reach each other by name (`http://provider:8080`);
 //! each one also publishes its port on 127.0.0.1 only, so this process reaches it through a
 //! mapped loopback port. [`DockerDataSpace::info`] holds the host's view of every URL,
-//! [`DockerDataSpace::network_info`] the containers' view, and [`UrlRewrite`] translates a URL
+//! [`DockerDataSpace::network_info`] the containers' view, and [`super::dataspace::UrlRewrite`] translates a URL
 //! from one view to the other (an EDR naming `http://provider:8080/public` must be pulled at
 //! `http://127.0.0.1:<mapped>/public`).
 //!
@@ -34,7 +34,7 @@ use testcontainers::bollard::query_parameters::{
 use testcontainers::bollard::Docker;
 use tokio::task::JoinHandle;
 
-use super::dataspace::{ConnectorInfo, DapsInfo, DataSpaceInfo, ObjectStoreInfo};
+use super::dataspace::{ConnectorInfo, DapsInfo, DataSpaceInfo, ObjectStoreInfo, UrlRewrite};
 use super::embedded::{RuntimeError, CONSUMER_ID, HARNESS_ID, PROVIDER_ID};
 use crate::identity::ParticipantKeys;
 
@@ -179,36 +179,6 @@ impl DockerOptions {
             ready_timeout: Duration::from_secs(30),
             on_interrupt: OnInterrupt::Nothing,
         }
-    }
-}
-
-/// Rewrites URLs whose scheme, host and port match a known base: `http://provider:8080/x`
-/// becomes `http://127.0.0.1:49153/x` (or the reverse). URLs of other hosts pass unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UrlRewrite {
-    rules: Vec<(String, String)>,
-}
-
-impl UrlRewrite {
-    pub fn new(rules: impl IntoIterator<Item = (String, String)>) -> UrlRewrite {
-        UrlRewrite { rules: rules.into_iter().map(|(from, to)| (from.trim_end_matches('/').to_string(), to.trim_end_matches('/').to_string())).collect() }
-    }
-
-    /// The same rules, read the other way.
-    pub fn reversed(&self) -> UrlRewrite {
-        UrlRewrite { rules: self.rules.iter().map(|(from, to)| (to.clone(), from.clone())).collect() }
-    }
-
-    pub fn apply(&self, url: &str) -> String {
-        for (from, to) in &self.rules {
-            let Some(head) = url.get(..from.len()) else { continue };
-            // Scheme and host compare without case; the base must end where the authority
-            // does, so `http://provider:80` does not match `http://provider:8080`.
-            if head.eq_ignore_ascii_case(from) && matches!(url[from.len()..].chars().next(), None | Some('/' | '?' | '#')) {
-                return format!("{to}{}", &url[from.len()..]);
-            }
-        }
-        url.to_string()
     }
 }
 

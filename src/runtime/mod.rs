@@ -5,4 +5,4 @@ pub mod dataspace;
 pub mod docker;
 pub mod embedded;
 
-pub use dataspace::{ConnectorInfo, DataSpaceInfo, DapsInfo, ObjectStoreInfo};
+pub use dataspace::{ConnectorInfo, DapsInfo, DataSpaceInfo, ObjectStoreInfo, UrlRewrite};

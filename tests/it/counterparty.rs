@@ -39,7 +39,7 @@ async fn setup(consumer_faults: Faults) -> Setup {
         client: client.clone(),
         bind: "127.0.0.1".to_string(),
         advertised_host: None,
-        url_rewrites: Vec::new(),
+        url_rewrites: Default::default(),
     })
     .await
     .expect("the harness provider starts");

@@ -492,17 +492,9 @@ async fn apply_negotiation(
     if !side_ok {
         return Err(err(StatusCode::BAD_REQUEST, format!("{} cannot be sent to the {} of a negotiation", kind.name(), n.side.as_str().to_lowercase())));
     }
-    if consumer_pid.as_ref() != Some(&n.consumer_pid) || (provider_pid.is_some() && provider_pid != n.provider_pid && n.provider_pid.is_some()) {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the message names consumerPid {} and providerPid {}, the process is {} / {}",
-                consumer_pid.map(|p| p.0).unwrap_or_default(),
-                provider_pid.map(|p| p.0).unwrap_or_default(),
-                n.consumer_pid,
-                n.provider_pid.clone().map(|p| p.0).unwrap_or_default()
-            ),
-        ));
+    let provider_ok = provider_pid.is_none() || n.provider_pid.is_none() || provider_pid == n.provider_pid;
+    if let Some(reason) = pid_mismatch((&consumer_pid, &provider_pid), (&n.consumer_pid, &n.provider_pid), provider_ok) {
+        return Err(err(StatusCode::BAD_REQUEST, reason));
     }
     check_caller(&caller, n.counter_party_id.as_deref(), Area::Negotiation)?;
     if input == NegotiationInput::Termination && conn.fault(Fault::IgnoreTermination) {
@@ -571,6 +563,27 @@ fn forced_negotiation_target(input: NegotiationInput) -> NegotiationState {
         NegotiationInput::Verification => NegotiationState::Verified,
         NegotiationInput::Termination => NegotiationState::Terminated,
     }
+}
+
+/// Why a message's pids do not name the process it was sent to, if they do not. The consumer
+/// pid must always match; whether the provider pid does is the caller's call (`provider_ok`),
+/// because a consumer may not know the provider's pid yet.
+fn pid_mismatch(
+    (consumer_pid, provider_pid): (&Option<ConsumerPid>, &Option<ProviderPid>),
+    (process_consumer, process_provider): (&ConsumerPid, &Option<ProviderPid>),
+    provider_ok: bool,
+) -> Option<String> {
+    if consumer_pid.as_ref() == Some(process_consumer) && provider_ok {
+        return None;
+    }
+    let show = |p: Option<&str>| p.unwrap_or_default().to_string();
+    Some(format!(
+        "the message names consumerPid {} and providerPid {}, the process is {} / {}",
+        show(consumer_pid.as_ref().map(ConsumerPid::as_str)),
+        show(provider_pid.as_ref().map(ProviderPid::as_str)),
+        process_consumer,
+        show(process_provider.as_ref().map(ProviderPid::as_str)),
+    ))
 }
 
 fn message_pids(message: &DspMessage) -> (Option<ConsumerPid>, Option<ProviderPid>) {
@@ -732,17 +745,9 @@ async fn apply_transfer(
     let err = |status: StatusCode, reason: String| {
         DspError::new(status, reason).in_area(Area::Transfer).pids(Some(t.consumer_pid.clone()), t.provider_pid.clone())
     };
-    if consumer_pid.as_ref() != Some(&t.consumer_pid) || (t.provider_pid.is_some() && provider_pid != t.provider_pid) {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the message names consumerPid {} and providerPid {}, the process is {} / {}",
-                consumer_pid.map(|p| p.0).unwrap_or_default(),
-                provider_pid.map(|p| p.0).unwrap_or_default(),
-                t.consumer_pid,
-                t.provider_pid.clone().map(|p| p.0).unwrap_or_default()
-            ),
-        ));
+    let provider_ok = t.provider_pid.is_none() || provider_pid == t.provider_pid;
+    if let Some(reason) = pid_mismatch((&consumer_pid, &provider_pid), (&t.consumer_pid, &t.provider_pid), provider_ok) {
+        return Err(err(StatusCode::BAD_REQUEST, reason));
     }
     check_caller(&caller, t.counter_party_id.as_deref(), Area::Transfer)?;
     if input == TransferInput::Termination && conn.fault(Fault::IgnoreTermination) {

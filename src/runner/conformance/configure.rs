@@ -13,6 +13,7 @@ use crate::protocol::ProtocolVersion;
 use crate::report::model::Role;
 use crate::runtime::embedded::{EmbeddedDataSpace, HARNESS_ID};
 use crate::runtime::ConnectorInfo;
+use crate::runtime::UrlRewrite;
 use crate::schema::SchemaSet;
 use crate::suite::Filter;
 use crate::target::file::{AuthSection, ManagementSection, TargetFile, TargetFileError};
@@ -50,19 +51,7 @@ fn http_client(ca: Option<&[u8]>) -> Result<reqwest::Client, String> {
 pub fn embedded_config(space: &EmbeddedDataSpace, options: RunOptions) -> ConformanceConfig {
     let http = http_client(None).unwrap_or_default();
     let info = &space.info;
-    let connector = |name: &str, role: Role, c: &ConnectorInfo| ConnectorUnderTest {
-        name: name.to_string(),
-        role,
-        participant_id: c.participant_id.clone(),
-        dsp_url: c.dsp_url.clone(),
-        root_url: c.root_url.clone(),
-        version: ProtocolVersion::V2025_1,
-        management: ManagementAccess { kind: ManagementKind::Reference, url: c.management_url.clone(), api_key: c.api_key.clone() },
-        dataset: DatasetChoice::default(),
-        setup: true,
-        asset_source_url: Some(space.carbon_source_url()),
-        url_rewrites: Vec::new(),
-    };
+    let connector = |name: &str, role: Role, c: &ConnectorInfo| reference_connector(name, role, c, space.carbon_source_url(), UrlRewrite::default());
     ConformanceConfig {
         provider: Some(connector("provider", Role::Provider, &info.provider)),
         consumer: Some(connector("consumer", Role::Consumer, &info.consumer)),
@@ -79,19 +68,9 @@ pub fn embedded_config(space: &EmbeddedDataSpace, options: RunOptions) -> Confor
     }
 }
 
-/// Both reference connectors running in Docker containers: the harness reaches them on their
-/// mapped ports, they reach the harness's callback server on the run network's gateway, and
-/// URLs they hand out (pull endpoints) are rewritten to the mapped ports. The DAPS runs in a
-/// container too, so the harness cannot mint tokens with its key: cases that need a minted
-/// token (an expired one) are skipped with that reason.
-pub fn docker_config(space: &crate::runtime::docker::DockerDataSpace, options: RunOptions) -> ConformanceConfig {
-    let http = http_client(None).unwrap_or_default();
-    let info = &space.info;
-    let rewrites = vec![
-        (space.network_info.provider.root_url.clone(), info.provider.root_url.clone()),
-        (space.network_info.consumer.root_url.clone(), info.consumer.root_url.clone()),
-    ];
-    let connector = |name: &str, role: Role, c: &ConnectorInfo| ConnectorUnderTest {
+/// A reference connector of a data space the harness started, in one role.
+fn reference_connector(name: &str, role: Role, c: &ConnectorInfo, asset_source_url: String, url_rewrites: UrlRewrite) -> ConnectorUnderTest {
+    ConnectorUnderTest {
         name: name.to_string(),
         role,
         participant_id: c.participant_id.clone(),
@@ -101,9 +80,20 @@ pub fn docker_config(space: &crate::runtime::docker::DockerDataSpace, options: R
         management: ManagementAccess { kind: ManagementKind::Reference, url: c.management_url.clone(), api_key: c.api_key.clone() },
         dataset: DatasetChoice::default(),
         setup: true,
-        asset_source_url: Some(space.carbon_source_url()),
-        url_rewrites: rewrites.clone(),
-    };
+        asset_source_url: Some(asset_source_url),
+        url_rewrites,
+    }
+}
+
+/// Both reference connectors running in Docker containers: the harness reaches them on their
+/// mapped ports, they reach the harness's callback server on the run network's gateway, and
+/// URLs they hand out (pull endpoints) are rewritten to the mapped ports. The DAPS runs in a
+/// container too, so the harness cannot mint tokens with its key: cases that need a minted
+/// token (an expired one) are skipped with that reason.
+pub fn docker_config(space: &crate::runtime::docker::DockerDataSpace, options: RunOptions) -> ConformanceConfig {
+    let http = http_client(None).unwrap_or_default();
+    let info = &space.info;
+    let connector = |name: &str, role: Role, c: &ConnectorInfo| reference_connector(name, role, c, space.carbon_source_url(), space.url_rewrite());
     let host = space.host_address.to_string();
     ConformanceConfig {
         provider: Some(connector("provider", Role::Provider, &info.provider)),
@@ -152,7 +142,7 @@ pub fn target_config(file: &TargetFile, options: RunOptions) -> Result<Conforman
         dataset: DatasetChoice { dataset: file.dataset.id.clone(), offer: file.dataset.offer.clone() },
         setup,
         asset_source_url: file.dataset.source_url.clone(),
-        url_rewrites: Vec::new(),
+        url_rewrites: UrlRewrite::default(),
     };
     let (tokens, verifier) = match &file.auth {
         AuthSection::Daps { token_url, key_dir, jwks_url, issuer } => {

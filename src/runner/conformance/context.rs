@@ -573,12 +573,5 @@ pub fn transport(error: &RunnerError) -> CaseOutcome {
 
 /// Percent-encodes an id for use as one path segment.
 fn segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' | b'@' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    crate::protocol::binding::encode(id)
 }

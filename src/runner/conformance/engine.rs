@@ -276,7 +276,7 @@ mod tests {
             dataset: DatasetChoice::default(),
             setup: false,
             asset_source_url: None,
-            url_rewrites: Vec::new(),
+            url_rewrites: crate::runtime::UrlRewrite::default(),
         };
         Job {
             case: case(Some(timeout)),

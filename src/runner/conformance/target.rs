@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::protocol::ProtocolVersion;
 use crate::report::model::Role;
+use crate::runtime::UrlRewrite;
 
 /// Which management API the harness may drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,22 +69,15 @@ pub struct ConnectorUnderTest {
     pub setup: bool,
     /// The source URL the harness's own assets point at (what the provider serves when pulled).
     pub asset_source_url: Option<String>,
-    /// Prefix rewrites (connector's view -> harness's view) for URLs the connector hands out,
-    /// such as a pull endpoint naming its container; empty when both see the same network.
-    pub url_rewrites: Vec<(String, String)>,
+    /// Connector's view -> harness's view, for URLs the connector hands out, such as a pull
+    /// endpoint naming its container; empty when both see the same network.
+    pub url_rewrites: UrlRewrite,
 }
 
 impl ConnectorUnderTest {
     /// A URL the connector handed out, as the harness reaches it.
     pub fn for_harness(&self, url: &str) -> String {
-        for (from, to) in &self.url_rewrites {
-            if let Some(rest) = url.strip_prefix(from.as_str()) {
-                if matches!(rest.chars().next(), None | Some('/' | '?' | '#')) {
-                    return format!("{to}{rest}");
-                }
-            }
-        }
-        url.to_string()
+        self.url_rewrites.apply(url)
     }
 }
 

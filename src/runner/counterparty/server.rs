@@ -83,9 +83,9 @@ pub struct HarnessProviderConfig {
     pub bind: String,
     /// Host name the connector under test reaches the harness by; the bind address if none.
     pub advertised_host: Option<String>,
-    /// Prefix rewrites (connector's view -> harness's view) for the callback addresses the
-    /// connector names, when it runs in a container; empty on a shared network.
-    pub url_rewrites: Vec<(String, String)>,
+    /// Connector's view -> harness's view, for the callback addresses the connector names
+    /// when it runs in a container; empty on a shared network.
+    pub url_rewrites: crate::runtime::UrlRewrite,
 }
 
 /// A running harness provider. Dropping it stops the server.
@@ -126,14 +126,7 @@ impl Shared {
 
     /// A callback address the connector named, as the harness reaches it.
     fn reachable(&self, url: &str) -> String {
-        for (from, to) in &self.config.url_rewrites {
-            if let Some(rest) = url.strip_prefix(from.as_str()) {
-                if matches!(rest.chars().next(), None | Some('/' | '?' | '#')) {
-                    return format!("{to}{rest}");
-                }
-            }
-        }
-        url.to_string()
+        self.config.url_rewrites.apply(url)
     }
 }
 
