@@ -233,3 +233,19 @@ consumer = false
         assert_eq!(case["verdict"], "skip", "{}", case["id"]);
     }
 }
+
+/// Without a Docker engine, `--runtime docker` stops at once with its own exit code and says
+/// why, instead of failing somewhere inside the run.
+#[test]
+fn the_docker_runtime_without_an_engine_stops_at_once_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
+        .args(["run", "--runtime", "docker", "--report-dir", dir.path().join("r").to_str().unwrap()])
+        .env("DOCKER_HOST", format!("unix://{}", dir.path().join("no-engine.sock").display()))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(i32::from(exit::DOCKER_UNAVAILABLE)));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Docker engine"), "the message names the missing engine: {stderr}");
+    assert!(!dir.path().join("r").exists(), "nothing ran, so no report was written");
+}
