@@ -84,14 +84,27 @@ impl RecordingClient {
     /// A client with its own connection pool. `timeout` bounds every request that does not set
     /// its own.
     pub fn new(recorder: Recorder, schemas: SchemaSet, timeout: Duration) -> RecordingClient {
-        // Redirects are not followed: a redirect is an answer the report should show. System
-        // proxies are ignored because the harness only talks to loopback and its own containers.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+        let http = RecordingClient::peer_http(None).unwrap_or_else(|_| reqwest::Client::new());
+        RecordingClient::with_http(http, recorder, schemas, timeout)
+    }
+
+    /// A client over a given connection pool, for example one from [`Self::peer_http`] that
+    /// trusts a target's private CA.
+    pub fn with_http(http: reqwest::Client, recorder: Recorder, schemas: SchemaSet, timeout: Duration) -> RecordingClient {
         RecordingClient { http, recorder, schemas, timeout }
+    }
+
+    /// The HTTP client the harness talks to connectors with: redirects are not followed (a
+    /// redirect is an answer the report should show), system proxies are ignored, and the
+    /// certificates of `ca_pem` (a user's CA file) are trusted besides the usual roots.
+    pub fn peer_http(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy();
+        if let Some(pem) = ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("the CA file is not PEM: {e}"))? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder.build().map_err(|e| format!("cannot build an HTTP client: {e}"))
     }
 
     /// The underlying client, for building requests (`client.http().get(url).build()`).
@@ -329,4 +342,16 @@ fn with_part(violations: Vec<Violation>, part: &str) -> impl Iterator<Item = Vio
 fn url_path(url: &str) -> &str {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
     without_query.trim_end_matches('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_users_ca_file_is_read_and_a_broken_one_refused() {
+        let keys = crate::identity::ParticipantKeys::generate("test-ca").unwrap();
+        assert!(RecordingClient::peer_http(Some(keys.cert_pem().as_bytes())).is_ok());
+        assert!(RecordingClient::peer_http(Some(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")).is_err());
+    }
 }

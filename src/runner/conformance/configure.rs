@@ -12,6 +12,7 @@ use crate::identity::{DatClient, DatVerifier, ParticipantKeys};
 use crate::protocol::ProtocolVersion;
 use crate::report::model::Role;
 use crate::runtime::embedded::{EmbeddedDataSpace, HARNESS_ID};
+use crate::runner::RecordingClient;
 use crate::runtime::ConnectorInfo;
 use crate::runtime::UrlRewrite;
 use crate::schema::SchemaSet;
@@ -65,6 +66,7 @@ pub fn embedded_config(space: &EmbeddedDataSpace, options: RunOptions) -> Confor
         timing: options.timing,
         schemas: options.schemas,
         concurrency: options.concurrency,
+        http: RecordingClient::peer_http(None).unwrap_or_default(),
     }
 }
 
@@ -111,6 +113,7 @@ pub fn docker_config(space: &crate::runtime::docker::DockerDataSpace, options: R
         timing: options.timing,
         schemas: options.schemas,
         concurrency: options.concurrency,
+        http: RecordingClient::peer_http(None).unwrap_or_default(),
     }
 }
 
@@ -167,5 +170,6 @@ pub fn target_config(file: &TargetFile, options: RunOptions) -> Result<Conforman
         timing: options.timing,
         schemas: options.schemas,
         concurrency: options.concurrency,
+        http: RecordingClient::peer_http(ca.as_deref()).map_err(invalid)?,
     })
 }

@@ -34,6 +34,8 @@ pub struct ConformanceConfig {
     pub schemas: SchemaSet,
     /// How many cases run at once.
     pub concurrency: usize,
+    /// The HTTP client for the connectors under test (trusting a target's own CA, if any).
+    pub http: reqwest::Client,
 }
 
 /// What stops a run before any case ran.
@@ -75,7 +77,7 @@ pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut
     let wants_offer = cases.iter().any(|c| c.role == Role::Provider);
     let provider_fixtures = match (&config.provider, wants_offer) {
         (Some(cut), true) => {
-            let client = RecordingClient::new(Recorder::new(), config.schemas.clone(), config.timing.wait);
+            let client = RecordingClient::with_http(config.http.clone(), Recorder::new(), config.schemas.clone(), config.timing.wait);
             Arc::new(setup::prepare_provider(cut, &client, &tokens, &run_id).await)
         }
         _ => Arc::new(Fixtures::default()),
@@ -100,6 +102,7 @@ pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut
             fixtures: provider_fixtures.clone(),
             timing: config.timing,
             schemas: config.schemas.clone(),
+            http: config.http.clone(),
             events: tx.clone(),
         };
         job.run()
@@ -136,6 +139,7 @@ struct Job {
     fixtures: Arc<Fixtures>,
     timing: Timing,
     schemas: SchemaSet,
+    http: reqwest::Client,
     events: mpsc::UnboundedSender<RunEvent>,
 }
 
@@ -150,7 +154,7 @@ impl Job {
             (None, _) => CaseOutcome::Error(format!("no check named {:?} is registered", self.case.check)),
             (_, None) => CaseOutcome::Skip(format!("the run has no connector under test in the {} role", self.case.role.as_str())),
             (Some(check), Some(connector)) => {
-                let client = RecordingClient::new(recorder.clone(), self.schemas.clone(), self.timing.wait.min(limit));
+                let client = RecordingClient::with_http(self.http.clone(), recorder.clone(), self.schemas.clone(), self.timing.wait.min(limit));
                 let mailbox = self.hub.open(&connector.name, recorder.clone(), self.schemas.clone());
                 let ctx = CaseContext::new(ContextParts {
                     case: self.case.clone(),
@@ -288,6 +292,7 @@ mod tests {
             fixtures: Arc::new(Fixtures::default()),
             timing: Timing::default(),
             schemas: SchemaSet::embedded_2025_1(),
+            http: reqwest::Client::new(),
             events: tx,
         }
         .run()
