@@ -10,6 +10,7 @@ pub mod http;
 pub mod proxy;
 pub mod recorder;
 pub mod scenario;
+pub mod server;
 pub mod session;
 pub mod sink;
 

@@ -22,9 +22,8 @@ use axum::Router;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
+use super::server::ServerTask;
 use super::error::RunnerError;
 use super::http::{check_exchange, error_chain, header_pairs};
 use super::recorder::{body_of, is_binary_type, Recorder};
@@ -53,8 +52,7 @@ pub struct RecordingProxy;
 #[derive(Debug)]
 pub struct ProxyHandle {
     addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: ServerTask,
 }
 
 impl ProxyHandle {
@@ -63,26 +61,8 @@ impl ProxyHandle {
     }
 
     /// Stops accepting connections and waits briefly for the server to wind down.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for ProxyHandle {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -144,16 +124,8 @@ impl RecordingProxy {
             .await
             .map_err(|source| RunnerError::Bind { what: format!("the recording proxy {from} -> {to}"), source })?;
         let addr = listener.local_addr().map_err(|source| RunnerError::Bind { what: format!("the recording proxy {from} -> {to}"), source })?;
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let app = router(state);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = shutdown_rx.await;
-                })
-                .await;
-        });
-        Ok((format!("http://{addr}"), ProxyHandle { addr, shutdown: Some(shutdown_tx), task: Some(task) }))
+        let server = ServerTask::spawn(listener, router(state));
+        Ok((format!("http://{addr}"), ProxyHandle { addr, server }))
     }
 }
 

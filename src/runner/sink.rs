@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::Router;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
+use super::server::ServerTask;
 use super::error::RunnerError;
 use super::http::header_pairs;
 use super::recorder::Recorder;
@@ -37,8 +37,7 @@ pub struct Sink {
     url: String,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
     arrived: Arc<Notify>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: ServerTask,
 }
 
 #[derive(Clone)]
@@ -74,16 +73,8 @@ impl Sink {
             deliveries: deliveries.clone(),
             arrived: arrived.clone(),
         };
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let app = Router::new().fallback(receive).with_state(state);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = shutdown_rx.await;
-                })
-                .await;
-        });
-        Ok(Sink { url, deliveries, arrived, shutdown: Some(shutdown_tx), task: Some(task) })
+        let server = ServerTask::spawn(listener, Router::new().fallback(receive).with_state(state));
+        Ok(Sink { url, deliveries, arrived, server })
     }
 
     /// The sink's base URL, without a trailing slash.
@@ -114,26 +105,8 @@ impl Sink {
         }
     }
 
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

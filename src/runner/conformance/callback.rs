@@ -19,11 +19,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
-use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 use super::target::CallbackConfig;
 use crate::report::model::Exchange;
+use crate::runner::server::ServerTask;
 use crate::runner::http::{check_exchange, header_pairs};
 use crate::runner::recorder::body_of;
 use crate::runner::{Recorder, RunnerError};
@@ -128,8 +128,8 @@ impl Mailbox {
 pub struct CallbackHub {
     public_base: String,
     mailboxes: Arc<Mutex<HashMap<String, Arc<Mailbox>>>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    /// Held only so that dropping the hub stops its server.
+    _server: ServerTask,
 }
 
 type Boxes = Arc<Mutex<HashMap<String, Arc<Mailbox>>>>;
@@ -147,15 +147,7 @@ impl CallbackHub {
             .route("/c/{token}", axum::routing::any(receive_root))
             .route("/c/{token}/{*rest}", axum::routing::any(receive))
             .with_state(mailboxes.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Ok(CallbackHub { public_base, mailboxes, shutdown: Some(tx), task: Some(task) })
+        Ok(CallbackHub { public_base, mailboxes, _server: ServerTask::spawn(listener, app) })
     }
 
     /// Opens a mailbox whose requests are recorded into `recorder` as sent by `from`.
@@ -182,17 +174,6 @@ impl CallbackHub {
 
     pub fn base_url(&self) -> &str {
         &self.public_base
-    }
-}
-
-impl Drop for CallbackHub {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 

@@ -22,8 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
-use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 use super::catalog;
 use super::error::CounterpartyError;
@@ -32,6 +31,7 @@ use crate::identity::{bearer, DatClient, DatRejection, DatVerifier};
 use crate::protocol::state::{NegotiationInput, TransferInput};
 use crate::protocol::*;
 use crate::report::model::{Body, Exchange};
+use crate::runner::server::ServerTask;
 use crate::runner::http::{check_exchange, header_pairs};
 use crate::runner::recorder::body_of;
 use crate::runner::RecordingClient;
@@ -92,8 +92,7 @@ pub struct HarnessProviderConfig {
 pub struct HarnessProvider {
     pub(super) shared: Arc<Shared>,
     addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: ServerTask,
 }
 
 /// The state the server and the moves share.
@@ -139,15 +138,8 @@ impl HarnessProvider {
         let url = format!("http://{host}:{}", addr.port());
         let shared = Arc::new(Shared { config, url, book: Mutex::new(Book::default()), changed: Notify::new() });
         let app = router(shared.clone());
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = shutdown_rx.await;
-                })
-                .await;
-        });
-        Ok(HarnessProvider { shared, addr, shutdown: Some(shutdown_tx), task: Some(task) })
+        let server = ServerTask::spawn(listener, app);
+        Ok(HarnessProvider { shared, addr, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -297,26 +289,8 @@ impl HarnessProvider {
     }
 
     /// Stops accepting connections and waits briefly for the server to wind down.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for HarnessProvider {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
