@@ -347,16 +347,32 @@ pub fn move_transfer(conn: &Connector, id: &str, input: TransferInput) -> Result
     Ok(t)
 }
 
-fn fail_transfer(conn: &Connector, id: &str, detail: String) {
+/// Ends a transfer whose move failed: TERMINATED locally with the reason, its pull tokens
+/// revoked, and the peer told so (best effort), as for a failed negotiation.
+async fn fail_transfer(conn: &Connector, id: &str, t: &TransferRef, detail: String) {
     tracing::warn!(transfer = id, %detail, "transfer failed");
-    let mut store = conn.store();
-    if let Some(t) = store.transfers.get_mut(id) {
-        if !t.state.is_terminal() {
-            t.state = TransferState::Terminated;
-        }
-        t.error_detail = Some(detail);
+    let was_open = {
+        let mut store = conn.store();
+        let was_open = store.transfers.get_mut(id).map(|transfer| {
+            let was_open = !transfer.state.is_terminal();
+            if was_open {
+                transfer.state = TransferState::Terminated;
+            }
+            transfer.error_detail = Some(detail.clone());
+            was_open
+        });
+        store.tokens.retain(|_, token| token.transfer_id != id);
+        was_open.unwrap_or(false)
+    };
+    if was_open {
+        let message = DspMessage::TransferTermination(CodedPidMessage {
+            provider_pid: t.provider_pid.clone(),
+            consumer_pid: t.consumer_pid.clone(),
+            code: Some("error".to_string()),
+            reason: vec![Value::String(detail)],
+        });
+        let _ = send_transfer(conn, t, binding::transfer_termination(t.their_pid()), message).await;
     }
-    store.tokens.retain(|_, token| token.transfer_id != id);
 }
 
 async fn send_transfer(conn: &Connector, t: &TransferRef, path: String, message: DspMessage) -> Result<(), String> {
@@ -399,7 +415,10 @@ pub async fn start_transfer(conn: &Connector, id: &str) -> Result<(), String> {
         None
     };
     let message = DspMessage::TransferStart(TransferStartMessage { provider_pid: t.provider_pid.clone(), consumer_pid: t.consumer_pid.clone(), data_address });
-    send_transfer(conn, &t, binding::transfer_start(t.their_pid()), message).await.inspect_err(|e| fail_transfer(conn, id, e.clone()))?;
+    if let Err(e) = send_transfer(conn, &t, binding::transfer_start(t.their_pid()), message).await {
+        fail_transfer(conn, id, &t, e.clone()).await;
+        return Err(e);
+    }
     if !pull {
         let conn = conn.clone();
         let id = id.to_string();
