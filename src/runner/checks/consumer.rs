@@ -108,13 +108,18 @@ pub(crate) async fn consumer_negotiation_step(
 ) -> Step<Received> {
     let since = hp.received_count();
     let result = ctx.negotiation_step(&n.id, step).await;
+    message_after_step(ctx, hp, &n.provider_pid, kind, what, since, result).await
+}
+
+/// Waits for the message a management step made the consumer send (received after `since`),
+/// and judges it. A skipped step skips; a failed step leaves nothing to wait for, because the
+/// reference connector sends before its management call returns.
+async fn message_after_step(ctx: &CaseContext, hp: &HarnessProvider, provider_pid: &ProviderPid, kind: MessageKind, what: &str, since: usize, result: Step) -> Step<Received> {
     if let Err(CaseOutcome::Skip(reason)) = result {
         return Err(CaseOutcome::Skip(reason));
     }
-    // The reference connector sends before its management call returns; when the call failed
-    // there is nothing more to wait for.
     let window = if result.is_ok() { wait(ctx) } else { Duration::ZERO };
-    match hp.wait_for_message(&n.provider_pid, kind, since, window).await {
+    match hp.wait_for_message(provider_pid, kind, since, window).await {
         Some(received) => {
             expect_sent_well(ctx, &received, what);
             ctx.checkpoint()?;
@@ -131,21 +136,7 @@ pub(crate) async fn consumer_negotiation_step(
 pub(crate) async fn consumer_transfer_step(ctx: &CaseContext, hp: &HarnessProvider, t: &Transfer, step: TransferStep, kind: MessageKind, what: &str) -> Step<Received> {
     let since = hp.received_count();
     let result = ctx.transfer_step(&t.id, step).await;
-    if let Err(CaseOutcome::Skip(reason)) = result {
-        return Err(CaseOutcome::Skip(reason));
-    }
-    let window = if result.is_ok() { wait(ctx) } else { Duration::ZERO };
-    match hp.wait_for_message(&t.provider_pid, kind, since, window).await {
-        Some(received) => {
-            expect_sent_well(ctx, &received, what);
-            ctx.checkpoint()?;
-            Ok(received)
-        }
-        None => {
-            result?;
-            Err(ctx.fail_now(Finding::new("timeout", format!("the {} did not send {what} within {} ms", ctx.name(), wait(ctx).as_millis()))))
-        }
-    }
+    message_after_step(ctx, hp, &t.provider_pid, kind, what, since, result).await
 }
 
 // ---------------------------------------------------------------------------------------------

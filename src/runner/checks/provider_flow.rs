@@ -250,21 +250,32 @@ pub async fn send(ctx: &CaseContext, n: &Negotiation, message: ConsumerMessage) 
 /// Sends a consumer message the provider must accept (2xx); stops the case otherwise.
 pub async fn send_ok(ctx: &CaseContext, n: &Negotiation, message: ConsumerMessage) -> Step<RecordedResponse> {
     let reply = send(ctx, n, message).await?;
+    accepted(ctx, reply, &format!("{message:?}"))
+}
+
+/// Stops the case unless the provider accepted (2xx) a valid message.
+fn accepted(ctx: &CaseContext, reply: RecordedResponse, what: &str) -> Step<RecordedResponse> {
     ctx.require(reply.status.is_success(), || {
-        Finding::new("status", format!("the provider refused a valid {message:?} message: {}", crate::runner::conformance::expect::quote(&reply.text())))
+        Finding::new("status", format!("the provider refused a valid {what} message: {}", crate::runner::conformance::expect::quote(&reply.text())))
             .expected("2xx", reply.status.as_u16().to_string())
             .at(reply.seq as usize)
     })?;
     Ok(reply)
 }
 
+/// Whether the provider refused a message with a 4xx and an error body of `error_type`;
+/// soft: a finding when it did not, and the case goes on.
+fn refused(ctx: &CaseContext, reply: &RecordedResponse, error_type: &str) -> bool {
+    let before = ctx.findings().len();
+    ctx.expect_error_body(reply, error_type, &[]);
+    ctx.findings().len() == before
+}
+
 /// Sends a consumer message the provider must refuse: a 4xx with a ContractNegotiationError
 /// naming the process. Soft: findings, the case goes on.
 pub async fn send_refused(ctx: &CaseContext, n: &Negotiation, message: ConsumerMessage) -> Step<bool> {
     let reply = send(ctx, n, message).await?;
-    let before = ctx.findings().len();
-    ctx.expect_error_body(&reply, "ContractNegotiationError", &[]);
-    Ok(ctx.findings().len() == before)
+    Ok(refused(ctx, &reply, "ContractNegotiationError"))
 }
 
 /// The states a provider-side negotiation can be walked into.
@@ -457,19 +468,12 @@ pub async fn send_transfer(ctx: &CaseContext, t: &Transfer, message: TransferMes
 
 pub async fn send_transfer_ok(ctx: &CaseContext, t: &Transfer, message: TransferMessage) -> Step<RecordedResponse> {
     let reply = send_transfer(ctx, t, message).await?;
-    ctx.require(reply.status.is_success(), || {
-        Finding::new("status", format!("the provider refused a valid {message:?} message: {}", crate::runner::conformance::expect::quote(&reply.text())))
-            .expected("2xx", reply.status.as_u16().to_string())
-            .at(reply.seq as usize)
-    })?;
-    Ok(reply)
+    accepted(ctx, reply, &format!("{message:?}"))
 }
 
 pub async fn send_transfer_refused(ctx: &CaseContext, t: &Transfer, message: TransferMessage) -> Step<bool> {
     let reply = send_transfer(ctx, t, message).await?;
-    let before = ctx.findings().len();
-    ctx.expect_error_body(&reply, "TransferError", &[]);
-    Ok(ctx.findings().len() == before)
+    Ok(refused(ctx, &reply, "TransferError"))
 }
 
 /// Walks a new transfer on the provider (under a fresh finalized agreement) into `state`.
