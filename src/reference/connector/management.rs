@@ -269,11 +269,16 @@ async fn dataset_request(State(conn): State<Connector>, headers: HeaderMap, byte
     let address = required(&b, "counterPartyAddress")?;
     let id = required(&b, "@id")?;
     let counter_party = text(&b, "counterPartyId");
-    let url = binding::join(&address, &binding::dataset(&id));
+    relay(Ok(fetch_dataset(&conn, &address, &id, counter_party.as_deref()).await?))
+}
+
+/// Asks a provider for one dataset over DSP (`GET /catalog/datasets/{id}`), with a DAT.
+async fn fetch_dataset(conn: &Connector, address: &str, id: &str, counter_party: Option<&str>) -> Result<(StatusCode, Option<Value>), ApiError> {
+    let url = binding::join(address, &binding::dataset(id));
     let mut request = conn.http().get(&url);
     if !conn.fault(Fault::SendNoToken) {
         let token = crate::identity::DatClient::new(conn.config().daps_token_url.clone(), conn.config().keys.clone(), conn.http().clone())
-            .token(counter_party.as_deref().unwrap_or(super::app::ALL_CONNECTORS_AUDIENCE))
+            .token(counter_party.unwrap_or(super::app::ALL_CONNECTORS_AUDIENCE))
             .await
             .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("no token from the daps: {e}"), "BadGateway"))?;
         request = request.header("Authorization", token);
@@ -281,7 +286,29 @@ async fn dataset_request(State(conn): State<Connector>, headers: HeaderMap, byte
     let response = request.send().await.map_err(|e| ApiError(StatusCode::BAD_GATEWAY, format!("{url}: {e}"), "BadGateway"))?;
     let status = response.status().as_u16();
     let json: Option<Value> = response.json().await.ok();
-    relay(Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), json)))
+    Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), json))
+}
+
+/// The rules of a provider's offer, looked up in its dataset when a management request names
+/// the offer by its `@id` alone. EDC clients such as the PyPI `edc-client` send
+/// `{"@id": offer, "target": asset, "assigner": provider}` and nothing else, while a DSP
+/// ContractRequestMessage must carry the offer's permissions or prohibitions.
+async fn offer_from_dataset(conn: &Connector, address: &str, target: &str, offer_id: &str, counter_party: Option<&str>) -> Result<Policy, ApiError> {
+    let (status, dataset) = fetch_dataset(conn, address, target, counter_party).await?;
+    let dataset = match dataset {
+        Some(d) if status.is_success() => strip_prefixes(&d),
+        other => return Err(ApiError(StatusCode::BAD_GATEWAY, format!("the offer {offer_id} names no rules, and asking the provider for dataset {target} to find them gave {status}: {}", other.map(|j| j.to_string()).unwrap_or_default()), "BadGateway")),
+    };
+    let offers = match dataset.get("hasPolicy") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(single @ Value::Object(_)) => vec![single.clone()],
+        _ => Vec::new(),
+    };
+    offers
+        .iter()
+        .find(|o| text(o, "@id").as_deref() == Some(offer_id))
+        .map(super::store::policy_from_definition)
+        .ok_or_else(|| bad(format!("the offer {offer_id} names no rules, and the provider's dataset {target} has no offer with that id")))
 }
 
 /// Passes a provider's DSP reply through, or reports why there was none.
@@ -360,6 +387,9 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
     // instead of verifying an agreement on its own, so a suite can probe it while AGREED.
     let automation = if text(&b, super::store::AUTOMATION_PROPERTY).as_deref() == Some("manual") { Automation::Manual } else { Automation::Auto };
     let mut offer = super::store::policy_from_definition(&policy);
+    if offer.permission.is_empty() && offer.prohibition.is_empty() && offer.obligation.is_empty() {
+        offer = offer_from_dataset(&conn, &address, &target, &offer_id, counter_party_id.as_deref()).await?;
+    }
     offer.id = offer_id;
     offer.target = Some(target.clone());
     let consumer_pid = ConsumerPid::generate();
