@@ -11,3 +11,4 @@ mod docker;
 mod cli;
 mod load;
 mod conformance;
+mod support;
