@@ -2,7 +2,7 @@
 //! every report, which matches the committed report schema, re-renders identically through
 //! `report`, and carries no secret of the run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Parser;
 use dsp_harness::cli::{self, exit, Cli};
@@ -31,8 +31,8 @@ async fn run_writes_reports_that_match_the_schema_and_rerender_identically() {
     let reports = dir.path().join("run");
     let mut args = vec!["run", "--scenario-only", "--report-dir", reports.to_str().unwrap()];
     // With the official schemas beside the checkout, validate against them (the --schemas option).
-    let official = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/dsp-schemas/2025-1");
-    if official.is_dir() {
+    let official = crate::support::require_dir("cli::run_writes_reports (--schemas)", "../shared/dsp-schemas/2025-1", "the official DSP 2025-1 schemas");
+    if let Some(official) = &official {
         args.extend(["--schemas", official.to_str().unwrap()]);
     }
     assert_eq!(cli(&args).await, exit::SUCCESS);

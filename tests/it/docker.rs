@@ -17,8 +17,7 @@ async fn engine() -> bool {
     match docker::docker_available().await {
         Ok(()) => true,
         Err(reason) => {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true, but no Docker engine answers: {reason}");
-            eprintln!("skipped: no Docker engine answers ({reason})");
+            crate::support::skip("docker", &format!("no Docker engine answers ({reason})"));
             false
         }
     }

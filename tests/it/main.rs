@@ -12,3 +12,4 @@ mod cli;
 mod load;
 mod conformance;
 mod edc_client;
+mod support;

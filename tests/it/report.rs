@@ -24,17 +24,6 @@ fn manifest_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// True when `program` runs; otherwise explains the skip, or fails under CI=true.
-fn tool_available(program: &str, version_arg: &str, debian_package: &str) -> bool {
-    let found = Command::new(program).arg(version_arg).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if !found {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!ci, "{program} is missing but CI=true: install the Debian package {debian_package}");
-        eprintln!("SKIPPED: {program} is not installed (apt-get install -y {debian_package}); this check did not run");
-    }
-    found
-}
-
 fn chromium_binary() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|p| {
         Command::new(p).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
@@ -393,7 +382,7 @@ fn no_secret_reaches_any_written_file() {
 
 #[test]
 fn junit_xml_validates_against_the_committed_xsd() {
-    if !tool_available("xmllint", "--version", "libxml2-utils") {
+    if !crate::support::require_tool("junit_xml_validates_against_the_committed_xsd", "xmllint", "--version", "libxml2-utils") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -489,8 +478,7 @@ fn case_rows(dom: &str) -> Vec<(String, String, bool)> {
 #[test]
 fn html_page_works_in_headless_chromium() {
     let Some(chromium) = chromium_binary() else {
-        // Explains the skip, or fails under CI=true.
-        tool_available("chromium", "--version", "chromium");
+        crate::support::skip("html_page_works_in_headless_chromium", "chromium is not installed (apt-get install -y chromium)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

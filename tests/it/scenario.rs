@@ -4,8 +4,6 @@
 //! the wrong state. (Other bytes from the provider: `runner::the_scenario_fails_when_the_
 //! provider_serves_different_bytes`, which checks the pull, the push and the S3 copy.)
 
-use std::path::PathBuf;
-
 use dsp_harness::reference::connector::{Fault, Faults};
 use dsp_harness::report::model::{Body, CaseReport, Verdict};
 use dsp_harness::runner::session::{run_embedded, RunPlan};
@@ -29,12 +27,7 @@ fn findings_text(case: &CaseReport) -> String {
 
 /// The official 2025-1 schemas beside the checkout, as CI has them.
 fn official_schemas() -> Option<SchemaSet> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/dsp-schemas/2025-1");
-    if !dir.is_dir() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must find the official schemas at {}", dir.display());
-        eprintln!("skipped: the official DSP schemas are not at {} (a clone outside the workplace)", dir.display());
-        return None;
-    }
+    let dir = crate::support::require_dir("scenario::official_schemas", "../shared/dsp-schemas/2025-1", "the official DSP 2025-1 schemas")?;
     Some(SchemaSet::from_dir(&dir).expect("the official 2025-1 schemas load"))
 }
 

@@ -18,14 +18,7 @@ const OFFICIAL_DIR: &str = "../shared/dsp-schemas/2025-1";
 /// The official 2025-1 schema directory, or `None` (after saying why) when it is absent outside
 /// CI. Under CI its absence fails the test: there the check must run.
 fn official_dir(test: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(OFFICIAL_DIR);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let ci = std::env::var("CI").is_ok_and(|value| value == "true");
-    assert!(!ci, "{test}: official DSP 2025-1 schemas not found at {} (required when CI=true)", dir.display());
-    eprintln!("skipped: {test}: official DSP 2025-1 schemas not found at {}", dir.display());
-    None
+    crate::support::require_dir(test, OFFICIAL_DIR, "the official DSP 2025-1 schemas")
 }
 
 /// The official schemas of `dir` loaded with `from_dir`, compiled once for all tests.
