@@ -14,6 +14,10 @@ pub enum RunnerError {
     #[error("no complete answer to {method} {url} within {after_ms} ms")]
     Timeout { method: String, url: String, after_ms: u64, exchange: u64 },
 
+    /// The reply's body grew past the harness's cap; it was dropped unread.
+    #[error("the reply to {method} {url} is larger than the limit of {limit} bytes")]
+    BodyTooLarge { method: String, url: String, limit: usize, exchange: u64 },
+
     #[error("cannot bind a local listener for {what}")]
     Bind {
         what: String,
@@ -29,7 +33,7 @@ impl RunnerError {
     /// The `seq` of the exchange the recorder logged for this failure, if there was one.
     pub fn exchange(&self) -> Option<u64> {
         match self {
-            RunnerError::Transport { exchange, .. } | RunnerError::Timeout { exchange, .. } => Some(*exchange),
+            RunnerError::Transport { exchange, .. } | RunnerError::Timeout { exchange, .. } | RunnerError::BodyTooLarge { exchange, .. } => Some(*exchange),
             RunnerError::Bind { .. } | RunnerError::Upstream { .. } => None,
         }
     }

@@ -23,6 +23,10 @@ use crate::schema::{message_type, SchemaSet};
 /// The most of an error body a download keeps before it only hashes the rest.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;
 
+/// The most of a DSP or management reply the harness reads before it gives up on the exchange:
+/// a peer that streams without end must cost one case, not the machine's memory.
+pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
+
 /// Whether the bodies of an exchange are DSP messages to type and validate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checking {
@@ -39,6 +43,7 @@ pub struct RecordingClient {
     recorder: Recorder,
     schemas: SchemaSet,
     timeout: Duration,
+    max_body: usize,
 }
 
 /// A complete response whose exchange has been recorded.
@@ -91,7 +96,13 @@ impl RecordingClient {
     /// A client over a given connection pool, for example one from [`Self::peer_http`] that
     /// trusts a target's private CA.
     pub fn with_http(http: reqwest::Client, recorder: Recorder, schemas: SchemaSet, timeout: Duration) -> RecordingClient {
-        RecordingClient { http, recorder, schemas, timeout }
+        RecordingClient { http, recorder, schemas, timeout, max_body: DEFAULT_MAX_BODY }
+    }
+
+    /// The same client with another cap on the replies it reads whole (see [`DEFAULT_MAX_BODY`]).
+    pub fn with_max_body(mut self, max_body: usize) -> RecordingClient {
+        self.max_body = max_body;
+        self
     }
 
     /// The HTTP client the harness talks to connectors with: redirects are not followed (a
@@ -145,12 +156,26 @@ impl RecordingClient {
         let mut exchange = self.draft(from, to, &request);
         let started = Instant::now();
         // On failure the status and headers are kept when they arrived before the body failed.
-        let outcome: Result<_, (Option<(StatusCode, HeaderMap)>, reqwest::Error)> = async {
-            let response = self.http.execute(request).await.map_err(|e| (None, e))?;
+        let max_body = self.max_body;
+        let outcome: Result<_, (Option<(StatusCode, HeaderMap)>, Failure)> = async {
+            let mut response = self.http.execute(request).await.map_err(|e| (None, Failure::Http(e)))?;
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(|e| (Some((status, headers.clone())), e))?;
-            Ok((status, headers, body))
+            // Read chunk by chunk so that a reply past the cap is dropped, not buffered.
+            let mut body: Vec<u8> = Vec::new();
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if body.len() + chunk.len() > max_body {
+                            return Err((Some((status, headers.clone())), Failure::TooLarge));
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err((Some((status, headers.clone())), Failure::Http(e))),
+                }
+            }
+            Ok((status, headers, Bytes::from(body)))
         }
         .await;
         exchange.duration_ms = started.elapsed().as_millis() as u64;
@@ -171,7 +196,16 @@ impl RecordingClient {
                     exchange.status = Some(status.as_u16());
                     exchange.response_headers = header_pairs(&headers);
                 }
-                Err(self.fail(exchange, &error, timeout, checking))
+                match error {
+                    Failure::Http(error) => Err(self.fail(exchange, &error, timeout, checking)),
+                    Failure::TooLarge => {
+                        exchange.error = Some(format!("reply body exceeds the harness's limit of {max_body} bytes (--max-body)"));
+                        let seq = exchange.seq;
+                        let (method, url) = (exchange.method.clone(), exchange.url.clone());
+                        self.recorder.record(exchange);
+                        Err(RunnerError::BodyTooLarge { method, url, limit: max_body, exchange: seq })
+                    }
+                }
             }
         }
     }
@@ -274,6 +308,13 @@ impl RecordingClient {
     }
 }
 
+/// Why a buffered exchange did not complete.
+enum Failure {
+    Http(reqwest::Error),
+    /// The reply's body grew past the client's cap.
+    TooLarge,
+}
+
 /// Headers as recorded pairs; values that are not UTF-8 are shown lossily.
 pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers.iter().map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())).collect()
@@ -347,6 +388,39 @@ fn url_path(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #15: a peer that answers with an endless stream must cost the exchange (an error
+    /// naming the limit), not the harness's memory.
+    #[tokio::test]
+    async fn an_endless_reply_stops_at_the_body_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n").await;
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+            // Far past the cap: 64 MiB, bounded so the test ends even if the client kept reading.
+            for _ in 0..1024 {
+                if socket.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let client = RecordingClient::new(Recorder::new(), SchemaSet::embedded_2025_1(), Duration::from_secs(30)).with_max_body(1024 * 1024);
+        let request = client.http().get(format!("http://{addr}/catalog/request")).build().unwrap();
+        let error = client.send("harness", "peer", request).await.unwrap_err();
+        assert!(matches!(error, RunnerError::BodyTooLarge { limit: 1048576, .. }), "{error}");
+        let outcome = crate::runner::conformance::context::transport(&error);
+        match outcome {
+            crate::runner::conformance::context::CaseOutcome::Fail(findings) => assert!(findings[0].message.contains("1048576")),
+            other => panic!("expected a failing outcome, got {other:?}"),
+        }
+        let exchanges = client.recorder().drain();
+        assert!(exchanges[0].error.as_deref().unwrap().contains("limit"));
+    }
 
     #[test]
     fn a_users_ca_file_is_read_and_a_broken_one_refused() {

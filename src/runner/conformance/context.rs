@@ -566,9 +566,15 @@ impl CaseContext {
     }
 }
 
-/// An exchange that never completed stops the case with an error.
+/// An exchange that never completed stops the case with an error; a reply past the body cap
+/// is the peer's misbehaviour and fails the case with a finding that names the limit.
 pub fn transport(error: &RunnerError) -> CaseOutcome {
-    CaseOutcome::Error(error.to_string())
+    match error {
+        RunnerError::BodyTooLarge { exchange, .. } => {
+            CaseOutcome::Fail(vec![Finding::new("body-too-large", error.to_string()).at(*exchange as usize)])
+        }
+        _ => CaseOutcome::Error(error.to_string()),
+    }
 }
 
 /// Percent-encodes an id for use as one path segment.
