@@ -200,7 +200,7 @@ pub async fn run_target(path: &std::path::Path, plan: &RunPlan, schemas: &Schema
     let file = TargetFile::load(path)?;
     let plan = RunPlan { scenario: false, ..plan.clone() };
     let config = target_config(&file, plan.run_options(schemas))?;
-    let management = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.management.kind.as_str()).unwrap_or("none").to_string();
+    let management = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.management.name()).unwrap_or("none").to_string();
     let secrets = [file.api_key().ok(), config.tokens.static_token()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
     let mut framing = Framing::start(events, &plan)?;
     let cases = suites(config, &plan, &mut framing).await;

@@ -14,6 +14,9 @@ use reqwest::header::ACCEPT;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use futures::future::BoxFuture;
+
+use super::driver::{Capabilities, ManagementAccess, ManagementDriver, NegotiationStep, TransferStep};
 use super::error::TargetError;
 use super::lenient;
 use crate::runner::{RecordedResponse, RecordingClient};
@@ -199,11 +202,24 @@ impl ManagementClient {
         protocol: &str,
         offer: &Value,
     ) -> Result<String, TargetError> {
+        self.initiate_negotiation_with(counter_party_address, counter_party_id, protocol, offer, &[]).await
+    }
+
+    /// Like [`Self::initiate_negotiation`], with more members in the request (a vendor's
+    /// extension, such as the reference connector's `automation`).
+    pub async fn initiate_negotiation_with(
+        &self,
+        counter_party_address: &str,
+        counter_party_id: &str,
+        protocol: &str,
+        offer: &Value,
+        extra: &[(&str, Value)],
+    ) -> Result<String, TargetError> {
         let mut policy = offer.clone();
         if let Some(object) = policy.as_object_mut() {
             object.entry("@context").or_insert_with(|| Value::String(ODRL_CONTEXT.to_string()));
         }
-        let body = json!({
+        let mut body = json!({
             "@context": context(),
             "@type": "ContractRequest",
             "counterPartyAddress": counter_party_address,
@@ -211,6 +227,9 @@ impl ManagementClient {
             "protocol": protocol,
             "policy": policy,
         });
+        for (key, value) in extra {
+            body[*key] = value.clone();
+        }
         self.create("/v3/contractnegotiations", &body).await
     }
 
@@ -405,6 +424,17 @@ impl ManagementClient {
         }
     }
 
+    /// A POST whose answer only needs to be a success (a vendor's own step, such as the
+    /// reference connector's `/v3/contractnegotiations/{id}/agree`).
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(), TargetError> {
+        self.call(Method::POST, path, Some(body)).await.map(drop)
+    }
+
+    /// `GET` of a path of the API, answered with anything successful (the preflight's probe).
+    pub async fn probe(&self, path: &str) -> Result<Answer<Value>, TargetError> {
+        self.json(Method::GET, path, None).await
+    }
+
     // -- plumbing ---------------------------------------------------------------------------
 
     async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<RecordedResponse, TargetError> {
@@ -489,6 +519,66 @@ impl ManagementClient {
                 exchange: answer.exchange,
             }),
         }
+    }
+}
+
+/// The driver of an EDC management API v3: setup, starting processes, reading states,
+/// `terminate`, `suspend` and `resume`. EDC agrees, verifies, finalizes, starts and completes
+/// on its own, so those steps cannot be asked for.
+#[derive(Debug, Clone)]
+pub struct EdcV3Driver {
+    access: ManagementAccess,
+}
+
+impl EdcV3Driver {
+    pub fn new(access: ManagementAccess) -> EdcV3Driver {
+        EdcV3Driver { access }
+    }
+}
+
+impl ManagementDriver for EdcV3Driver {
+    fn name(&self) -> &'static str {
+        "edc-v3"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { api: true, ..Capabilities::default() }
+    }
+
+    fn client(&self, connector: &str, client: RecordingClient) -> Option<ManagementClient> {
+        Some(ManagementClient::new(connector, &self.access.url, &self.access.api_key, client))
+    }
+
+    fn negotiation_step_support(&self, step: &NegotiationStep) -> Result<(), String> {
+        match step {
+            NegotiationStep::Terminate => Ok(()),
+            other => Err(format!("the EDC v3 management API cannot make a connector {} a negotiation on demand (EDC does it on its own)", other.verb())),
+        }
+    }
+
+    fn transfer_step_support(&self, step: TransferStep) -> Result<(), String> {
+        match step {
+            TransferStep::Suspend | TransferStep::Resume | TransferStep::Terminate => Ok(()),
+            other => Err(format!("the EDC v3 management API cannot make a connector {} a transfer on demand (EDC does it on its own)", other.verb())),
+        }
+    }
+
+    fn negotiation_step<'a>(&'a self, api: &'a ManagementClient, id: &'a str, step: &'a NegotiationStep) -> BoxFuture<'a, Result<(), TargetError>> {
+        Box::pin(async move {
+            self.negotiation_step_support(step).map_err(TargetError::Unsupported)?;
+            api.terminate_negotiation(id, "terminated by the dsp-harness").await
+        })
+    }
+
+    fn transfer_step<'a>(&'a self, api: &'a ManagementClient, id: &'a str, step: TransferStep) -> BoxFuture<'a, Result<(), TargetError>> {
+        Box::pin(async move {
+            match step {
+                TransferStep::Suspend => api.suspend_transfer(id, "suspended by the dsp-harness").await,
+                TransferStep::Resume => api.resume_transfer(id).await,
+                TransferStep::Terminate => api.terminate_transfer(id, "terminated by the dsp-harness").await,
+                other => Err(TargetError::Unsupported(self.transfer_step_support(other).err().unwrap_or_default())),
+            }
+        })
     }
 }
 

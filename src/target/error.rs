@@ -25,6 +25,10 @@ pub enum TargetError {
     #[error("{what} did not reach {} within {after_ms} ms (last seen: {})", wanted.join(" or "), last.as_deref().unwrap_or("nothing"))]
     WaitTimeout { what: String, wanted: Vec<String>, last: Option<String>, after_ms: u64 },
 
+    /// The management API has no way to do what was asked.
+    #[error("{0}")]
+    Unsupported(String),
+
     #[error("{what} ended in {actual} instead of {}", wanted.join(" or "))]
     UnexpectedState { what: String, wanted: Vec<String>, actual: String, exchange: u64 },
 }
@@ -37,7 +41,7 @@ impl TargetError {
             | TargetError::Malformed { exchange, .. }
             | TargetError::UnexpectedState { exchange, .. } => Some(*exchange),
             TargetError::Transport(inner) => inner.exchange(),
-            TargetError::InvalidUrl { .. } | TargetError::WaitTimeout { .. } => None,
+            TargetError::InvalidUrl { .. } | TargetError::WaitTimeout { .. } | TargetError::Unsupported(_) => None,
         }
     }
 
@@ -57,6 +61,7 @@ impl TargetError {
             TargetError::Transport(RunnerError::Timeout { .. }) | TargetError::WaitTimeout { .. } => "timeout",
             TargetError::Transport(_) | TargetError::InvalidUrl { .. } => "transport",
             TargetError::UnexpectedState { .. } => "state",
+            TargetError::Unsupported(_) => "unsupported",
         }
     }
 }

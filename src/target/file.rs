@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::driver::{self, Driver};
+
 /// What can be wrong with a target file.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetFileError {
@@ -21,23 +23,28 @@ pub enum TargetFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
+    // The file's path is not part of these messages: whoever reports them names the file
+    // once ("cannot run against t.toml: ...").
+    #[error("{message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: {message}")]
+    #[error("{message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("{path}: environment variable {var} is not set")]
-    MissingEnv { path: PathBuf, var: String },
+    #[error("environment variable {var} is not set (named by {field}); export it, or give the value itself in {}", field.trim_end_matches("_env"))]
+    MissingEnv { path: PathBuf, var: String, field: String },
 }
 
 /// A parsed target file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetFile {
-    /// A name for reports.
+    /// A name for reports; the file's name without `.toml` when absent.
+    #[serde(default)]
     pub name: String,
     pub dsp: DspSection,
     #[serde(default)]
     pub management: ManagementSection,
+    /// How the harness authenticates; none (with a warning) when absent.
+    #[serde(default)]
     pub auth: AuthSection,
     #[serde(default)]
     pub tls: TlsSection,
@@ -50,6 +57,13 @@ pub struct TargetFile {
     /// The directory relative paths are resolved against (not part of the file).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file itself (not part of the file).
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// What the harness assumed for things the file leaves out, for the run's log and
+    /// preflight (not part of the file).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -65,6 +79,8 @@ pub struct DspSection {
     #[serde(default = "default_version")]
     pub version: String,
     /// The connector's participant id, the audience of the DATs the harness sends it.
+    /// Required with `auth.kind = "daps"`; the target's name otherwise.
+    #[serde(default)]
     pub participant_id: String,
 }
 
@@ -107,7 +123,7 @@ fn yes() -> bool {
 }
 
 /// How the harness authenticates to the connector.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AuthSection {
     /// DATs from a DAPS, as the participant whose keys are in `key_dir` (made by
@@ -130,6 +146,7 @@ pub enum AuthSection {
         token_env: Option<String>,
     },
     /// No authentication.
+    #[default]
     None,
 }
 
@@ -214,9 +231,34 @@ impl TargetFile {
 
     /// Parses a target file's text; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<TargetFile, TargetFileError> {
-        let mut file: TargetFile = toml::from_str(text).map_err(|e| TargetFileError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut file: TargetFile = toml::from_str(text).map_err(|e| TargetFileError::Parse { path: path.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
         file.base_dir = base_dir.to_path_buf();
+        file.path = path.to_path_buf();
         let invalid = |message: String| TargetFileError::Invalid { path: path.to_path_buf(), message };
+        if file.name.trim().is_empty() {
+            file.name = path.file_stem().and_then(|s| s.to_str()).filter(|s| !s.is_empty()).unwrap_or("connector-under-test").to_string();
+        }
+        if !text.lines().any(|l| l.trim_start().starts_with("[auth]")) {
+            file.warnings.push("the file has no [auth] section: the harness sends no tokens (auth kind none); add [auth] kind = \"daps\" or \"static\" if the connector wants them".to_string());
+        }
+        if file.dsp.participant_id.trim().is_empty() {
+            if matches!(file.auth, AuthSection::Daps { .. }) {
+                return Err(invalid("dsp.participant_id is required with auth kind daps: it is the audience of the tokens the harness sends".to_string()));
+            }
+            file.dsp.participant_id = file.name.clone();
+        }
+        if let Some(url) = file.management.url_mut() {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!("management.url must be an http:// or https:// URL, not {url:?}")));
+            }
+            let trimmed = url.trim_end_matches('/');
+            if let Some(base) = trimmed.strip_suffix("/v3").or_else(|| trimmed.strip_suffix("/v2")) {
+                file.warnings.push(format!("management.url {url:?} ends in an API version; the harness adds it itself and uses {base:?}"));
+                *url = base.to_string();
+            } else {
+                *url = trimmed.to_string();
+            }
+        }
         if file.dsp.version != "2025-1" {
             return Err(invalid(format!("dsp.version {:?} is not supported; the harness speaks 2025-1", file.dsp.version)));
         }
@@ -262,7 +304,7 @@ impl TargetFile {
     pub fn api_key(&self) -> Result<String, TargetFileError> {
         match &self.management {
             ManagementSection::Reference { api_key, api_key_env, .. } | ManagementSection::EdcV3 { api_key, api_key_env, .. } => {
-                secret(api_key.as_deref(), api_key_env.as_deref(), &self.base_dir)
+                secret(api_key.as_deref(), api_key_env.as_deref(), &self.path, "management.api_key_env")
             }
             ManagementSection::None => Ok(String::new()),
         }
@@ -271,16 +313,50 @@ impl TargetFile {
     /// The static token, read from the environment when the file names a variable.
     pub fn static_token(&self) -> Result<Option<String>, TargetFileError> {
         match &self.auth {
-            AuthSection::Static { token, token_env } => secret(token.as_deref(), token_env.as_deref(), &self.base_dir).map(Some),
+            AuthSection::Static { token, token_env } => secret(token.as_deref(), token_env.as_deref(), &self.path, "auth.token_env").map(Some),
             _ => Ok(None),
+        }
+    }
+
+    /// The driver of the management API the file names: the one place the kind is read.
+    pub fn management_driver(&self) -> Result<Driver, TargetFileError> {
+        Ok(match &self.management {
+            ManagementSection::Reference { url, .. } => driver::reference(url, &self.api_key()?),
+            ManagementSection::EdcV3 { url, .. } => driver::edc_v3(url, &self.api_key()?),
+            ManagementSection::None => driver::none(),
+        })
+    }
+}
+
+impl ManagementSection {
+    /// Whether the harness registers its own asset, policy and contract definition.
+    pub fn setup(&self) -> bool {
+        match self {
+            ManagementSection::Reference { setup, .. } | ManagementSection::EdcV3 { setup, .. } => *setup,
+            ManagementSection::None => false,
+        }
+    }
+
+    /// The API's base URL, when there is an API.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            ManagementSection::Reference { url, .. } | ManagementSection::EdcV3 { url, .. } => Some(url),
+            ManagementSection::None => None,
+        }
+    }
+
+    fn url_mut(&mut self) -> Option<&mut String> {
+        match self {
+            ManagementSection::Reference { url, .. } | ManagementSection::EdcV3 { url, .. } => Some(url),
+            ManagementSection::None => None,
         }
     }
 }
 
-fn secret(value: Option<&str>, env: Option<&str>, base: &Path) -> Result<String, TargetFileError> {
+fn secret(value: Option<&str>, env: Option<&str>, path: &Path, field: &str) -> Result<String, TargetFileError> {
     match (value, env) {
         (Some(v), _) => Ok(v.to_string()),
-        (None, Some(var)) => std::env::var(var).map_err(|_| TargetFileError::MissingEnv { path: base.to_path_buf(), var: var.to_string() }),
+        (None, Some(var)) => std::env::var(var).map_err(|_| TargetFileError::MissingEnv { path: path.to_path_buf(), var: var.to_string(), field: field.to_string() }),
         (None, None) => Ok(String::new()),
     }
 }
@@ -336,6 +412,31 @@ mod tests {
         assert!(matches!(parse(&MINIMAL.replace("[auth]", "version = \"0.8\"\n[auth]")), Err(TargetFileError::Invalid { .. })));
         assert!(matches!(parse(&MINIMAL.replace("http://localhost", "localhost")), Err(TargetFileError::Invalid { .. })));
         assert!(matches!(parse(&MINIMAL.replace("kind = \"none\"", "kind = \"static\"")), Err(TargetFileError::Invalid { .. })));
+    }
+
+    /// Issue #10: each piece of friction a new user met gets a default or a clear message.
+    #[test]
+    fn friction_of_a_first_target_file() {
+        let bare = "[dsp]\nurl = \"http://localhost:8282/api/dsp\"\n";
+        let file = TargetFile::parse(bare, Path::new("/etc/targets/my-connector.toml"), Path::new("/etc/targets")).unwrap();
+        assert_eq!(file.name, "my-connector", "the name defaults to the file stem");
+        assert_eq!(file.auth, AuthSection::None);
+        assert!(file.warnings.iter().any(|w| w.contains("no [auth] section")), "{:?}", file.warnings);
+        assert_eq!(file.dsp.participant_id, "my-connector", "no participant id is needed without DAPS");
+        let daps = format!("{bare}[auth]\nkind = \"daps\"\ntoken_url = \"http://d/token\"\nkey_dir = \"k\"\n");
+        let err = parse(&daps).unwrap_err().to_string();
+        assert!(err.contains("dsp.participant_id is required with auth kind daps"), "{err}");
+        let env = format!("{MINIMAL}\n[management]\nkind = \"edc-v3\"\nurl = \"http://m/management/v3/\"\napi_key_env = \"NOPE_KEY_SURELY_UNSET\"\n");
+        let file = parse(&env).unwrap();
+        assert_eq!(file.management.url(), Some("http://m/management"), "a trailing /v3 is taken off");
+        assert!(file.warnings.iter().any(|w| w.contains("ends in an API version")));
+        let err = file.api_key().unwrap_err().to_string();
+        assert_eq!(err, "environment variable NOPE_KEY_SURELY_UNSET is not set (named by management.api_key_env); export it, or give the value itself in management.api_key");
+        assert!(!err.starts_with(':') && !err.contains(": :"));
+        let bad = env.replace("http://m/management/v3/", "m:8181");
+        assert!(parse(&bad).unwrap_err().to_string().contains("management.url must be an http"));
+        let missing_url = parse("name = \"x\"\n").unwrap_err().to_string();
+        assert!(missing_url.contains("missing field `dsp`") && !missing_url.contains("t.toml"), "{missing_url}");
     }
 
     #[test]

@@ -138,7 +138,7 @@ async fn an_edc_v3_target_runs_or_skips_every_provider_case() {
     let mut config = embedded_config(&space, options());
     config.consumer = None;
     if let Some(provider) = config.provider.as_mut() {
-        provider.management.kind = dsp_harness::runner::conformance::ManagementKind::EdcV3;
+        provider.management = dsp_harness::target::driver::edc_v3(&space.info.provider.management_url, &space.info.provider.api_key);
     }
     let reports = run_cases(config, cases, &mut |_| {}).await.expect("the run starts");
     space.shutdown().await;

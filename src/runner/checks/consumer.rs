@@ -9,11 +9,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::protocol::{binding, AgreementId, ConsumerPid, MessageKind, NegotiationState, ProviderPid, TransferState};
 use crate::report::model::Finding;
-use crate::runner::conformance::{CaseContext, CaseOutcome, ManagementKind, NegotiationStep, Step, TokenSource, TransferStep};
+use crate::runner::conformance::{CaseContext, CaseOutcome, NegotiationStep, Step, TokenSource, TransferStep};
 use crate::runner::counterparty::{
     CounterpartyError, HarnessNegotiation, HarnessProvider, HarnessProviderConfig, HarnessTransfer, IncomingTokens, NegotiationMove, OutgoingTokens, Received,
     SendOptions, Token, TransferMove,
@@ -195,49 +195,21 @@ pub(crate) async fn consumer_sends_request(ctx: &CaseContext, hp: &HarnessProvid
     let id = match verifying {
         Verifying::OnItsOwn => management.initiate_negotiation(&hp.dsp_url(), hp.participant_id(), protocol(ctx), &hp.offer_json()).await,
         Verifying::WhenTold => {
-            if ctx.connector().management.kind != ManagementKind::Reference {
+            if !ctx.capabilities().holds_consumer_verification {
                 return Err(CaseOutcome::Skip(format!(
                     "the case needs a consumer that waits in AGREED until told to verify; the {} management API verifies agreements on its own",
-                    ctx.connector().management.kind.as_str()
+                    ctx.connector().management.name()
                 )));
             }
-            initiate_manual(ctx, hp).await
+            let (offer, address) = (hp.offer_json(), hp.dsp_url());
+            let request = crate::target::driver::HeldRequest { counter_party_address: &address, counter_party_id: hp.participant_id(), protocol: protocol(ctx), offer: &offer };
+            ctx.connector().management.initiate_held_negotiation(&management, request).await
         }
     }
     .map_err(|e| CaseOutcome::Error(format!("the management API did not start a negotiation: {e}")))?;
     match hp.wait_for_received(wait(ctx), |r| r.kind == Some(MessageKind::ContractRequestMessage) && r.path.ends_with(binding::NEGOTIATION_REQUEST)).await {
         Some(received) => Ok((id, received)),
         None => Err(ctx.fail_now(Finding::new("timeout", format!("the {} sent no ContractRequestMessage within {} ms", ctx.name(), wait(ctx).as_millis())))),
-    }
-}
-
-/// `POST /v3/contractnegotiations` with the reference connector's `automation: manual`.
-async fn initiate_manual(ctx: &CaseContext, hp: &HarnessProvider) -> Result<String, crate::target::TargetError> {
-    let access = &ctx.connector().management;
-    let url = format!("{}/v3/contractnegotiations", access.url.trim_end_matches('/'));
-    let body = json!({
-        "@context": {"@vocab": crate::target::edc_v3::EDC_VOCAB},
-        "@type": "ContractRequest",
-        "counterPartyAddress": hp.dsp_url(),
-        "counterPartyId": hp.participant_id(),
-        "protocol": protocol(ctx),
-        "policy": hp.offer_json(),
-        "automation": "manual",
-    });
-    let request = ctx
-        .client()
-        .http()
-        .post(&url)
-        .header("X-Api-Key", &access.api_key)
-        .json(&body)
-        .build()
-        .map_err(|e| crate::target::TargetError::InvalidUrl { url: url.clone(), message: e.to_string() })?;
-    let response = ctx.client().send_unchecked("harness", &format!("{}-management", ctx.name()), request).await?;
-    let id = response.json().and_then(|j| crate::target::lenient::id(&j).map(str::to_string));
-    match (response.status.is_success(), id) {
-        (true, Some(id)) => Ok(id),
-        (true, None) => Err(crate::target::TargetError::Malformed { method: "POST".into(), path: url, detail: "no @id in the answer".into(), exchange: response.seq }),
-        (false, _) => Err(crate::target::TargetError::Status { method: "POST".into(), path: url, status: response.status.as_u16(), body: response.text(), exchange: response.seq }),
     }
 }
 
@@ -283,10 +255,17 @@ pub(crate) enum Look {
     Now,
 }
 
-/// The consumer's view of a negotiation, as its `GET {callback}/negotiations/{consumerPid}`
-/// reports it (as the TCK reads it): 200, a schema-valid `ContractNegotiation` with both pids,
-/// in `state`.
+/// The consumer's view of a negotiation is `state`.
+///
+/// DSP 2025-1 defines `GET /negotiations/{pid}` on the provider only, so a conformant consumer
+/// may answer it 404. The state is read where the target's driver says it can be: through the
+/// management API (EDC v3: `GET /v3/contractnegotiations/{id}/state`), or, where the connector
+/// serves the read on its consumer side too (the reference connector), from that DSP
+/// document: 200, a schema-valid `ContractNegotiation` with both pids, in `state`.
 pub(crate) async fn expect_negotiation_state(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotiation, state: NegotiationState, look: Look) -> Step {
+    if !ctx.capabilities().consumer_dsp_reads {
+        return expect_management_state(ctx, Process::Negotiation, &n.id, state.as_str(), look).await;
+    }
     let path = binding::negotiation(n.consumer_pid.as_str());
     let reply = poll_state(ctx, hp, &n.callback, &path, (state.as_str(), n.consumer_pid.as_str(), n.provider_pid.as_str()), look).await?;
     ctx.require(ctx.expect_status(&reply, &[200]), || Finding::new("status", "the consumer does not report the negotiation"))?;
@@ -299,6 +278,9 @@ pub(crate) async fn expect_negotiation_state(ctx: &CaseContext, hp: &HarnessProv
 
 /// The consumer's view of a transfer, read like [`expect_negotiation_state`].
 pub(crate) async fn expect_transfer_state(ctx: &CaseContext, hp: &HarnessProvider, t: &Transfer, state: TransferState, look: Look) -> Step {
+    if !ctx.capabilities().consumer_dsp_reads {
+        return expect_management_state(ctx, Process::Transfer, &t.id, state.as_str(), look).await;
+    }
     let path = binding::transfer(t.consumer_pid.as_str());
     let reply = poll_state(ctx, hp, &t.callback, &path, (state.as_str(), t.consumer_pid.as_str(), t.provider_pid.as_str()), look).await?;
     ctx.require(ctx.expect_status(&reply, &[200]), || Finding::new("status", "the consumer does not report the transfer process"))?;
@@ -307,6 +289,51 @@ pub(crate) async fn expect_transfer_state(ctx: &CaseContext, hp: &HarnessProvide
         ctx.expect_state(&body, reply.seq, state.as_str());
     }
     ctx.checkpoint()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Process {
+    Negotiation,
+    Transfer,
+}
+
+/// Reads the consumer's state of a process through its management API: polls until it shows
+/// `state` (or a final state that is not it), or looks once.
+async fn expect_management_state(ctx: &CaseContext, process: Process, id: &str, state: &str, look: Look) -> Step {
+    let management = ctx.management().map_err(|_| {
+        CaseOutcome::Skip(format!(
+            "the case reads the consumer's state, and DSP gives no way to read it on a consumer; the target has no management API to read it (management kind {})",
+            ctx.connector().management.name()
+        ))
+    })?;
+    // EDC goes on from the end of a transfer to deprovisioning it; that is still the end.
+    let mut wanted = vec![state];
+    if process == Process::Transfer && matches!(state, "COMPLETED" | "TERMINATED") {
+        wanted.extend(["DEPROVISIONING", "DEPROVISIONED"]);
+    }
+    let what = match process {
+        Process::Negotiation => "negotiation",
+        Process::Transfer => "transfer process",
+    };
+    let result = match (process, look) {
+        (Process::Negotiation, Look::Until) => management.wait_for_negotiation_state(id, &wanted, wait(ctx)).await,
+        (Process::Transfer, Look::Until) => management.wait_for_transfer_state(id, &wanted, wait(ctx)).await,
+        (Process::Negotiation, Look::Now) => management.negotiation_state(id).await,
+        (Process::Transfer, Look::Now) => management.transfer_state(id).await,
+    };
+    match result {
+        Ok(answer) if wanted.contains(&answer.value.as_str()) => Ok(()),
+        Ok(answer) => Err(ctx.fail_now(
+            Finding::new("state", format!("the consumer's management API reports the {what} {}", answer.value)).expected(state, answer.value.clone()).at(answer.exchange as usize),
+        )),
+        Err(e) => {
+            let mut finding = Finding::new(e.kind(), format!("the consumer's management API does not report the {what} {state}: {e}")).expected(state, e.to_string());
+            if let Some(seq) = e.exchange() {
+                finding = finding.at(seq as usize);
+            }
+            Err(ctx.fail_now(finding))
+        }
+    }
 }
 
 /// What one look at a process showed: status, state, consumer pid, provider pid.

@@ -9,7 +9,7 @@
 
 use super::consumer::{consumer_requests, expect_negotiation_state, expect_refused, provider_moves_with, start, Look, Verifying};
 use crate::protocol::NegotiationState;
-use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, ManagementKind, Step, TokenKind};
+use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, Step, TokenKind};
 use crate::runner::counterparty::{NegotiationMove, SendOptions, Token};
 
 pub fn checks() -> Vec<(&'static str, CheckFn)> {
@@ -49,7 +49,7 @@ async fn refused_with(ctx: &CaseContext, kind: TokenKind) -> Step {
         None => Token::Missing,
     };
     let hp = start(ctx).await?;
-    if ctx.connector().management.kind == ManagementKind::None {
+    if !ctx.capabilities().api {
         let offer = hp.send_initial_offer(&ctx.connector().dsp_url, &SendOptions::token(token)).await.map_err(|e| CaseOutcome::Error(e.to_string()))?;
         expect_refused(ctx, &offer.response, "ContractNegotiationError", &[401], None);
         return Ok(());

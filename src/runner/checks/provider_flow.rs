@@ -284,15 +284,23 @@ pub fn parse_negotiation_state(word: &str) -> Option<NegotiationState> {
 }
 
 /// Walks a new negotiation on the provider into `state`, checking every step on the way.
+///
+/// A provider that acts on its own (EDC) is not held: the harness requests and waits for the
+/// states it reaches by itself (it agrees, then waits for the consumer's verification, then
+/// finalizes), which reaches TERMINATED, AGREED and FINALIZED. Only the states it passes
+/// through without waiting (REQUESTED, VERIFIED) or never enters without being told
+/// (OFFERED, ACCEPTED) are skipped.
 pub async fn negotiation_in(ctx: &CaseContext, state: NegotiationState) -> Step<Negotiation> {
     use NegotiationState as S;
+    if !ctx.provider_is_held() {
+        return negotiation_reached(ctx, state).await;
+    }
     let steps: &[NegotiationStep] = match state {
         S::Requested | S::Terminated => &[],
         S::Offered | S::Accepted => &[NegotiationStep::Offer(None)],
         S::Agreed | S::Verified => &[NegotiationStep::Agree],
         S::Finalized => &[NegotiationStep::Agree, NegotiationStep::Finalize],
     };
-    ctx.require_held_provider()?;
     ctx.require_negotiation_steps(steps)?;
     let mut n = request(ctx).await?;
     match state {
@@ -323,23 +331,57 @@ pub async fn negotiation_in(ctx: &CaseContext, state: NegotiationState) -> Step<
     Ok(n)
 }
 
+/// [`negotiation_in`] for a provider that acts on its own: wait for the state it reaches.
+async fn negotiation_reached(ctx: &CaseContext, state: NegotiationState) -> Step<Negotiation> {
+    use NegotiationState as S;
+    match state {
+        S::Requested | S::Verified => {
+            ctx.require_held_provider(&format!("it leaves {} without waiting for the consumer, so the harness cannot act in that state", state.as_str()))?
+        }
+        S::Offered | S::Accepted => ctx.require_held_provider(&format!(
+            "it is never told to counter-offer, so a negotiation never reaches {} (the only DSP way there is an offer from the provider)",
+            state.as_str()
+        ))?,
+        S::Terminated | S::Agreed | S::Finalized => {}
+    }
+    let mut n = request(ctx).await?;
+    match state {
+        S::Terminated => {
+            // Whether the provider has agreed yet or not, a termination is valid.
+            send_ok(ctx, &n, ConsumerMessage::Termination).await?;
+        }
+        S::Agreed => await_agreement(ctx, &mut n).await?,
+        _ => {
+            await_agreement(ctx, &mut n).await?;
+            send_ok(ctx, &n, ConsumerMessage::Verification).await?;
+            await_finalized(ctx, &n).await?;
+        }
+    }
+    Ok(n)
+}
+
+/// Waits for the agreement a provider sends on its own and checks it.
+async fn await_agreement(ctx: &CaseContext, n: &mut Negotiation) -> Step {
+    let cpid = n.consumer_pid.clone();
+    let agreement = ctx.wait_incoming("a ContractAgreementMessage", is("ContractAgreementMessage", cpid.clone())).await?;
+    check_incoming(ctx, &agreement, &binding::negotiation_agreement(cpid.as_str()), &n.consumer_pid, &n.provider_pid).await;
+    n.agreement = agreement.body.as_ref().and_then(|b| b.get("agreement")).cloned();
+    Ok(())
+}
+
+/// Waits for the FINALIZED event a provider sends on its own after the verification.
+async fn await_finalized(ctx: &CaseContext, n: &Negotiation) -> Step {
+    let cpid = n.consumer_pid.clone();
+    let finalized = ctx.wait_incoming("a FINALIZED event", is_event("FINALIZED", cpid.clone())).await?;
+    check_incoming(ctx, &finalized, &binding::negotiation_events(cpid.as_str()), &n.consumer_pid, &n.provider_pid).await;
+    Ok(())
+}
+
 /// A finalized agreement to transfer under: the negotiation and the agreement id. A provider
 /// that acts on its own (EDC) is left to agree and finalize by itself; the harness only
 /// requests and verifies.
 pub async fn finalized_agreement(ctx: &CaseContext) -> Step<(Negotiation, String)> {
-    let n = if ctx.provider_is_held() {
-        negotiation_in(ctx, NegotiationState::Finalized).await?
-    } else {
-        let mut n = request(ctx).await?;
-        let cpid = n.consumer_pid.clone();
-        let agreement = ctx.wait_incoming("a ContractAgreementMessage", is("ContractAgreementMessage", cpid.clone())).await?;
-        check_incoming(ctx, &agreement, &binding::negotiation_agreement(cpid.as_str()), &n.consumer_pid, &n.provider_pid).await;
-        n.agreement = agreement.body.as_ref().and_then(|b| b.get("agreement")).cloned();
-        send_ok(ctx, &n, ConsumerMessage::Verification).await?;
-        let finalized = ctx.wait_incoming("a FINALIZED event", is_event("FINALIZED", cpid.clone())).await?;
-        check_incoming(ctx, &finalized, &binding::negotiation_events(cpid.as_str()), &n.consumer_pid, &n.provider_pid).await;
-        n
-    };
+    let n = negotiation_in(ctx, NegotiationState::Finalized).await?;
     let id = n.agreement.as_ref().and_then(|a| a.get("@id")).and_then(Value::as_str).map(str::to_string);
     match id {
         Some(id) => Ok((n, id)),
@@ -481,8 +523,7 @@ pub async fn transfer_in(ctx: &CaseContext, state: TransferState) -> Step<Transf
     use TransferState as S;
     let held = ctx.provider_is_held();
     if state == S::Requested {
-        // A provider that starts on its own does not stay in REQUESTED.
-        ctx.require_held_provider()?;
+        ctx.require_held_provider("it starts a requested transfer without waiting, so the harness cannot act in REQUESTED")?;
     }
     if held {
         ctx.require_negotiation_steps(&[NegotiationStep::Agree, NegotiationStep::Finalize])?;

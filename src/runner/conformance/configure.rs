@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::context::HarnessIdentity;
 use super::engine::ConformanceConfig;
-use super::target::{CallbackConfig, ConnectorUnderTest, DatasetChoice, ManagementAccess, ManagementKind, Timing};
+use super::target::{CallbackConfig, ConnectorUnderTest, DatasetChoice, Timing};
 use super::tokens::TokenSource;
 use crate::identity::{DatClient, DatVerifier, ParticipantKeys};
 use crate::protocol::ProtocolVersion;
@@ -17,7 +17,8 @@ use crate::runtime::ConnectorInfo;
 use crate::runtime::UrlRewrite;
 use crate::schema::SchemaSet;
 use crate::suite::Filter;
-use crate::target::file::{AuthSection, ManagementSection, TargetFile, TargetFileError};
+use crate::target::driver;
+use crate::target::file::{AuthSection, TargetFile, TargetFileError};
 
 /// The parts of a run that do not depend on the target.
 #[derive(Debug, Clone)]
@@ -79,7 +80,7 @@ fn reference_connector(name: &str, role: Role, c: &ConnectorInfo, asset_source_u
         dsp_url: c.dsp_url.clone(),
         root_url: c.root_url.clone(),
         version: ProtocolVersion::V2025_1,
-        management: ManagementAccess { kind: ManagementKind::Reference, url: c.management_url.clone(), api_key: c.api_key.clone() },
+        management: driver::reference(&c.management_url, &c.api_key),
         dataset: DatasetChoice::default(),
         setup: true,
         asset_source_url: Some(asset_source_url),
@@ -128,12 +129,8 @@ pub fn target_config(file: &TargetFile, options: RunOptions) -> Result<Conforman
         None => None,
     };
     let http = http_client(ca.as_deref()).map_err(invalid)?;
-    let (kind, url, setup) = match &file.management {
-        ManagementSection::Reference { url, setup, .. } => (ManagementKind::Reference, url.clone(), *setup),
-        ManagementSection::EdcV3 { url, setup, .. } => (ManagementKind::EdcV3, url.clone(), *setup),
-        ManagementSection::None => (ManagementKind::None, String::new(), false),
-    };
-    let management = ManagementAccess { kind, url, api_key: file.api_key()? };
+    let management = file.management_driver()?;
+    let setup = file.management.setup();
     let connector = |role: Role| ConnectorUnderTest {
         name: file.name.clone(),
         role,

@@ -44,14 +44,15 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::callback::{Incoming, Mailbox};
-use super::target::{CallbackConfig, ConnectorUnderTest, ManagementKind, Timing};
+use super::target::{CallbackConfig, ConnectorUnderTest, Timing};
 use crate::identity::DatVerifier;
 use super::tokens::{TokenKind, TokenSource, TokenUnavailable};
 use crate::protocol::binding;
 use crate::report::model::Finding;
 use crate::runner::{RecordedResponse, RecordingClient, RunnerError};
 use crate::suite::Case;
-use crate::target::{ManagementClient, TargetError};
+pub use crate::target::{NegotiationStep, TransferStep};
+use crate::target::ManagementClient;
 
 /// The outcome of a case: the verdict and what supports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,64 +148,6 @@ impl DspRequest {
     pub fn raw(mut self, bytes: impl Into<Vec<u8>>, content_type: &str) -> DspRequest {
         self.body = RequestBody::Raw { bytes: bytes.into(), content_type: content_type.to_string() };
         self
-    }
-}
-
-/// A step the reference connector's management API lets the harness make a negotiation take.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NegotiationStep {
-    /// Provider: agree to the offer on the table.
-    Agree,
-    /// Provider: counter-offer (the given ODRL policy, or the current offer again).
-    Offer(Option<Value>),
-    /// Provider: finalize a verified agreement.
-    Finalize,
-    /// Consumer: accept the provider's offer.
-    Accept,
-    /// Consumer: verify an agreement.
-    Verify,
-    /// Consumer: counter-request.
-    Request(Option<Value>),
-    /// Either: terminate.
-    Terminate,
-}
-
-impl NegotiationStep {
-    pub fn verb(&self) -> &'static str {
-        match self {
-            NegotiationStep::Agree => "agree",
-            NegotiationStep::Offer(_) => "offer",
-            NegotiationStep::Finalize => "finalize",
-            NegotiationStep::Accept => "accept",
-            NegotiationStep::Verify => "verify",
-            NegotiationStep::Request(_) => "request",
-            NegotiationStep::Terminate => "terminate",
-        }
-    }
-}
-
-/// A step the harness can make a transfer process take through the management API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransferStep {
-    /// Provider: start (or restart) the transfer.
-    Start,
-    /// Provider: complete it.
-    Complete,
-    Suspend,
-    /// Restart a suspended transfer (EDC's `resume`).
-    Resume,
-    Terminate,
-}
-
-impl TransferStep {
-    pub fn verb(self) -> &'static str {
-        match self {
-            TransferStep::Start => "start",
-            TransferStep::Complete => "complete",
-            TransferStep::Suspend => "suspend",
-            TransferStep::Resume => "resume",
-            TransferStep::Terminate => "terminate",
-        }
     }
 }
 
@@ -382,30 +325,33 @@ impl CaseContext {
 
     /// A management client recording into this case; skips when the target has none.
     pub fn management(&self) -> Step<ManagementClient> {
-        let access = &self.connector.management;
-        if access.kind == ManagementKind::None {
-            return Err(CaseOutcome::Skip("the target has no management API the harness may drive (management kind none)".to_string()));
-        }
-        Ok(ManagementClient::new(&self.connector.name, &access.url, &access.api_key, self.client.clone()))
+        self.connector.management.client(&self.connector.name, self.client.clone()).ok_or_else(|| {
+            CaseOutcome::Skip(format!("the target has no management API the harness may drive (management kind {})", self.connector.management.name()))
+        })
+    }
+
+    /// What the target's management API lets the harness do.
+    pub fn capabilities(&self) -> crate::target::Capabilities {
+        self.connector.management.capabilities()
     }
 
     /// True when the provider under test waits for the harness at every step (the reference
     /// connector with the harness's `automation: manual` asset), so a process stays in the
     /// state the harness walked it into.
     pub fn provider_is_held(&self) -> bool {
-        self.connector.management.kind == ManagementKind::Reference && self.connector.setup
+        self.capabilities().holds_processes && self.connector.setup
     }
 
     /// Skips the case unless the provider waits for the harness at every step: a provider
     /// that agrees, finalizes and starts on its own (EDC) moves on before the harness can
-    /// check or use a given state.
-    pub fn require_held_provider(&self) -> Step {
+    /// check or use a given state. `why` names the state that cannot be held.
+    pub fn require_held_provider(&self, why: &str) -> Step {
         if self.provider_is_held() {
             return Ok(());
         }
         Err(CaseOutcome::Skip(format!(
-            "the provider acts on its own (management kind {}{}), so the harness cannot hold a process in the state this case needs",
-            self.connector.management.kind.as_str(),
+            "the provider acts on its own (management kind {}{}): {why}",
+            self.connector.management.name(),
             if self.connector.setup { "" } else { ", no setup" }
         )))
     }
@@ -413,7 +359,7 @@ impl CaseContext {
     /// Skips the case unless the target's management API can make every one of `steps`.
     pub fn require_negotiation_steps(&self, steps: &[NegotiationStep]) -> Step {
         for step in steps {
-            self.negotiation_step_supported(step)?;
+            self.connector.management.negotiation_step_support(step).map_err(CaseOutcome::Skip)?;
         }
         Ok(())
     }
@@ -421,92 +367,33 @@ impl CaseContext {
     /// Skips the case unless the target's management API can make every one of `steps`.
     pub fn require_transfer_steps(&self, steps: &[TransferStep]) -> Step {
         for step in steps {
-            self.transfer_step_supported(*step)?;
+            self.connector.management.transfer_step_support(*step).map_err(CaseOutcome::Skip)?;
         }
         Ok(())
-    }
-
-    fn negotiation_step_supported(&self, step: &NegotiationStep) -> Step {
-        match (self.connector.management.kind, step) {
-            (ManagementKind::Reference, _) | (ManagementKind::EdcV3, NegotiationStep::Terminate) => Ok(()),
-            (ManagementKind::EdcV3, other) => Err(CaseOutcome::Skip(format!(
-                "the EDC v3 management API cannot make a connector {} a negotiation on demand (EDC does it on its own)",
-                other.verb()
-            ))),
-            (ManagementKind::None, other) => {
-                Err(CaseOutcome::Skip(format!("the target has no management API to make it {} a negotiation (management kind none)", other.verb())))
-            }
-        }
-    }
-
-    fn transfer_step_supported(&self, step: TransferStep) -> Step {
-        match (self.connector.management.kind, step) {
-            (ManagementKind::Reference, _) => Ok(()),
-            (ManagementKind::EdcV3, TransferStep::Suspend | TransferStep::Resume | TransferStep::Terminate) => Ok(()),
-            (ManagementKind::EdcV3, other) => Err(CaseOutcome::Skip(format!(
-                "the EDC v3 management API cannot make a connector {} a transfer on demand (EDC does it on its own)",
-                other.verb()
-            ))),
-            (ManagementKind::None, other) => {
-                Err(CaseOutcome::Skip(format!("the target has no management API to make it {} a transfer (management kind none)", other.verb())))
-            }
-        }
     }
 
     /// Makes the connector take a negotiation step. `id` is the connector's own id of the
     /// negotiation, which for the reference connector and EDC is its own pid. A refusal of the
     /// management API stops the case with an error: the harness could not set up the state.
     pub async fn negotiation_step(&self, id: &str, step: NegotiationStep) -> Step {
-        self.negotiation_step_supported(&step)?;
+        self.require_negotiation_steps(std::slice::from_ref(&step))?;
         let management = self.management()?;
-        let result = match (&step, self.connector.management.kind) {
-            (NegotiationStep::Terminate, ManagementKind::EdcV3) => management.terminate_negotiation(id, "terminated by the dsp-harness").await,
-            _ => {
-                let body = match &step {
-                    NegotiationStep::Offer(Some(policy)) | NegotiationStep::Request(Some(policy)) => serde_json::json!({ "policy": policy }),
-                    NegotiationStep::Terminate => serde_json::json!({ "reason": "terminated by the dsp-harness" }),
-                    _ => serde_json::json!({}),
-                };
-                self.manual(&format!("/v3/contractnegotiations/{}/{}", segment(id), step.verb()), &body).await
-            }
-        };
-        result.map_err(|e| CaseOutcome::Error(format!("the management API did not {} negotiation {id}: {e}", step.verb())))
+        self.connector
+            .management
+            .negotiation_step(&management, id, &step)
+            .await
+            .map_err(|e| CaseOutcome::Error(format!("the management API did not {} negotiation {id}: {e}", step.verb())))
     }
 
     /// Makes the connector take a transfer step; `id` as for [`Self::negotiation_step`].
     pub async fn transfer_step(&self, id: &str, step: TransferStep) -> Step {
-        self.transfer_step_supported(step)?;
+        self.require_transfer_steps(&[step])?;
         let management = self.management()?;
-        let result = match (step, self.connector.management.kind) {
-            (TransferStep::Suspend, ManagementKind::EdcV3) => management.suspend_transfer(id, "suspended by the dsp-harness").await,
-            (TransferStep::Resume, ManagementKind::EdcV3) => management.resume_transfer(id).await,
-            (TransferStep::Terminate, ManagementKind::EdcV3) => management.terminate_transfer(id, "terminated by the dsp-harness").await,
-            _ => {
-                let body = serde_json::json!({ "reason": format!("{} by the dsp-harness", step.verb()) });
-                self.manual(&format!("/v3/transferprocesses/{}/{}", segment(id), step.verb()), &body).await
-            }
-        };
-        result.map_err(|e| CaseOutcome::Error(format!("the management API did not {} transfer {id}: {e}", step.verb())))
-    }
-
-    /// A manual-step call of the reference management API (the EDC driver has none).
-    async fn manual(&self, path: &str, body: &Value) -> Result<(), TargetError> {
-        let access = &self.connector.management;
-        let url = format!("{}{}", access.url.trim_end_matches('/'), path);
-        let request = self
-            .client
-            .http()
-            .post(&url)
-            .header("X-Api-Key", &access.api_key)
-            .json(body)
-            .build()
-            .map_err(|e| TargetError::InvalidUrl { url: url.clone(), message: e.to_string() })?;
-        let response = self.client.send_unchecked("harness", &format!("{}-management", self.connector.name), request).await?;
-        if response.status.is_success() {
-            Ok(())
-        } else {
-            Err(TargetError::Status { method: "POST".into(), path: path.to_string(), status: response.status.as_u16(), body: response.text(), exchange: response.seq })
-        }
+        self.connector
+            .management
+            .transfer_step(&management, id, step)
+            .await
+            .map_err(|e| CaseOutcome::Error(format!("the management API did not {} transfer {id}: {e}", step.verb())))
     }
 
     // -- findings ---------------------------------------------------------------------------
@@ -575,9 +462,4 @@ pub fn transport(error: &RunnerError) -> CaseOutcome {
         }
         _ => CaseOutcome::Error(error.to_string()),
     }
-}
-
-/// Percent-encodes an id for use as one path segment.
-fn segment(id: &str) -> String {
-    crate::protocol::binding::encode(id)
 }

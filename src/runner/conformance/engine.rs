@@ -225,7 +225,7 @@ mod tests {
     use super::*;
     use crate::protocol::ProtocolVersion;
     use crate::runner::conformance::context::register;
-    use crate::runner::conformance::target::{CallbackConfig, DatasetChoice, ManagementAccess, ManagementKind};
+    use crate::runner::conformance::target::{CallbackConfig, DatasetChoice};
     use crate::runner::conformance::Step;
     use crate::suite::{Area, CaseId};
 
@@ -276,7 +276,7 @@ mod tests {
             dsp_url: "http://127.0.0.1:9/dsp".into(),
             root_url: "http://127.0.0.1:9".into(),
             version: ProtocolVersion::V2025_1,
-            management: ManagementAccess { kind: ManagementKind::None, url: String::new(), api_key: String::new() },
+            management: crate::target::driver::none(),
             dataset: DatasetChoice::default(),
             setup: false,
             asset_source_url: None,

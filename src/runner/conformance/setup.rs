@@ -6,19 +6,16 @@
 use serde_json::{json, Value};
 
 use super::context::{Fixtures, Offer};
-use super::target::{ConnectorUnderTest, ManagementKind};
+use super::target::ConnectorUnderTest;
 use super::tokens::{TokenKind, TokenSource};
 use crate::protocol::binding;
 use crate::runner::RecordingClient;
-use crate::target::{asset_selector, lenient, ManagementClient};
-
-/// The asset property that makes the reference connector wait for manual steps.
-const AUTOMATION: &str = "automation";
+use crate::target::{asset_selector, lenient};
 
 /// Registers the harness's offer (when the target allows it) and finds it in the catalog.
 /// Never fails the run: what goes wrong becomes the reason cases needing the offer skip.
 pub async fn prepare_provider(cut: &ConnectorUnderTest, client: &RecordingClient, tokens: &TokenSource, run_id: &str) -> Fixtures {
-    let registered = if cut.setup && cut.management.kind != ManagementKind::None {
+    let registered = if cut.setup && cut.management.capabilities().api {
         match register_offer(cut, client, run_id).await {
             Ok(asset) => Some(asset),
             Err(reason) => return Fixtures { dataset: None, offer: Err(reason) },
@@ -32,7 +29,7 @@ pub async fn prepare_provider(cut: &ConnectorUnderTest, client: &RecordingClient
 }
 
 async fn register_offer(cut: &ConnectorUnderTest, client: &RecordingClient, run_id: &str) -> Result<String, String> {
-    let management = ManagementClient::new(&cut.name, &cut.management.url, &cut.management.api_key, client.clone());
+    let management = cut.management.client(&cut.name, client.clone()).ok_or("the target has no management API")?;
     let asset = format!("dsp-harness-asset-{run_id}");
     let policy = format!("dsp-harness-policy-{run_id}");
     let definition = format!("dsp-harness-definition-{run_id}");
@@ -41,8 +38,8 @@ async fn register_offer(cut: &ConnectorUnderTest, client: &RecordingClient, run_
         "name": "dsp-harness conformance asset",
         "contenttype": "application/json",
     });
-    if cut.management.kind == ManagementKind::Reference {
-        properties[AUTOMATION] = json!("manual");
+    if let (Some(all), Value::Object(extra)) = (properties.as_object_mut(), cut.management.asset_properties()) {
+        all.extend(extra);
     }
     let why = |what: &str, e: crate::target::TargetError| format!("the management API did not create the harness's {what}: {e}");
     management.create_asset(&asset, properties, json!({"type": "HttpData", "baseUrl": source})).await.map_err(|e| why("asset", e))?;

@@ -8,37 +8,7 @@ use std::time::Duration;
 use crate::protocol::ProtocolVersion;
 use crate::report::model::Role;
 use crate::runtime::UrlRewrite;
-
-/// Which management API the harness may drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ManagementKind {
-    /// The reference connector: EDC v3 shape plus the manual steps (`agree`, `finalize`, ...).
-    Reference,
-    /// An EDC-v3-shaped API: setup, initiating, `terminate`, `suspend`, `resume`.
-    EdcV3,
-    /// No management API: cases that need the connector to act are skipped.
-    None,
-}
-
-impl ManagementKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ManagementKind::Reference => "reference",
-            ManagementKind::EdcV3 => "edc-v3",
-            ManagementKind::None => "none",
-        }
-    }
-}
-
-/// How to reach a management API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagementAccess {
-    pub kind: ManagementKind,
-    /// Base URL (`{url}/v3/assets`, ...).
-    pub url: String,
-    /// Value of `X-Api-Key`; empty when none is needed.
-    pub api_key: String,
-}
+use crate::target::Driver;
 
 /// What to negotiate for on a provider, when the harness does not register its own asset.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -50,7 +20,7 @@ pub struct DatasetChoice {
 }
 
 /// One connector under test, in one role.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ConnectorUnderTest {
     /// The name exchanges are recorded under (`provider`, `consumer`, `connector-under-test`).
     pub name: String,
@@ -62,7 +32,8 @@ pub struct ConnectorUnderTest {
     /// Where `/.well-known/dspace-version` is served.
     pub root_url: String,
     pub version: ProtocolVersion,
-    pub management: ManagementAccess,
+    /// The driver of its management API, chosen once for the run.
+    pub management: Driver,
     pub dataset: DatasetChoice,
     /// Whether the engine registers its own assets, policies and contract definitions through
     /// the management API before the cases run.
