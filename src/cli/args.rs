@@ -165,10 +165,13 @@ pub enum ReportFormat {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ReportArgs {
+    #[command(subcommand)]
+    pub action: Option<ReportAction>,
     /// The saved report.json to read.
-    #[arg(value_name = "REPORT_JSON")]
-    pub report: PathBuf,
+    #[arg(value_name = "REPORT_JSON", required = true)]
+    pub report: Option<PathBuf>,
     /// Which format to render.
     #[arg(long, value_enum, default_value_t = ReportFormat::All)]
     pub format: ReportFormat,
@@ -187,6 +190,13 @@ pub struct ReportArgs {
     /// Output of the comparison on stdout.
     #[arg(long, value_enum, default_value_t = CompareFormat::Terminal)]
     pub compare_format: CompareFormat,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReportAction {
+    /// Merge the load reports of N workers (`load --worker i/N`) into one: totals and
+    /// per-worker figures.
+    Merge(super::report::MergeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

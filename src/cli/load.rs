@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::args::Format;
 use super::{exit, CliError};
-use crate::load::{self, BaselineMode, ExternalTarget, LoadEvent, LoadOptions, PayloadSource, ScenarioKind, TargetChoice};
+use crate::load::{self, BaselineMode, LoadEvent, LoadOptions, LoadTarget, PayloadSource, ScenarioKind, TargetChoice, UrlTarget, Worker};
 use crate::reference::backend::parse_size;
 use crate::report::model::{Report, RunInfo, Summary, TargetInfo, ToolInfo, FORMAT_VERSION};
 use crate::report::{render_json, render_terminal, write_all, Redactor};
@@ -33,10 +33,21 @@ pub enum PayloadSourceArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
-    /// A load target file (TOML) describing connectors of your own; without it, the embedded
-    /// reference data space is load-tested.
-    #[arg(long, value_name = "FILE")]
+    /// A target file (the one `run --target` reads) with a [load] section, describing
+    /// connectors of your own; without it, the embedded reference data space is load-tested.
+    #[arg(long, value_name = "FILE", conflicts_with = "url")]
     pub target: Option<PathBuf>,
+    /// Pull this URL as it is, with no connectors (a data plane endpoint with a token of its
+    /// own, or a plain server: the load generator's own benchmark).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The Authorization header to send with --url.
+    #[arg(long, value_name = "VALUE", requires = "url")]
+    pub authorization: Option<String>,
+    /// Run as worker i of N (i from 0, as a Kubernetes Indexed Job numbers its pods): this
+    /// run takes its share of the users and requests; `report merge` adds the workers up.
+    #[arg(long, value_name = "i/N")]
+    pub worker: Option<String>,
     /// Directory for report.json, junit.xml, report.html and summary.md (default:
     /// reports/load-<timestamp>, as for `run`).
     #[arg(long, value_name = "DIR")]
@@ -45,7 +56,8 @@ pub struct LoadArgs {
     #[arg(long = "scenario", value_enum, value_name = "SCENARIO")]
     pub scenarios: Vec<LoadScenarioArg>,
     /// Payload sizes to pull, comma-separated or repeated: 1KiB, 1MiB, 64MiB, 1GiB, 1000, ...
-    #[arg(long, value_name = "SIZES", value_delimiter = ',', default_value = "1KiB,1MiB,64MiB")]
+    /// (default: the target file's load.sizes, else 1KiB,1MiB,64MiB).
+    #[arg(long, value_name = "SIZES", value_delimiter = ',')]
     pub sizes: Vec<String>,
     /// Concurrent users of each pull scenario.
     #[arg(long, default_value_t = 8)]
@@ -116,18 +128,27 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 fn options(args: &LoadArgs) -> Result<LoadOptions, CliError> {
     let size = |text: &str| parse_size(text).ok_or_else(|| usage(format!("{text:?} is not a size like 1KiB, 64MiB or 1GiB")));
-    let sizes = args.sizes.iter().filter(|s| !s.trim().is_empty()).map(|s| size(s)).collect::<Result<Vec<_>, _>>()?;
+    let mut sizes = args.sizes.iter().filter(|s| !s.trim().is_empty()).map(|s| size(s)).collect::<Result<Vec<_>, _>>()?;
     let duration =
         parse_duration(&args.duration).ok_or_else(|| usage(format!("{:?} is not a duration like 5s, 2m or 1m30s", args.duration)))?;
     let mut thresholds = load::threshold::parse_all(&args.thresholds).map_err(usage)?;
     if let Some(path) = &args.thresholds_file {
         thresholds.extend(load::threshold::read_file(path).map_err(CliError::setup)?);
     }
-    let target = match &args.target {
-        Some(path) => TargetChoice::External(Box::new(ExternalTarget::read(path).map_err(CliError::setup)?)),
-        None => TargetChoice::Embedded,
+    let target = match (&args.target, &args.url) {
+        (Some(path), _) => TargetChoice::External(Box::new(LoadTarget::read(path).map_err(CliError::setup)?)),
+        (None, Some(url)) => TargetChoice::Url(UrlTarget { url: url.clone(), authorization: args.authorization.clone() }),
+        (None, None) => TargetChoice::Embedded,
     };
-    let kinds = if args.scenarios.is_empty() {
+    if sizes.is_empty() {
+        sizes = match &target {
+            TargetChoice::External(t) if !t.sizes.is_empty() => t.sizes.clone(),
+            _ => load::DEFAULT_SIZES.to_vec(),
+        };
+    }
+    let kinds = if args.url.is_some() && args.scenarios.is_empty() {
+        vec![ScenarioKind::Pull]
+    } else if args.scenarios.is_empty() {
         vec![ScenarioKind::Pull, ScenarioKind::Flow]
     } else {
         args.scenarios
@@ -154,6 +175,7 @@ fn options(args: &LoadArgs) -> Result<LoadOptions, CliError> {
         },
         request_timeout: Duration::from_secs(args.timeout),
         thresholds,
+        worker: args.worker.as_deref().map(Worker::parse).transpose().map_err(usage)?,
     };
     options.validate().map_err(usage)?;
     Ok(options)
@@ -167,8 +189,9 @@ fn mib(bytes: f64) -> f64 {
 fn show(event: LoadEvent<'_>) {
     match event {
         LoadEvent::Preparing(what) => eprintln!("load: {what}"),
+        LoadEvent::Hosts(hosts) => eprintln!("load: sending requests to {}", hosts.join(", ")),
         LoadEvent::Started { name, users, duration } => eprintln!("load: {name}: {users} users for {} s", duration.as_secs()),
-        LoadEvent::Finished { scenario: s, memory } => {
+        LoadEvent::Finished { scenario: s, memory, cpu } => {
             let errors: u64 = s.errors.iter().map(|(_, n)| n).sum();
             let mut line = format!(
                 "load: {}: {:.1} req/s, {:.1} MiB/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
@@ -184,6 +207,10 @@ fn show(event: LoadEvent<'_>) {
             }
             if let Some(m) = memory {
                 line.push_str(&format!(", memory +{:.1} MiB", mib(m.growth() as f64)));
+            }
+            if let Some(c) = cpu {
+                let saturated = if c.saturated() { " (saturated: the figures may be this machine's limit)" } else { "" };
+                line.push_str(&format!(", this process used {:.2} of {} cores{saturated}", c.cores_busy, c.cores));
             }
             eprintln!("{line}");
         }
@@ -201,7 +228,7 @@ pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
         tool: ToolInfo { name: env!("CARGO_PKG_NAME").to_string(), version: env!("CARGO_PKG_VERSION").to_string() },
         run: RunInfo {
             id: uuid::Uuid::new_v4().to_string(),
-            command: "load".to_string(),
+            command: options.worker.map_or_else(|| "load".to_string(), |w| format!("load --worker {w}")),
             started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             finished_at: finished_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             duration_ms: clock.elapsed().as_millis() as u64,

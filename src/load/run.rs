@@ -14,12 +14,13 @@ use super::attack::{self, Attack};
 use super::baseline::BaselineServer;
 use crate::reference::backend::payload_sha256 as payload_digest;
 use super::collector::{Collector, ScenarioMeta};
+use super::cpu::{CpuMeter, CpuUse};
 use super::error::LoadError;
 use super::flow::{self, FlowJob};
 use super::memory::{MemorySampler, MemoryUsage};
 use super::pull::{self, Check, PullJob};
 use super::setup::{Endpoints, Parties};
-use super::target::{require_loopback, TargetChoice};
+use super::target::{host_port, TargetChoice, UrlTarget};
 use super::threshold::{check_scopes, evaluate, Planned, Threshold};
 use crate::reference::backend::format_size;
 use crate::report::model::{LoadReport, LoadScenario};
@@ -35,6 +36,42 @@ pub const MAX_USERS: u32 = 1000;
 pub const MAX_SIZE: u64 = 16 << 30;
 /// The name of the full-flow scenario.
 pub const FLOW: &str = "flow.full";
+/// The name of the scenario that pulls a plain URL (`load --url`).
+pub const URL_PULL: &str = "dataplane.pull.url";
+
+/// One of N load workers (`load --worker i/N`, `i` from 0, as a Kubernetes Indexed Job numbers
+/// its pods): it runs its share of the users and of the request budget, so N workers together
+/// send what one run would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worker {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Worker {
+    /// Reads `i/N`.
+    pub fn parse(text: &str) -> Result<Worker, LoadError> {
+        let fail = || LoadError::Options(format!("--worker takes i/N with 0 <= i < N (for example 0/4), not {text:?}"));
+        let (i, n) = text.split_once('/').ok_or_else(fail)?;
+        let (index, count): (u32, u32) = (i.trim().parse().map_err(|_| fail())?, n.trim().parse().map_err(|_| fail())?);
+        if count == 0 || index >= count {
+            return Err(fail());
+        }
+        Ok(Worker { index, count })
+    }
+
+    /// This worker's share of `total`: the remainder goes to the first workers.
+    pub fn share(&self, total: u64) -> u64 {
+        let (count, index) = (u64::from(self.count), u64::from(self.index));
+        total / count + u64::from(index < total % count)
+    }
+}
+
+impl std::fmt::Display for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScenarioKind {
@@ -86,6 +123,8 @@ pub struct LoadOptions {
     /// may take to reach its next state.
     pub request_timeout: Duration,
     pub thresholds: Vec<Threshold>,
+    /// When this run is one of several workers, which one.
+    pub worker: Option<Worker>,
 }
 
 impl Default for LoadOptions {
@@ -103,6 +142,7 @@ impl Default for LoadOptions {
             source: PayloadSource::Backend,
             request_timeout: Duration::from_secs(60),
             thresholds: Vec::new(),
+            worker: None,
         }
     }
 }
@@ -135,8 +175,23 @@ impl LoadOptions {
         sizes
     }
 
+    /// The options of this worker alone: its share of the users and of the request budget.
+    pub fn worker_share(&self) -> LoadOptions {
+        let Some(worker) = self.worker else { return self.clone() };
+        let users = |n: u32| u32::try_from(worker.share(u64::from(n))).unwrap_or(n);
+        LoadOptions {
+            users: users(self.users),
+            flow_users: users(self.flow_users),
+            max_requests: worker.share(self.max_requests),
+            ..self.clone()
+        }
+    }
+
     /// The scenarios this run measures, in order.
     pub fn plan(&self) -> Vec<Planned> {
+        if matches!(self.target, TargetChoice::Url(_)) {
+            return vec![Planned { name: URL_PULL.to_string(), has_baseline: false }];
+        }
         let mut planned = Vec::new();
         if self.pulls() {
             for size in self.sizes() {
@@ -180,6 +235,15 @@ impl LoadOptions {
         if self.request_timeout.is_zero() {
             return fail("the request timeout must be positive".into());
         }
+        if matches!(self.target, TargetChoice::Url(_)) && self.flows() {
+            return fail("--url pulls one URL; the flow scenario needs connectors (use --scenario pull)".into());
+        }
+        if let Some(w) = self.worker {
+            let n = u64::from(w.count);
+            if u64::from(self.users) < n || (self.flows() && u64::from(self.flow_users) < n) || self.max_requests < n {
+                return fail(format!("{n} workers need at least {n} users, flow users and requests, one each"));
+            }
+        }
         check_scopes(&self.thresholds, &self.plan())
     }
 }
@@ -188,8 +252,13 @@ impl LoadOptions {
 #[derive(Debug)]
 pub enum LoadEvent<'a> {
     Preparing(&'a str),
+    /// The hosts the run is about to send requests to (or make connectors send to), each
+    /// with what it is, before any load goes there.
+    Hosts(&'a [String]),
     Started { name: &'a str, users: u32, duration: Duration },
-    Finished { scenario: &'a LoadScenario, memory: Option<MemoryUsage> },
+    /// A scenario ended; `cpu` is this process's CPU use meanwhile (the load generator's, and in
+    /// the embedded data space the connectors' as well).
+    Finished { scenario: &'a LoadScenario, memory: Option<MemoryUsage>, cpu: Option<CpuUse> },
 }
 
 /// What a run was aimed at, for the report.
@@ -217,6 +286,8 @@ pub struct LoadRun {
     pub memory: Vec<(String, MemoryUsage)>,
     /// What `load.peak_memory_bytes` measured, or why there is none.
     pub memory_note: String,
+    /// This process's CPU use during each scenario.
+    pub cpu: Vec<(String, CpuUse)>,
 }
 
 impl LoadRun {
@@ -240,6 +311,11 @@ struct Context<'a> {
 /// Runs every planned scenario and judges the thresholds.
 pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<LoadRun, LoadError> {
     options.validate()?;
+    let shared = options.worker_share();
+    let options = &shared;
+    if let TargetChoice::Url(target) = &options.target {
+        return url_run(options, target, progress).await;
+    }
     let embedded_source = matches!(options.target, TargetChoice::Embedded) && options.source == PayloadSource::Baseline;
     let bare = if (options.pulls() && options.baseline == BaselineMode::Measure) || embedded_source {
         Some(BaselineServer::start().await?)
@@ -258,26 +334,28 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
             (Some(space), endpoints, target, true, secrets)
         }
         TargetChoice::External(t) => {
-            let endpoints = Endpoints {
-                provider_id: t.provider.participant_id.clone(),
-                provider_dsp_url: t.provider.dsp_url.clone(),
-                provider_management_url: t.provider.management_url.clone(),
-                provider_api_key: t.provider.api_key.clone(),
-                consumer_management_url: t.consumer.management_url.clone(),
-                consumer_api_key: t.consumer.api_key.clone(),
-                payload_url: t.payload_url.clone(),
-                protocol: t.protocol.clone(),
-            };
+            let endpoints = t.endpoints.clone();
             let target = RunTarget {
                 name: t.name.clone(),
                 management: "edc-v3".into(),
-                dsp_url: t.provider.dsp_url.clone(),
-                dsp_version: t.protocol.rsplit(':').next().unwrap_or(&t.protocol).to_string(),
+                dsp_url: endpoints.provider_dsp_url.clone(),
+                dsp_version: t.dsp_version.clone(),
                 runtime: "external".into(),
             };
-            (None, endpoints, target, t.generated_payloads, vec![t.provider.api_key.clone(), t.consumer.api_key.clone()])
+            let secrets = vec![endpoints.provider_api_key.clone(), endpoints.consumer_api_key.clone()];
+            (None, endpoints, target, t.generated_payloads, secrets)
         }
+        TargetChoice::Url(_) => unreachable!("a plain URL is pulled by url_run"),
     };
+    let e = &endpoints;
+    let named = [
+        ("provider management", &e.provider_management_url),
+        ("consumer management", &e.consumer_management_url),
+        ("provider DSP", &e.provider_dsp_url),
+        ("payload source", &e.payload_url.replace("{size}", "1KiB")),
+    ];
+    let hosts = named.iter().map(|(what, url)| Ok(format!("{what} {}", host_port(url)?))).collect::<Result<Vec<_>, LoadError>>()?;
+    progress(LoadEvent::Hosts(&hosts));
     let context = Context {
         options,
         parties: Parties::new(endpoints, options.request_timeout),
@@ -290,7 +368,7 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
     if let Some(space) = space {
         space.shutdown().await;
     }
-    let (scenarios, memory) = measured?;
+    let (scenarios, memory, cpu) = measured?;
     let peak = memory.iter().map(|(_, m)| m.peak_rss).max();
     let memory_note = if context.in_process {
         "resident memory (VmRSS/VmHWM) of this process, which runs the embedded data plane together with the \
@@ -302,7 +380,59 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
     let mut load = LoadReport { scenarios, thresholds: Vec::new(), peak_memory_bytes: peak };
     load.thresholds = evaluate(&options.thresholds, &load, &memory);
     secrets.retain(|s| !s.is_empty());
-    Ok(LoadRun { load, target, secrets, memory, memory_note })
+    Ok(LoadRun { load, target, secrets, memory, memory_note, cpu })
+}
+
+/// Pulls one plain URL: a probe learns the size it serves, then the pull scenario checks that
+/// every pull delivers that many bytes.
+async fn url_run(
+    options: &LoadOptions,
+    target: &UrlTarget,
+    progress: &mut (dyn FnMut(LoadEvent<'_>) + Send),
+) -> Result<LoadRun, LoadError> {
+    let hosts = [format!("url {}", host_port(&target.url)?)];
+    progress(LoadEvent::Hosts(&hosts));
+    let probe = |detail: String| LoadError::Prepare { step: format!("probe {}", target.url), detail };
+    let client = reqwest::Client::builder().timeout(options.request_timeout).build().map_err(|e| probe(e.to_string()))?;
+    let mut request = client.get(&target.url);
+    if let Some(value) = &target.authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value);
+    }
+    let mut response = request.send().await.map_err(|e| probe(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(probe(format!("status {}", response.status())));
+    }
+    let mut size = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(|e| probe(e.to_string()))? {
+        size += chunk.len() as u64;
+    }
+    let job = PullJob {
+        name: URL_PULL.to_string(),
+        url: target.url.clone(),
+        authorization: target.authorization.clone(),
+        size,
+        check: Check::Size,
+        collector: Arc::new(Collector::new(options.max_requests)),
+    };
+    let (figures, cpu) = pull_scenario(job, options, progress).await?;
+    progress(LoadEvent::Finished { scenario: &figures, memory: None, cpu });
+    let mut load = LoadReport { scenarios: vec![figures], thresholds: Vec::new(), peak_memory_bytes: None };
+    load.thresholds = evaluate(&options.thresholds, &load, &[]);
+    let run_target = RunTarget {
+        name: target.url.clone(),
+        management: "none".into(),
+        dsp_url: target.url.clone(),
+        dsp_version: String::new(),
+        runtime: "url".into(),
+    };
+    Ok(LoadRun {
+        load,
+        target: run_target,
+        secrets: target.authorization.iter().cloned().collect(),
+        memory: Vec::new(),
+        memory_note: "not measured: the pulled server runs outside this process".into(),
+        cpu: cpu.map(|c| (URL_PULL.to_string(), c)).into_iter().collect(),
+    })
 }
 
 fn embedded_endpoints(space: &EmbeddedDataSpace) -> (Endpoints, RunTarget, Vec<String>) {
@@ -328,7 +458,7 @@ fn embedded_endpoints(space: &EmbeddedDataSpace) -> (Endpoints, RunTarget, Vec<S
     (endpoints, target, secrets)
 }
 
-type Measured = (Vec<LoadScenario>, Vec<(String, MemoryUsage)>);
+type Measured = (Vec<LoadScenario>, Vec<(String, MemoryUsage)>, Vec<(String, CpuUse)>);
 
 async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<Measured, LoadError> {
     let options = cx.options;
@@ -353,6 +483,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
 
     let mut scenarios = Vec::new();
     let mut memory = Vec::new();
+    let mut cpu_use = Vec::new();
     for &size in &sizes {
         let digest = digest_of.get(&size).cloned().unwrap_or_default();
         let mut baseline_figures = None;
@@ -365,8 +496,9 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
                 check: Check::FirstDigest(digest.clone()),
                 collector: Arc::new(Collector::new(options.max_requests)),
             };
-            let figures = pull_scenario(job, options, progress).await?;
-            progress(LoadEvent::Finished { scenario: &figures, memory: None });
+            let (figures, cpu) = pull_scenario(job, options, progress).await?;
+            progress(LoadEvent::Finished { scenario: &figures, memory: None, cpu });
+            cpu_use.extend(cpu.map(|c| (figures.name.clone(), c)));
             baseline_figures = Some(figures.clone());
             scenarios.push(figures);
         }
@@ -374,7 +506,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
         let preparing = format!("negotiating a pull of {} through the normal flow", format_size(size));
         progress(LoadEvent::Preparing(&preparing));
         let access = cx.parties.pull_access(&asset_id(&cx.run_id, size)).await?;
-        require_loopback("data plane endpoint", &access.endpoint)?;
+        progress(LoadEvent::Hosts(&[format!("data plane {}", host_port(&access.endpoint)?)]));
         let check = if cx.generated_payloads { Check::FirstDigest(digest) } else { Check::Size };
         let job = PullJob {
             name: pull_name(size),
@@ -385,7 +517,8 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
             collector: Arc::new(Collector::new(options.max_requests)),
         };
         let sampler = if cx.in_process { MemorySampler::start() } else { None };
-        let mut figures = pull_scenario(job, options, progress).await?;
+        let (mut figures, cpu) = pull_scenario(job, options, progress).await?;
+        cpu_use.extend(cpu.map(|c| (figures.name.clone(), c)));
         let usage = sampler.map(MemorySampler::finish);
         if let Some(base) = &baseline_figures {
             figures.baseline = Some(base.name.clone());
@@ -397,7 +530,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
             tracing::warn!("could not terminate transfer {}: {}", access.transfer_id, e.detail);
         }
         cx.parties.forget_exchanges();
-        progress(LoadEvent::Finished { scenario: &figures, memory: usage });
+        progress(LoadEvent::Finished { scenario: &figures, memory: usage, cpu });
         if let Some(usage) = usage {
             memory.push((figures.name.clone(), usage));
         }
@@ -417,6 +550,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
         let host = origin(&cx.parties.endpoints.consumer_management_url)?;
         progress(LoadEvent::Started { name: FLOW, users: options.flow_users, duration: options.duration });
         let sampler = if cx.in_process { MemorySampler::start() } else { None };
+        let meter = CpuMeter::start();
         attack::run(Attack {
             name: FLOW.to_string(),
             host,
@@ -427,26 +561,29 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
         })
         .await?;
         let usage = sampler.map(MemorySampler::finish);
+        let cpu = meter.and_then(CpuMeter::finish);
         let meta = ScenarioMeta { name: FLOW.to_string(), baseline: None, users: options.flow_users, payload_bytes: size };
         let figures = job.collector.summarize(&meta);
-        progress(LoadEvent::Finished { scenario: &figures, memory: usage });
+        progress(LoadEvent::Finished { scenario: &figures, memory: usage, cpu });
+        cpu_use.extend(cpu.map(|c| (figures.name.clone(), c)));
         if let Some(usage) = usage {
             memory.push((figures.name.clone(), usage));
         }
         scenarios.push(figures);
     }
-    Ok((scenarios, memory))
+    Ok((scenarios, memory, cpu_use))
 }
 
 async fn pull_scenario(
     job: PullJob,
     options: &LoadOptions,
     progress: &mut (dyn FnMut(LoadEvent<'_>) + Send),
-) -> Result<LoadScenario, LoadError> {
+) -> Result<(LoadScenario, Option<CpuUse>), LoadError> {
     let host = origin(&job.url)?;
     let meta = ScenarioMeta { name: job.name.clone(), baseline: None, users: options.users, payload_bytes: job.size };
     let job = Arc::new(job);
     progress(LoadEvent::Started { name: &meta.name, users: options.users, duration: options.duration });
+    let meter = CpuMeter::start();
     attack::run(Attack {
         name: meta.name.clone(),
         host,
@@ -456,7 +593,8 @@ async fn pull_scenario(
         transaction: pull::transaction(job.clone()),
     })
     .await?;
-    Ok(job.collector.summarize(&meta))
+    let cpu = meter.and_then(CpuMeter::finish);
+    Ok((job.collector.summarize(&meta), cpu))
 }
 
 fn asset_id(run_id: &str, size: u64) -> String {

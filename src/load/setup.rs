@@ -19,7 +19,7 @@ use crate::target::{asset_selector, lenient, ManagementClient, TargetError};
 pub const PULL: &str = "HttpData-PULL";
 
 /// What the harness needs to reach both connectors.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Endpoints {
     pub provider_id: String,
     /// The provider's DSP endpoint as the consumer reaches it.

@@ -54,6 +54,9 @@ pub struct TargetFile {
     pub harness: HarnessSection,
     #[serde(default)]
     pub roles: RolesSection,
+    /// What `load --target` needs besides (see `load_section.rs`); `run` ignores it.
+    #[serde(default)]
+    pub load: Option<super::load_section::LoadSection>,
     /// The directory relative paths are resolved against (not part of the file).
     #[serde(skip)]
     pub base_dir: PathBuf,

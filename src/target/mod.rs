@@ -7,6 +7,7 @@ pub mod edc_v3;
 pub mod error;
 pub mod file;
 pub mod lenient;
+pub mod load_section;
 pub mod reference;
 
 pub use edc_v3::{asset_selector, Answer, EdrAddress, ManagementClient};

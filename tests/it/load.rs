@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use dsp_harness::cli::{exit, Cli};
-use dsp_harness::load::{self, BaselineMode, ExternalTarget, LoadOptions, PayloadSource, ScenarioKind, TargetChoice};
+use dsp_harness::load::{self, BaselineMode, LoadOptions, LoadTarget, PayloadSource, ScenarioKind, TargetChoice};
 use dsp_harness::reference::connector::{Fault, Faults};
 use dsp_harness::report::model::{LoadScenario, Report};
 use dsp_harness::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions};
@@ -156,12 +156,14 @@ async fn the_request_budget_ends_a_scenario_before_its_time() {
     assert_eq!(run.target.name, "reference data space (embedded, payloads from the bare server)");
 }
 
+/// The same target file `run --target` reads, with a `[load]` section naming the consumer.
 fn target_file(space: &EmbeddedDataSpace) -> String {
     let info = &space.info;
     format!(
-        "name = \"embedded, as a target\"\npayload_url = \"{backend}/payload/{{size}}\"\n\n\
-         [provider]\nparticipant_id = \"{pid}\"\ndsp_url = \"{dsp}\"\nmanagement_url = \"{pm}\"\napi_key = \"{pk}\"\n\n\
-         [consumer]\nmanagement_url = \"{cm}\"\napi_key = \"{ck}\"\n",
+        "name = \"embedded, as a target\"\n\n[dsp]\nurl = \"{dsp}\"\nparticipant_id = \"{pid}\"\n\n\
+         [management]\nkind = \"reference\"\nurl = \"{pm}\"\napi_key = \"{pk}\"\n\n[auth]\nkind = \"none\"\n\n\
+         [load]\npayload_url = \"{backend}/payload/{{size}}\"\nsizes = [\"64KiB\"]\n\n\
+         [load.consumer]\nmanagement_url = \"{cm}\"\napi_key = \"{ck}\"\n",
         backend = space.backend_url,
         pid = info.provider.participant_id,
         dsp = info.provider.dsp_url,
@@ -176,7 +178,11 @@ fn target_file(space: &EmbeddedDataSpace) -> String {
 async fn a_target_file_reaches_connectors_outside_the_run_and_a_broken_data_plane_shows() {
     let broken = EmbeddedOptions { provider_faults: Faults::of([Fault::WrongBytes]), ..EmbeddedOptions::default() };
     let space = embedded::start(broken).await.expect("data space");
-    let target = ExternalTarget::parse(&target_file(&space)).expect("target file");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("target.toml");
+    std::fs::write(&path, target_file(&space)).unwrap();
+    let target = LoadTarget::read(&path).expect("target file");
+    assert_eq!(target.sizes, vec![64 * 1024]);
     let options = LoadOptions {
         target: TargetChoice::External(Box::new(target)),
         kinds: vec![ScenarioKind::Pull],
@@ -234,4 +240,252 @@ fn a_gibibyte_pull_streams_through_the_reference_data_plane_in_constant_memory()
         growth.measured / 1048576.0,
         took.as_secs_f64()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_target_reads_the_run_target_file_and_explains_the_former_format() {
+    let space = embedded::start(EmbeddedOptions::default())
+        .await
+        .expect("data space");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("target.toml");
+    std::fs::write(&path, target_file(&space)).unwrap();
+    let reports = dir.path().join("report");
+    let args = [
+        "--scenario",
+        "pull",
+        "--users",
+        "1",
+        "--max-requests",
+        "5",
+        "--no-baseline",
+        "--format",
+        "json",
+        "--report-dir",
+    ];
+    let mut argv = args.to_vec();
+    argv.extend([
+        reports.to_str().unwrap(),
+        "--target",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(cli(&argv).await, exit::SUCCESS);
+    let load = read_report(&reports).load.unwrap();
+    // The sizes come from the file's [load] section.
+    let pull = scenario(&load.scenarios, "dataplane.pull.64KiB");
+    assert_eq!((pull.requests, pull.errors.len()), (5, 0));
+
+    let former = dir.path().join("former.toml");
+    std::fs::write(&former, "name = \"x\"\npayload_url = \"http://127.0.0.1:1/{size}\"\n[provider]\nparticipant_id = \"p\"\ndsp_url = \"http://127.0.0.1:1/dsp\"\nmanagement_url = \"http://127.0.0.1:1/m\"\napi_key = \"k\"\n[consumer]\nmanagement_url = \"http://127.0.0.1:2/m\"\napi_key = \"k\"\n").unwrap();
+    let mut argv = args.to_vec();
+    argv.extend([
+        reports.to_str().unwrap(),
+        "--target",
+        former.to_str().unwrap(),
+    ]);
+    assert_eq!(cli(&argv).await, exit::SETUP_FAILED);
+    space.shutdown().await;
+}
+
+/// A plain HTTP server on loopback serving `size` bytes at `/file`, as nginx would.
+async fn plain_server(size: usize) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = bytes::Bytes::from(vec![b'x'; size]);
+    let app = axum::Router::new().route(
+        "/file",
+        axum::routing::get(move || std::future::ready(body.clone())),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/file")
+}
+
+fn harness(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dsp-harness runs")
+}
+
+fn finish(child: std::process::Child) -> (Option<i32>, String) {
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_url_pulls_a_plain_url_and_names_the_host() {
+    let url = plain_server(4096).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_string();
+    let code = cli(&[
+        "--url",
+        &url,
+        "--users",
+        "2",
+        "--max-requests",
+        "30",
+        "--duration",
+        "20",
+        "--report-dir",
+        &out,
+        "--format",
+        "json",
+    ])
+    .await;
+    assert_eq!(code, exit::SUCCESS);
+    let report = read_report(dir.path());
+    assert_eq!(report.run.runtime, "url");
+    let load = report.load.unwrap();
+    assert_eq!(load.scenarios.len(), 1);
+    let pull = scenario(&load.scenarios, load::URL_PULL);
+    assert_eq!(
+        (pull.requests, pull.payload_bytes, pull.errors.len()),
+        (30, 4096, 0)
+    );
+    // The flow needs connectors; a plain URL has none.
+    assert_eq!(
+        cli(&["--url", &url, "--scenario", "flow", "--report-dir", &out]).await,
+        exit::USAGE
+    );
+    // The hosts are named on stderr before load goes there.
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        finish(harness(&[
+            "load",
+            "--url",
+            &url,
+            "--users",
+            "1",
+            "--max-requests",
+            "3",
+            "--report-dir",
+            &out,
+        ]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("load: sending requests to url 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cores"),
+        "the CPU the load generator used is shown: {stderr}"
+    );
+}
+
+/// N worker processes with `--worker i/N` send together what one run sends, and `report merge`
+/// adds their reports up to one run's totals (runs bounded by request count, so totals are
+/// exact).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_merged_equal_one_run() {
+    let url = plain_server(8192).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let common: Vec<String> = [
+        "load",
+        "--url",
+        &url,
+        "--users",
+        "6",
+        "--max-requests",
+        "61",
+        "--duration",
+        "60",
+        "--format",
+        "json",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (single, w0, w1, w2, merged) = (
+        path("single"),
+        path("w0"),
+        path("w1"),
+        path("w2"),
+        path("merged"),
+    );
+    let workers: Vec<(String, String)> = [("0/3", &w0), ("1/3", &w1), ("2/3", &w2)]
+        .iter()
+        .map(|(w, d)| (w.to_string(), d.to_string()))
+        .collect();
+    let (single_c, workers_c) = (single.clone(), common.clone());
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut args: Vec<&str> = common.iter().map(String::as_str).collect();
+        args.extend(["--report-dir", &single_c]);
+        let single = finish(harness(&args));
+        let children: Vec<std::process::Child> = workers
+            .iter()
+            .map(|(worker, dir)| {
+                let mut args: Vec<&str> = workers_c.iter().map(String::as_str).collect();
+                args.extend(["--worker", worker, "--report-dir", dir]);
+                harness(&args)
+            })
+            .collect();
+        let workers: Vec<(Option<i32>, String)> = children.into_iter().map(finish).collect();
+        (single, workers)
+    })
+    .await
+    .unwrap();
+    assert_eq!(outcome.0 .0, Some(0), "{}", outcome.0 .1);
+    for (code, stderr) in &outcome.1 {
+        assert_eq!(*code, Some(0), "{stderr}");
+    }
+    let code = dsp_harness::cli::run(Cli::parse_from([
+        "dsp-harness",
+        "report",
+        "merge",
+        &w0,
+        &w1,
+        &w2,
+        "--out",
+        &merged,
+        "--format",
+        "json",
+        "--threshold",
+        "errors<=0%",
+    ]))
+    .await;
+    assert_eq!(code, exit::SUCCESS);
+
+    let one = read_report(Path::new(&single)).load.unwrap();
+    let all = read_report(Path::new(&merged)).load.unwrap();
+    let (one, total) = (
+        scenario(&one.scenarios, load::URL_PULL),
+        scenario(&all.scenarios, load::URL_PULL),
+    );
+    use dsp_harness::report::merge::bytes;
+    assert_eq!(
+        (total.requests, bytes(total), total.users),
+        (one.requests, bytes(one), one.users)
+    );
+    assert_eq!((total.requests, bytes(total)), (61, 61 * 8192));
+    // Each worker's share is in the merged report too: 21, 20 and 20 requests of 2 users each.
+    let shares: Vec<(u64, u32)> = (0..3)
+        .map(|i| scenario(&all.scenarios, &format!("worker.{i}.{}", load::URL_PULL)))
+        .map(|s| (s.requests, s.users))
+        .collect();
+    assert_eq!(shares, [(21, 2), (20, 2), (20, 2)]);
+    assert_eq!(
+        all.thresholds.len(),
+        1,
+        "thresholds are judged on the totals only: {:?}",
+        all.thresholds
+    );
+    // A missing worker's report makes the totals wrong, so merge refuses.
+    let code = dsp_harness::cli::run(Cli::parse_from([
+        "dsp-harness",
+        "report",
+        "merge",
+        &w0,
+        &w2,
+        "--out",
+        &merged,
+    ]))
+    .await;
+    assert_eq!(code, exit::SETUP_FAILED);
 }
