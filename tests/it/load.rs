@@ -263,13 +263,13 @@ async fn load_target_reads_the_run_target_file_and_explains_the_former_format() 
         "json",
         "--report-dir",
     ];
-    let mut argv = args.to_vec();
-    argv.extend([
-        reports.to_str().unwrap(),
-        "--target",
-        path.to_str().unwrap(),
-    ]);
-    assert_eq!(cli(&argv).await, exit::SUCCESS);
+    let with_target = |target: &std::path::Path| -> Vec<String> {
+        let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        argv.extend([reports.display().to_string(), "--target".into(), target.display().to_string()]);
+        argv
+    };
+    let argv = with_target(&path);
+    assert_eq!(cli(&argv.iter().map(String::as_str).collect::<Vec<_>>()).await, exit::SUCCESS);
     let load = read_report(&reports).load.unwrap();
     // The sizes come from the file's [load] section.
     let pull = scenario(&load.scenarios, "dataplane.pull.64KiB");
@@ -277,13 +277,8 @@ async fn load_target_reads_the_run_target_file_and_explains_the_former_format() 
 
     let former = dir.path().join("former.toml");
     std::fs::write(&former, "name = \"x\"\npayload_url = \"http://127.0.0.1:1/{size}\"\n[provider]\nparticipant_id = \"p\"\ndsp_url = \"http://127.0.0.1:1/dsp\"\nmanagement_url = \"http://127.0.0.1:1/m\"\napi_key = \"k\"\n[consumer]\nmanagement_url = \"http://127.0.0.1:2/m\"\napi_key = \"k\"\n").unwrap();
-    let mut argv = args.to_vec();
-    argv.extend([
-        reports.to_str().unwrap(),
-        "--target",
-        former.to_str().unwrap(),
-    ]);
-    assert_eq!(cli(&argv).await, exit::SETUP_FAILED);
+    let argv = with_target(&former);
+    assert_eq!(cli(&argv.iter().map(String::as_str).collect::<Vec<_>>()).await, exit::SETUP_FAILED);
     space.shutdown().await;
 }
 
