@@ -1,7 +1,9 @@
 //! Wire codecs: one per DSP version, each mapping the version-neutral model to its JSON form.
 //!
-//! Only 2025-1 exists today. A 0.8 or 2024-1 codec would add `dspace:` prefixes, the older
-//! context and its own member names here, leaving the model and the state machines alone.
+//! The model is written in 2025-1's terms, so [`Codec2025_1`] maps it directly; the codecs of the
+//! older versions ([`DialectCodec`]: 0.8 in both its forms, 2024-1) rewrite the 2025-1 form into
+//! their dialect and back through the term table in `vocabulary.rs`, leaving the model and the
+//! state machines alone.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,25 +13,40 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::message::{DspMessage, MessageKind};
+use super::vocabulary;
 
 /// The JSON-LD context of DSP 2025-1.
 pub const CONTEXT_2025_1: &str = "https://w3id.org/dspace/2025/1/context.jsonld";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProtocolVersion {
+    /// DSP 0.8 as Tractus-X EDC 0.4 speaks it: one `dspace:processId` per process.
+    V0_8ProcessId,
+    /// DSP 0.8 with `dspace:consumerPid` and `dspace:providerPid` (Tractus-X "Jupiter").
+    V0_8,
+    V2024_1,
     V2025_1,
 }
 
 impl ProtocolVersion {
     pub fn as_str(self) -> &'static str {
         match self {
+            ProtocolVersion::V0_8ProcessId => "0.8-processid",
+            ProtocolVersion::V0_8 => "0.8",
+            ProtocolVersion::V2024_1 => "2024-1",
             ProtocolVersion::V2025_1 => "2025-1",
         }
     }
 
+    /// Every version the codecs speak, oldest first.
+    pub const ALL: [ProtocolVersion; 4] =
+        [ProtocolVersion::V0_8ProcessId, ProtocolVersion::V0_8, ProtocolVersion::V2024_1, ProtocolVersion::V2025_1];
+
     /// The protocol name EDC uses in its management API for this version.
     pub fn edc_protocol(self) -> &'static str {
         match self {
+            ProtocolVersion::V0_8ProcessId | ProtocolVersion::V0_8 => "dataspace-protocol-http",
+            ProtocolVersion::V2024_1 => "dataspace-protocol-http:2024/1",
             ProtocolVersion::V2025_1 => "dataspace-protocol-http:2025-1",
         }
     }
@@ -46,6 +63,9 @@ impl FromStr for ProtocolVersion {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "0.8-processid" => Ok(ProtocolVersion::V0_8ProcessId),
+            "0.8" | "v0.8" => Ok(ProtocolVersion::V0_8),
+            "2024-1" | "2024/1" => Ok(ProtocolVersion::V2024_1),
             "2025-1" => Ok(ProtocolVersion::V2025_1),
             other => Err(DecodeError::UnsupportedVersion(other.to_string())),
         }
@@ -90,7 +110,43 @@ pub trait WireCodec: Send + Sync {
 
 pub fn codec_for(version: ProtocolVersion) -> &'static dyn WireCodec {
     match version {
+        ProtocolVersion::V0_8ProcessId => &DialectCodec(&vocabulary::DIALECT_0_8_PROCESS_ID),
+        ProtocolVersion::V0_8 => &DialectCodec(&vocabulary::DIALECT_0_8),
+        ProtocolVersion::V2024_1 => &DialectCodec(&vocabulary::DIALECT_2024_1),
         ProtocolVersion::V2025_1 => &Codec2025_1,
+    }
+}
+
+/// The wire form of a version before 2025-1: the 2025-1 form rewritten into the version's
+/// dialect (prefixed terms, its context, its party and process-id terms) and read back by meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct DialectCodec(pub &'static vocabulary::Dialect);
+
+impl WireCodec for DialectCodec {
+    fn version(&self) -> ProtocolVersion {
+        self.0.version
+    }
+
+    fn encode(&self, message: &DspMessage) -> Value {
+        vocabulary::from_current(self.0, &Codec2025_1.encode(message))
+    }
+
+    fn decode(&self, body: &Value) -> Result<DspMessage, DecodeError> {
+        if !body.is_object() {
+            return Err(DecodeError::NotAnObject);
+        }
+        let context_ok = match body.get("@context") {
+            Some(Value::String(s)) => s == self.0.context,
+            Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(self.0.context)),
+            _ => false,
+        };
+        let current = vocabulary::to_current(self.0, body);
+        match Codec2025_1.decode(&current) {
+            // The 2025-1 codec would name its own context: name this version's instead.
+            Err(DecodeError::WrongContext(_)) => Err(DecodeError::WrongContext(self.0.context.to_string())),
+            Ok(message) if !context_ok && message.kind() != MessageKind::Dataset => Err(DecodeError::WrongContext(self.0.context.to_string())),
+            other => other,
+        }
     }
 }
 
