@@ -67,6 +67,8 @@ pub struct Dialect {
     /// One `dspace:processId` names the process on both sides (the first 0.8 form).
     pub process_id: bool,
     pub parties: PartyTerms,
+    /// Message types this version names differently: (its name, the 2025-1 name).
+    pub type_aliases: &'static [(&'static str, &'static str)],
 }
 
 pub const DIALECT_0_8_PROCESS_ID: Dialect = Dialect {
@@ -76,6 +78,7 @@ pub const DIALECT_0_8_PROCESS_ID: Dialect = Dialect {
     prefixed: true,
     process_id: true,
     parties: PartyTerms::DspaceIds,
+    type_aliases: &[("CatalogErrorMessage", "CatalogError")],
 };
 
 pub const DIALECT_0_8: Dialect = Dialect {
@@ -85,6 +88,7 @@ pub const DIALECT_0_8: Dialect = Dialect {
     prefixed: true,
     process_id: false,
     parties: PartyTerms::DspaceIds,
+    type_aliases: &[],
 };
 
 pub const DIALECT_2024_1: Dialect = Dialect {
@@ -94,6 +98,7 @@ pub const DIALECT_2024_1: Dialect = Dialect {
     prefixed: true,
     process_id: false,
     parties: PartyTerms::Odrl,
+    type_aliases: &[],
 };
 
 pub const DIALECT_2025_1: Dialect = Dialect {
@@ -103,6 +108,7 @@ pub const DIALECT_2025_1: Dialect = Dialect {
     prefixed: false,
     process_id: false,
     parties: PartyTerms::Odrl,
+    type_aliases: &[],
 };
 
 pub fn dialect(version: ProtocolVersion) -> &'static Dialect {
@@ -136,7 +142,7 @@ const DCAT_TYPES: &[&str] = &["Catalog", "Dataset", "Distribution", "DataService
 const ODRL_TYPES: &[&str] =
     &["Offer", "Agreement", "Set", "Policy", "Permission", "Prohibition", "Duty", "Constraint", "LogicalConstraint"];
 const DSPACE_TYPES: &[&str] = &[
-    "CatalogRequestMessage", "DatasetRequestMessage", "CatalogError", "ContractRequestMessage",
+    "CatalogErrorMessage", "CatalogRequestMessage", "DatasetRequestMessage", "CatalogError", "ContractRequestMessage",
     "ContractOfferMessage", "ContractAgreementMessage", "ContractAgreementVerificationMessage",
     "ContractNegotiationEventMessage", "ContractNegotiationTerminationMessage", "ContractNegotiation",
     "ContractNegotiationError", "TransferRequestMessage", "TransferStartMessage", "TransferSuspensionMessage",
@@ -144,11 +150,12 @@ const DSPACE_TYPES: &[&str] = &[
     "EndpointProperty",
 ];
 
-/// Members whose value is a set: a lone value in an older dialect (JSON-LD's one-element set)
-/// becomes an array, as the 2025-1 model expects.
+/// Members whose value is a set of objects: a lone object in an older dialect (JSON-LD's
+/// one-element set) becomes an array, as the 2025-1 model expects. (`dataset` names one dataset
+/// by id in a dataset request, so only objects are wrapped.)
 const SET_MEMBERS: &[&str] = &[
     "dataset", "distribution", "service", "hasPolicy", "permission", "prohibition", "obligation", "constraint",
-    "endpointProperties", "reason", "catalog",
+    "endpointProperties", "reason", "catalog", "filter",
 ];
 
 /// Members whose string values are terms of a vocabulary (`REQUESTED`, `use`, `eq`).
@@ -270,13 +277,19 @@ fn rewrite_in(dialect: &Dialect, prefixes: &Prefixes, value: &Value) -> Value {
                     ("consumerId", PartyTerms::DspaceIds) => "assignee",
                     (term, _) => term,
                 };
-                let rewritten = if term == "@type" || value_namespace(term).is_some() {
+                let rewritten = if term == "@type" {
+                    alias_in(dialect, strip_terms(prefixes, value))
+                } else if value_namespace(term).is_some() {
                     strip_terms(prefixes, value)
                 } else {
                     rewrite_in(dialect, prefixes, value)
                 };
                 let rewritten = match rewritten {
-                    single @ (Value::Object(_) | Value::String(_)) if SET_MEMBERS.contains(&term) => Value::Array(vec![single]),
+                    single @ Value::Object(_) if SET_MEMBERS.contains(&term) => Value::Array(vec![single]),
+                    single @ Value::String(_) if term == "reason" => Value::Array(vec![single]),
+                    // A format given as a node reference (`{"@id": "..."}`) is that reference.
+                    Value::Object(node) if term == "format" && node.len() == 1 && node.contains_key("@id") => node["@id"].clone(),
+                    service if term == "accessService" => access_service(service),
                     other => other,
                 };
                 out.insert(term.to_string(), rewritten);
@@ -290,6 +303,40 @@ fn rewrite_in(dialect: &Dialect, prefixes: &Prefixes, value: &Value) -> Value {
             Value::Object(out)
         }
         other => other.clone(),
+    }
+}
+
+/// One access service, given as a one-element set, a bare reference or an untyped node, in the
+/// 2025-1 form: its id, or a typed `DataService` (the property's range types the node).
+fn access_service(value: Value) -> Value {
+    let value = match value {
+        Value::Array(mut items) if items.len() == 1 => items.remove(0),
+        other => other,
+    };
+    match node_reference(value) {
+        Value::Object(mut node) if !node.contains_key("@type") && node.contains_key("endpointURL") => {
+            node.insert("@type".to_string(), Value::String("DataService".to_string()));
+            Value::Object(node)
+        }
+        other => other,
+    }
+}
+
+/// `{"@id": x}` is the node `x`: the 2025-1 form names it by its id alone.
+fn node_reference(value: Value) -> Value {
+    match value {
+        Value::Object(node) if node.len() == 1 && node.get("@id").is_some_and(Value::is_string) => node["@id"].clone(),
+        other => other,
+    }
+}
+
+fn alias_in(dialect: &Dialect, value: Value) -> Value {
+    match value {
+        Value::String(s) => match dialect.type_aliases.iter().find(|(old, _)| *old == s) {
+            Some((_, current)) => Value::String(current.to_string()),
+            None => Value::String(s),
+        },
+        other => other,
     }
 }
 
@@ -327,7 +374,7 @@ fn rewrite_out(dialect: &Dialect, value: &Value, enclosing: Option<&str>) -> Val
             let mut out = Map::new();
             for (key, value) in map {
                 if key.starts_with('@') {
-                    let value = if key == "@type" { prefix_types(value) } else { value.clone() };
+                    let value = if key == "@type" { prefix_types(&alias_out(dialect, value)) } else { value.clone() };
                     out.insert(key.clone(), value);
                     continue;
                 }
@@ -355,6 +402,16 @@ fn rewrite_out(dialect: &Dialect, value: &Value, enclosing: Option<&str>) -> Val
             }
             Value::Object(out)
         }
+        other => other.clone(),
+    }
+}
+
+fn alias_out(dialect: &Dialect, value: &Value) -> Value {
+    match value {
+        Value::String(s) => match dialect.type_aliases.iter().find(|(_, current)| current == s) {
+            Some((old, _)) => Value::String(old.to_string()),
+            None => value.clone(),
+        },
         other => other.clone(),
     }
 }

@@ -13,3 +13,4 @@ mod load;
 mod conformance;
 mod edc_client;
 mod support;
+mod versions;
