@@ -255,6 +255,13 @@ impl Prefixes {
 pub fn to_current(dialect: &Dialect, body: &Value) -> Value {
     let prefixes = Prefixes::of(dialect, body.get("@context"));
     let mut out = rewrite_in(dialect, &prefixes, body);
+    if dialect.prefixed {
+        let services: Vec<String> = match out.get("service") {
+            Some(Value::Array(items)) => items.iter().filter_map(|s| s.get("@id")?.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        };
+        out = compact_services(out, &services);
+    }
     if let (Value::Object(map), Some(_)) = (&mut out, body.get("@context")) {
         map.insert("@context".to_string(), Value::Array(vec![Value::String(CONTEXT_2025_1.to_string())]));
     }
@@ -306,6 +313,35 @@ fn rewrite_in(dialect: &Dialect, prefixes: &Prefixes, value: &Value) -> Value {
     }
 }
 
+/// The inverse of `inline_services`: an access service that is one of the catalog's services
+/// becomes a reference by id, and a description of one string of unknown language that string.
+fn compact_services(value: Value, services: &[String]) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| compact_services(v, services)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let value = match (key.as_str(), value) {
+                        ("accessService", Value::Object(node))
+                            if node.get("@id").and_then(Value::as_str).is_some_and(|id| services.iter().any(|s| s == id)) =>
+                        {
+                            node["@id"].clone()
+                        }
+                        ("description", Value::Array(items))
+                            if items.len() == 1 && items[0].get("@language").and_then(Value::as_str) == Some("und") =>
+                        {
+                            items[0].get("@value").cloned().unwrap_or(Value::Null)
+                        }
+                        (_, value) => compact_services(value, services),
+                    };
+                    (key, value)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// One access service, given as a one-element set, a bare reference or an untyped node, in the
 /// 2025-1 form: its id, or a typed `DataService` (the property's range types the node).
 fn access_service(value: Value) -> Value {
@@ -353,13 +389,46 @@ pub fn from_current(dialect: &Dialect, body: &Value) -> Value {
     if !dialect.prefixed {
         return body.clone();
     }
-    let mut out = rewrite_out(dialect, body, None);
+    // The older versions want every access service inline: collect the catalog's services so
+    // that a reference by id can be written as the service it names.
+    let services: Vec<Value> = match body.get("service") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let mut out = rewrite_out(dialect, &inline_services(body, &services), None);
     if let Value::Object(map) = &mut out {
         if map.contains_key("@context") {
             map.insert("@context".to_string(), Value::String(dialect.context.to_string()));
         }
     }
     out
+}
+
+/// The 2025-1 form with every `accessService` a one-element set of a data service node and
+/// every plain `description` a set of language-tagged strings (`und`: the language is not
+/// known), as the older versions' schemas require.
+fn inline_services(value: &Value, services: &[Value]) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|v| inline_services(v, services)).collect()),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (key, value) in map {
+                let value = match (key.as_str(), value) {
+                    ("accessService", Value::String(id)) => {
+                        let known = services.iter().find(|s| s.get("@id").and_then(Value::as_str) == Some(id.as_str()));
+                        let node = known.cloned().unwrap_or_else(|| serde_json::json!({"@id": id, "@type": "DataService"}));
+                        Value::Array(vec![node])
+                    }
+                    ("accessService", Value::Object(_)) => Value::Array(vec![value.clone()]),
+                    ("description", Value::String(text)) => serde_json::json!([{"@value": text, "@language": "und"}]),
+                    _ => inline_services(value, services),
+                };
+                out.insert(key.clone(), value);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
 }
 
 fn prefixed(ns: Namespace, term: &str) -> String {

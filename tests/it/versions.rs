@@ -81,10 +81,68 @@ fn defect(version: ProtocolVersion, path: &Path) -> Option<&'static str> {
     DEFECTIVE_EXAMPLES.iter().find(|(v, n, _)| *v == version.as_str() && *n == name).map(|(_, _, why)| *why)
 }
 
-/// The official schema set of a version, loaded offline.
-fn official_set(dir: &Path, version: ProtocolVersion) -> SchemaSet {
-    SchemaSet::from_dir(&dir.join(version.as_str())).unwrap_or_else(|e| panic!("official {version} schemas: {e}"))
+/// Official schema sets that do not load offline, and why; each must stay unloadable, so that an
+/// upstream fix is noticed and the version's messages are then checked against it.
+const UNLOADABLE_SETS: &[(ProtocolVersion, &str)] = &[
+    (ProtocolVersion::V0_8ProcessId, "its agreement schema refers to https://w3id.org/dspace/schemas/1/0/AgreementSchema, which no file declares"),
+    (ProtocolVersion::V0_8, "its catalog schema refers to #/definitions/Dataset, which that file lacks"),
+];
+
+/// The official schema set of a version, loaded offline, or `None` for a listed unloadable one.
+fn official_set(dir: &Path, version: ProtocolVersion) -> Option<SchemaSet> {
+    let loaded = SchemaSet::from_dir(&dir.join(version.as_str()));
+    match (UNLOADABLE_SETS.iter().find(|(v, _)| *v == version), loaded) {
+        (None, Ok(set)) => Some(set),
+        (None, Err(e)) => panic!("official {version} schemas: {e}"),
+        (Some((_, why)), Ok(_)) => panic!("the official {version} schemas load now; they were listed because {why}"),
+        (Some(_), Err(_)) => None,
+    }
 }
+
+/// What a version's schema requires that 2025-1 leaves optional: a sender speaking that version
+/// must add it (the example gets it here, as the harness and the reference connector must).
+fn obligations_of(version: ProtocolVersion, body: &mut Value) {
+    if version != ProtocolVersion::V2024_1 {
+        return;
+    }
+    let needs_callback = ["ContractAgreementMessage", "ContractOfferMessage"].iter().any(|t| body["@type"] == *t);
+    if needs_callback && body.get("callbackAddress").is_none() {
+        body["callbackAddress"] = Value::String("https://consumer.example/callback".to_string());
+    }
+    fn offers_name_their_assigner(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if map.get("@type").and_then(Value::as_str) == Some("Offer") && !map.contains_key("assigner") {
+                    map.insert("assigner".to_string(), Value::String("company-x".to_string()));
+                }
+                map.values_mut().for_each(offers_name_their_assigner);
+            }
+            Value::Array(items) => items.iter_mut().for_each(offers_name_their_assigner),
+            _ => {}
+        }
+    }
+    offers_name_their_assigner(body);
+}
+
+/// A body whose provider pid is its consumer pid, as in the processId form.
+fn one_process_id(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(object) = body.as_object_mut() {
+        if let Some(pid) = object.get("consumerPid").or(object.get("providerPid")).cloned() {
+            for key in ["consumerPid", "providerPid"] {
+                object.insert(key.to_string(), pid.clone());
+            }
+        }
+    }
+    body
+}
+
+/// Violations the official schemas report for sound messages, and why they are the schema's fault.
+const UPSTREAM_SCHEMA_DEFECTS: &[(ProtocolVersion, &str, &str)] = &[(
+    ProtocolVersion::V2024_1,
+    "\"odrl:lteq\" is not one of",
+    "the 2024-1 operator list has odrl:term-lteq where ODRL defines odrl:lteq",
+)];
 
 #[test]
 fn every_message_the_harness_writes_is_valid_in_every_older_version() {
@@ -100,19 +158,24 @@ fn every_message_the_harness_writes_is_valid_in_every_older_version() {
         let set = official_set(&shared, version);
         let codec = codec_for(version);
         for body in &ours {
-            let Ok(message) = codec_for(ProtocolVersion::V2025_1).decode(body) else { continue };
+            let mut body = body.clone();
+            obligations_of(version, &mut body);
+            let Ok(message) = codec_for(ProtocolVersion::V2025_1).decode(&body) else { continue };
             let written = codec.encode(&message);
             let key = message_type(&written).unwrap_or_default().to_string();
             let key = key.strip_prefix("dcat:").unwrap_or(&key).to_string();
-            if !set.knows(&key) {
-                continue;
+            if let Some(set) = set.as_ref().filter(|set| set.knows(&key)) {
+                let mut violations = set.validate(&key, &written);
+                violations.retain(|v| !UPSTREAM_SCHEMA_DEFECTS.iter().any(|(v_, says, _)| *v_ == version && v.message.contains(says)));
+                if !violations.is_empty() {
+                    failures.push(format!("{version} {key}: {violations:#?}\n{written:#}"));
+                }
             }
-            let violations = set.validate(&key, &written);
-            if !violations.is_empty() {
-                failures.push(format!("{version} {key}: {violations:#?}\n{written:#}"));
-            }
+            // The processId form has one id for both sides: what reads back is the consumer's.
+            let expected = if version == ProtocolVersion::V0_8ProcessId { one_process_id(&body) } else { body.clone() };
+            let expected = codec_for(ProtocolVersion::V2025_1).decode(&expected).unwrap();
             match codec.decode(&written) {
-                Ok(read) if read == message => {}
+                Ok(read) if read == expected => {}
                 other => failures.push(format!("{version} {key}: does not read back: {other:?}")),
             }
         }
