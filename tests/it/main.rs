@@ -14,3 +14,4 @@ mod conformance;
 mod edc_client;
 mod support;
 mod versions;
+mod architecture;

@@ -1,0 +1,140 @@
+//! The import rules ARCHITECTURE.md states, checked against the source: which top-level module
+//! may use which, and which crates only one module may know. A rule broken by a change fails
+//! here with the file and line; the one known exception (the recording HTTP client `target`
+//! borrows from `runner`) is listed with its reason, and the test fails once it is no longer
+//! needed, so the exception cannot outlive its cause.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Each top-level module of `src/` and the modules it may use (`crate::<module>`).
+const MAY_USE: &[(&str, &[&str])] = &[
+    ("protocol", &[]),
+    ("identity", &[]),
+    ("report", &[]),
+    ("schema", &["report"]),
+    ("suite", &["report", "protocol"]),
+    ("reference", &["identity", "protocol", "schema"]),
+    ("runtime", &["identity", "protocol", "reference"]),
+    ("target", &["protocol", "runtime", "schema"]),
+    ("runner", &["identity", "protocol", "reference", "report", "runtime", "schema", "suite", "target"]),
+    ("load", &["identity", "protocol", "reference", "report", "runner", "runtime", "schema", "target"]),
+    ("cli", &["identity", "load", "protocol", "reference", "report", "runner", "runtime", "schema", "suite", "target"]),
+];
+
+/// Uses the rules forbid that the code still has, each with why it is there and what removes it.
+const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[(
+    "target",
+    "runner",
+    "the drivers use runner's RecordingClient and RunnerError; issue #12 moves recording HTTP below both",
+)];
+
+/// Crates only one module may name: (crate, the module that may, why).
+const OWNED_CRATES: &[(&str, &str, &str)] = &[
+    ("clap", "cli", "only cli knows the command line"),
+    ("goose", "load", "only load knows goose"),
+    ("testcontainers", "runtime", "only runtime knows Docker"),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every `crate::<module>` a line of code names, with the line, skipping comments.
+fn crate_uses(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            let tail = &rest[at + "crate::".len()..];
+            let name: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() {
+                found.push((number + 1, name));
+            }
+            rest = tail;
+        }
+        // `use crate::{a, b::c}` names several modules at once.
+        if let Some(at) = code.find("crate::{") {
+            let group = &code[at + "crate::{".len()..];
+            for part in group.split(',') {
+                let name: String = part.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if !name.is_empty() {
+                    found.push((number + 1, name));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn names_crate(text: &str, krate: &str) -> Option<usize> {
+    text.lines().position(|line| {
+        let code = line.split("//").next().unwrap_or("");
+        code.contains(&format!("{krate}::")) && !code.contains(&format!("_{krate}::"))
+    })
+}
+
+#[test]
+fn modules_use_only_what_architecture_md_allows() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let rules: BTreeMap<&str, BTreeSet<&str>> = MAY_USE.iter().map(|(m, uses)| (*m, uses.iter().copied().collect())).collect();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut broken = Vec::new();
+    let mut exceptions_seen = BTreeSet::new();
+    for path in &files {
+        let relative = path.strip_prefix(&src).unwrap();
+        let Some(module) = relative.components().next().and_then(|c| c.as_os_str().to_str()) else { continue };
+        let module = module.trim_end_matches(".rs");
+        let text = std::fs::read_to_string(path).unwrap();
+        if let Some(allowed) = rules.get(module) {
+            for (line, used) in crate_uses(&text) {
+                if used == module || allowed.contains(used.as_str()) || !rules.contains_key(used.as_str()) {
+                    continue;
+                }
+                if KNOWN_EXCEPTIONS.iter().any(|(from, to, _)| *from == module && *to == used) {
+                    exceptions_seen.insert((module.to_string(), used));
+                    continue;
+                }
+                broken.push(format!("src/{}:{line}: {module} uses crate::{used}", relative.display()));
+            }
+        }
+        for (krate, owner, why) in OWNED_CRATES {
+            let is_owner = module == *owner || (module == "main" && *krate == "clap");
+            if let (false, Some(line)) = (is_owner, names_crate(&text, krate)) {
+                broken.push(format!("src/{}:{}: names {krate} ({why})", relative.display(), line + 1));
+            }
+        }
+        let prints = text.lines().position(|l| {
+            let code = l.split("//").next().unwrap_or("");
+            code.contains("println!(") || code.contains("print!(")
+        });
+        if let (false, Some(line)) = (module == "cli" || module == "main", prints) {
+            broken.push(format!("src/{}:{}: prints to stdout (only cli does)", relative.display(), line + 1));
+        }
+    }
+    assert!(broken.is_empty(), "imports ARCHITECTURE.md forbids:\n{}", broken.join("\n"));
+    for (from, to, why) in KNOWN_EXCEPTIONS {
+        assert!(
+            exceptions_seen.contains(&(from.to_string(), to.to_string())),
+            "{from} no longer uses {to}: remove the exception ({why}) from KNOWN_EXCEPTIONS and ARCHITECTURE.md"
+        );
+    }
+}
+
+#[test]
+fn a_forbidden_use_is_found_with_its_line() {
+    let text = "//! doc\nuse crate::protocol::Thing;\n// use crate::runner::Nope;\nuse crate::{runner::X, schema};\n";
+    assert_eq!(
+        crate_uses(text),
+        vec![(2, "protocol".to_string()), (4, "runner".to_string()), (4, "schema".to_string())]
+    );
+}
