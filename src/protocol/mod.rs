@@ -6,6 +6,7 @@
 
 pub mod binding;
 pub mod codec;
+pub mod discovery;
 pub mod ids;
 pub mod message;
 pub mod state;
