@@ -15,3 +15,4 @@ mod edc_client;
 mod support;
 mod versions;
 mod architecture;
+mod deploy;
