@@ -69,6 +69,9 @@ pub struct Dialect {
     pub parties: PartyTerms,
     /// Message types this version names differently: (its name, the 2025-1 name).
     pub type_aliases: &'static [(&'static str, &'static str)],
+    /// Members whose text this version wants as language-tagged strings (`{"@value", "@language"}`)
+    /// where 2025-1 has plain strings; written with `und` (language not known) and read back.
+    pub tagged_text: &'static [&'static str],
 }
 
 pub const DIALECT_0_8_PROCESS_ID: Dialect = Dialect {
@@ -79,6 +82,7 @@ pub const DIALECT_0_8_PROCESS_ID: Dialect = Dialect {
     process_id: true,
     parties: PartyTerms::DspaceIds,
     type_aliases: &[("CatalogErrorMessage", "CatalogError")],
+    tagged_text: &["description", "reason", "keyword"],
 };
 
 pub const DIALECT_0_8: Dialect = Dialect {
@@ -89,6 +93,7 @@ pub const DIALECT_0_8: Dialect = Dialect {
     process_id: false,
     parties: PartyTerms::DspaceIds,
     type_aliases: &[],
+    tagged_text: &["description", "reason", "keyword"],
 };
 
 pub const DIALECT_2024_1: Dialect = Dialect {
@@ -99,6 +104,7 @@ pub const DIALECT_2024_1: Dialect = Dialect {
     process_id: false,
     parties: PartyTerms::Odrl,
     type_aliases: &[],
+    tagged_text: &["description"],
 };
 
 pub const DIALECT_2025_1: Dialect = Dialect {
@@ -109,6 +115,7 @@ pub const DIALECT_2025_1: Dialect = Dialect {
     process_id: false,
     parties: PartyTerms::Odrl,
     type_aliases: &[],
+    tagged_text: &[],
 };
 
 pub fn dialect(version: ProtocolVersion) -> &'static Dialect {
@@ -260,7 +267,7 @@ pub fn to_current(dialect: &Dialect, body: &Value) -> Value {
             Some(Value::Array(items)) => items.iter().filter_map(|s| s.get("@id")?.as_str().map(str::to_string)).collect(),
             _ => Vec::new(),
         };
-        out = compact_services(out, &services);
+        out = compact_services(dialect, out, &services);
     }
     if let (Value::Object(map), Some(_)) = (&mut out, body.get("@context")) {
         map.insert("@context".to_string(), Value::Array(vec![Value::String(CONTEXT_2025_1.to_string())]));
@@ -314,10 +321,11 @@ fn rewrite_in(dialect: &Dialect, prefixes: &Prefixes, value: &Value) -> Value {
 }
 
 /// The inverse of `inline_services`: an access service that is one of the catalog's services
-/// becomes a reference by id, and a description of one string of unknown language that string.
-fn compact_services(value: Value, services: &[String]) -> Value {
+/// becomes a reference by id, and text of unknown language plain strings again (a description
+/// of one string that string).
+fn compact_services(dialect: &Dialect, value: Value, services: &[String]) -> Value {
     match value {
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| compact_services(v, services)).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| compact_services(dialect, v, services)).collect()),
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(key, value)| {
@@ -327,12 +335,14 @@ fn compact_services(value: Value, services: &[String]) -> Value {
                         {
                             node["@id"].clone()
                         }
-                        ("description", Value::Array(items))
-                            if items.len() == 1 && items[0].get("@language").and_then(Value::as_str) == Some("und") =>
-                        {
-                            items[0].get("@value").cloned().unwrap_or(Value::Null)
+                        (member, Value::Array(items)) if dialect.tagged_text.contains(&member) && items.iter().all(is_untagged_text) => {
+                            let texts: Vec<Value> = items.into_iter().map(|i| i["@value"].clone()).collect();
+                            match (member, texts.as_slice()) {
+                                ("description", [one]) => one.clone(),
+                                _ => Value::Array(texts),
+                            }
                         }
-                        (_, value) => compact_services(value, services),
+                        (_, value) => compact_services(dialect, value, services),
                     };
                     (key, value)
                 })
@@ -340,6 +350,15 @@ fn compact_services(value: Value, services: &[String]) -> Value {
         ),
         other => other,
     }
+}
+
+/// A string of unknown language, as `inline_services` writes it.
+fn is_untagged_text(value: &Value) -> bool {
+    value.as_object().is_some_and(|o| o.len() == 2 && o.get("@language").and_then(Value::as_str) == Some("und") && o.get("@value").is_some_and(Value::is_string))
+}
+
+fn tag_text(text: &str) -> Value {
+    serde_json::json!({"@value": text, "@language": "und"})
 }
 
 /// One access service, given as a one-element set, a bare reference or an untyped node, in the
@@ -395,7 +414,7 @@ pub fn from_current(dialect: &Dialect, body: &Value) -> Value {
         Some(Value::Array(items)) => items.clone(),
         _ => Vec::new(),
     };
-    let mut out = rewrite_out(dialect, &inline_services(body, &services), None);
+    let mut out = rewrite_out(dialect, &inline_services(dialect, body, &services), None);
     if let Value::Object(map) = &mut out {
         if map.contains_key("@context") {
             map.insert("@context".to_string(), Value::String(dialect.context.to_string()));
@@ -404,12 +423,12 @@ pub fn from_current(dialect: &Dialect, body: &Value) -> Value {
     out
 }
 
-/// The 2025-1 form with every `accessService` a one-element set of a data service node and
-/// every plain `description` a set of language-tagged strings (`und`: the language is not
+/// The 2025-1 form with every `accessService` a one-element set of a data service node and the
+/// plain text of the dialect's `tagged_text` members language-tagged (`und`: the language is not
 /// known), as the older versions' schemas require.
-fn inline_services(value: &Value, services: &[Value]) -> Value {
+fn inline_services(dialect: &Dialect, value: &Value, services: &[Value]) -> Value {
     match value {
-        Value::Array(items) => Value::Array(items.iter().map(|v| inline_services(v, services)).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| inline_services(dialect, v, services)).collect()),
         Value::Object(map) => {
             let mut out = Map::new();
             for (key, value) in map {
@@ -420,8 +439,11 @@ fn inline_services(value: &Value, services: &[Value]) -> Value {
                         Value::Array(vec![node])
                     }
                     ("accessService", Value::Object(_)) => Value::Array(vec![value.clone()]),
-                    ("description", Value::String(text)) => serde_json::json!([{"@value": text, "@language": "und"}]),
-                    _ => inline_services(value, services),
+                    (member, Value::String(text)) if dialect.tagged_text.contains(&member) => Value::Array(vec![tag_text(text)]),
+                    (member, Value::Array(items)) if dialect.tagged_text.contains(&member) && items.iter().all(Value::is_string) => {
+                        Value::Array(items.iter().filter_map(Value::as_str).map(tag_text).collect())
+                    }
+                    _ => inline_services(dialect, value, services),
                 };
                 out.insert(key.clone(), value);
             }

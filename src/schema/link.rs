@@ -1,7 +1,7 @@
 //! Gives every schema file a URI and makes its `$ref`s resolvable offline.
 //!
 //! Each file is registered under its `$id` (or, lacking one, under a URI made from its path), so
-//! cross-file `$ref`s resolve among the files of the set and never leave the machine. Two upstream
+//! cross-file `$ref`s resolve among the files of the set and never leave the machine. Four upstream
 //! defects are corrected here, in the loaded copy only (the files on disk are never touched):
 //!
 //! - 2025-1 writes some references as `...transfer-schema.json#definitions/X`. Without the
@@ -10,6 +10,10 @@
 //! - 0.8 refers to `https://w3id.org/dspace/schemas/v0.8/contract-schema.json` (and to a copy on
 //!   a GitHub branch), URIs no file declares as its `$id`. An absolute reference that no file
 //!   declares is pointed at the one file of the set with the same file name, if there is one.
+//! - 0.8's catalog schema refers to `#/definitions/Dataset`, which it lacks and the dataset
+//!   schema declares. A local reference to a definition the file lacks is pointed at the one
+//!   file of the set that declares it, if there is one.
+//! - 0.8's transfer process schema names a required property twice; repeated names are dropped.
 //!
 //! Any other absolute reference to a URI outside the set is an error naming the file, because
 //! remote schemas are never fetched.
@@ -63,11 +67,35 @@ pub(crate) fn link(files: Vec<SchemaFile>) -> Result<Vec<LinkedFile>, SchemaErro
         by_file_name.entry(file_name).or_default().push(file.uri.clone());
     }
 
+    // Files by the definitions they hold, for local references to a definition the file lacks
+    // (the other 0.8 defect).
+    let mut by_definition: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in &linked {
+        if let Some(Value::Object(definitions)) = file.contents.get("definitions") {
+            for name in definitions.keys() {
+                by_definition.entry(name.clone()).or_default().push(file.uri.clone());
+            }
+        }
+    }
+
     for file in &mut linked {
         let mut unresolved = None;
+        let own: Vec<String> = match file.contents.get("definitions") {
+            Some(Value::Object(definitions)) => definitions.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
         rewrite_refs(&mut file.contents, &mut |reference| {
             let fixed = fix_pointer_fragment(reference);
             let (target, fragment) = split_fragment(&fixed);
+            if let (true, Some(name)) = (target.is_empty(), fragment.and_then(|f| f.strip_prefix("/definitions/"))) {
+                let name = name.split('/').next().unwrap_or(name);
+                if !own.iter().any(|d| d == name) {
+                    if let Some([only]) = by_definition.get(name).map(Vec::as_slice) {
+                        return format!("{only}#{}", fragment.unwrap_or_default());
+                    }
+                }
+                return fixed;
+            }
             if !is_absolute(target) || target.is_empty() || by_uri.contains_key(target) || is_meta_schema(target) {
                 return fixed;
             }
@@ -86,8 +114,29 @@ pub(crate) fn link(files: Vec<SchemaFile>) -> Result<Vec<LinkedFile>, SchemaErro
         if let Some(reference) = unresolved {
             return Err(SchemaError::UnresolvedRef { file: file.name.clone(), reference });
         }
+        dedupe_required(&mut file.contents);
     }
     Ok(linked)
+}
+
+/// Removes repeated names from every `required` list (0.8's transfer process names
+/// `dspace:consumerPid` twice, which a validator refuses to compile); the meaning is the same.
+fn dedupe_required(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (name, child) in map.iter_mut() {
+                match child {
+                    Value::Array(items) if name == "required" => {
+                        let mut seen = Vec::new();
+                        items.retain(|item| if seen.contains(item) { false } else { seen.push(item.clone()); true });
+                    }
+                    _ => dedupe_required(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(dedupe_required),
+        _ => {}
+    }
 }
 
 /// Calls `rewrite` on every `$ref` string in `value` and stores what it returns.
@@ -184,6 +233,27 @@ mod tests {
         assert_eq!(linked[0].uri, "https://local.dsp-harness.invalid/common/my%20schema.json-schema.json");
         assert_eq!(linked[0].key, None);
         assert_eq!(linked[1].key, Some("TransferProcess"));
+    }
+
+    #[test]
+    fn local_refs_to_a_definition_the_file_lacks_map_to_the_file_that_has_it() {
+        let linked = link(vec![
+            file("catalog/dataset-schema.json", json!({"$id": "https://x.example/dataset", "definitions": {"Dataset": {}}})),
+            file(
+                "catalog/catalog-schema.json",
+                json!({"$id": "https://x.example/catalog", "definitions": {"Catalog": {"$ref": "#/definitions/Dataset"}, "Own": {}}, "$ref": "#/definitions/Own"}),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(linked[1].contents["definitions"]["Catalog"]["$ref"], "https://x.example/dataset#/definitions/Dataset");
+        assert_eq!(linked[1].contents["$ref"], "#/definitions/Own");
+    }
+
+    #[test]
+    fn repeated_required_names_are_dropped() {
+        let linked = link(vec![file("t-schema.json", json!({"required": ["a", "b", "a"], "properties": {"x": {"required": ["c", "c"]}}}))]).unwrap();
+        assert_eq!(linked[0].contents["required"], json!(["a", "b"]));
+        assert_eq!(linked[0].contents["properties"]["x"]["required"], json!(["c"]));
     }
 
     #[test]

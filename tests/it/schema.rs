@@ -482,8 +482,8 @@ fn our_schemas_accept_and_reject_the_same_variants_as_the_official_ones() {
 
 /// The 2024-1 schema folder (nested `*/message/schema/` layout, `version-schema.json`) loads with
 /// the same loader, so its set can be added without touching it. Its types carry a `dspace:`
-/// prefix, which `validate_message` looks through. (0.8 does not load yet: its catalog schema
-/// refers to `#/definitions/Dataset`, which that file lacks.)
+/// prefix, which `validate_message` looks through. (0.8 loads too, with the corrections of the
+/// `link` module; `tests/it/versions.rs` validates the harness's 0.8 and 2024-1 messages.)
 #[test]
 fn the_official_2024_1_directory_loads_too() {
     let Some(dir) = official_dir("the_official_2024_1_directory_loads_too") else { return };
