@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use jsonschema::{Registry, Resource, Retrieve, Uri, Validator};
+use jsonschema::{Registry, Retrieve, Uri, Validator};
 use serde_json::Value;
 
 use super::catalogue::{is_typed_key, EMBEDDED_2025_1};
@@ -82,10 +82,12 @@ impl SchemaSet {
         if files.iter().all(|file| file.key.is_none()) {
             return Err(SchemaError::Empty { source_name: source });
         }
-        let registry = Registry::options()
+        let link_error = |error: jsonschema::ReferencingError| SchemaError::Link { source_name: source.clone(), message: error.to_string() };
+        let registry = Registry::new()
             .retriever(Offline)
-            .build(files.iter().map(|file| (file.uri.as_str(), Resource::from_contents(file.contents.clone()))))
-            .map_err(|error| SchemaError::Link { source_name: source.clone(), message: error.to_string() })?;
+            .extend(files.iter().map(|file| (file.uri.as_str(), &file.contents)))
+            .and_then(|builder| builder.prepare())
+            .map_err(link_error)?;
 
         let mut schemas = BTreeMap::new();
         for file in &files {
@@ -184,7 +186,7 @@ pub fn message_type(body: &Value) -> Option<&str> {
 
 fn compile_one(registry: &Registry, file: &LinkedFile, key: &'static str) -> Result<Validator, SchemaError> {
     jsonschema::options()
-        .with_registry(registry.clone())
+        .with_registry(registry)
         .with_retriever(Offline)
         .with_base_uri(file.uri.clone())
         .build(&file.contents)

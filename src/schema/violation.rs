@@ -38,7 +38,7 @@ fn describe(error: &ValidationError<'_>) -> String {
             format!("expected {}, found {}", quote(expected_value), quote(instance))
         }
         ValidationErrorKind::Enum { options } => {
-            let allowed = match options {
+            let allowed = match &**options {
                 Value::Array(items) => items.iter().map(quote).collect::<Vec<_>>().join(", "),
                 other => quote(other),
             };
