@@ -167,6 +167,20 @@ impl Redactor {
                 self.scrub_mut(&mut threshold.threshold);
             }
         }
+        for group in &mut report.summary.skips_by_reason {
+            self.scrub_mut(&mut group.reason);
+        }
+        if let Some(preflight) = &mut report.preflight {
+            for warning in &mut preflight.warnings {
+                self.scrub_mut(warning);
+            }
+            for check in &mut preflight.checks {
+                self.scrub_mut(&mut check.detail);
+                if let Some(fix) = &mut check.fix {
+                    self.scrub_mut(fix);
+                }
+            }
+        }
     }
 
     fn redact_case(&self, case: &mut CaseReport) {
