@@ -99,7 +99,8 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
 /// `PREFLIGHT_FAILED`.
 async fn preflight(target: &Path, check_only: bool, format: Format) -> Result<session::CheckedTarget, CliError> {
     let checked = session::check_target(target).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?;
-    let redactor = Redactor::with_secrets(checked.file.api_key().ok().into_iter().filter(|k| !k.is_empty()).collect());
+    let secrets = [checked.file.api_key().ok(), checked.file.static_token().ok().flatten()];
+    let redactor = Redactor::with_secrets(secrets.into_iter().flatten().filter(|k| !k.is_empty()).collect());
     let report = redactor.redact_preflight(&checked.preflight);
     let mut text = format!("preflight of {}\n", target.display());
     for warning in &checked.file.warnings {
