@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use super::model::{PreflightReport, PreflightStatus, ReasonCount, Report, Verdict};
 use super::redact::Redactor;
-use super::terminal::{cut, error_summary, format_duration, format_number, MIB};
+use super::terminal::{compact_ids, cut, error_summary, format_duration, format_number, MIB};
 
 /// Failed cases listed before the list is cut, to keep PR comments short.
 pub const MAX_FAILED_ROWS: usize = 50;
@@ -172,8 +172,7 @@ fn skips(md: &mut String, groups: &[ReasonCount]) {
     let _ = writeln!(md, "### Skips by reason ({total})\n");
     md.push_str("| Skipped | Reason | Cases |\n|--:|---|---|\n");
     for group in groups {
-        let cases: Vec<String> = group.cases.iter().map(|id| code(id)).collect();
-        let _ = writeln!(md, "| {} | {} | {} |", group.count, text(&cut(&group.reason, 200)), cases.join(" "));
+        let _ = writeln!(md, "| {} | {} | {} |", group.count, text(&cut(&group.reason, 200)), code(&compact_ids(&group.cases)));
     }
     md.push('\n');
 }

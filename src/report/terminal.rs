@@ -124,7 +124,7 @@ fn skips_table(groups: &[ReasonCount]) -> String {
     let mut builder = Builder::default();
     builder.push_record(["skipped", "reason", "cases"]);
     for group in groups {
-        builder.push_record([group.count.to_string(), terminal_safe(&cut(&group.reason, MAX_TEXT)), group.cases.join(" ")]);
+        builder.push_record([group.count.to_string(), terminal_safe(&cut(&group.reason, MAX_TEXT)), terminal_safe(&compact_ids(&group.cases))]);
     }
     let mut table = builder.build();
     table
@@ -134,6 +134,36 @@ fn skips_table(groups: &[ReasonCount]) -> String {
         .with(Modify::new(Columns::new(2..3)).with(Width::wrap(44).keep_words(true)));
     table.modify(Rows::first(), Alignment::left());
     table.to_string()
+}
+
+/// Case ids with runs of consecutive numbers folded: `dsp.cn.consumer.001-028 dsp.id.provider.002`.
+pub(crate) fn compact_ids(ids: &[String]) -> String {
+    fn split(id: &str) -> Option<(&str, &str, u32)> {
+        let (prefix, number) = id.rsplit_once('.')?;
+        Some((prefix, number, number.parse().ok()?))
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        if let Some((prefix, first, mut n)) = split(&ids[i]) {
+            while let Some((p, next, m)) = ids.get(j + 1).and_then(|id| split(id)) {
+                if p != prefix || m != n + 1 || next.len() != first.len() {
+                    break;
+                }
+                n = m;
+                j += 1;
+            }
+        }
+        if j > i + 1 {
+            let last = split(&ids[j]).map(|(_, number, _)| number).unwrap_or_default();
+            parts.push(format!("{}-{last}", ids[i]));
+        } else {
+            parts.extend(ids[i..=j].iter().cloned());
+        }
+        i = j + 1;
+    }
+    parts.join(" ")
 }
 
 fn thresholds_passed(report: &Report) -> bool {
@@ -386,6 +416,16 @@ mod tests {
             text.lines().find(|l| l.trim_start_matches('│').trim_start().starts_with("total")).expect("total row");
         let numbers: Vec<&str> = total_line.split('│').map(str::trim).filter(|c| !c.is_empty()).collect();
         assert_eq!(numbers, ["total", "1", "1", "1", "1", "4"]);
+    }
+
+    #[test]
+    fn consecutive_case_ids_are_folded() {
+        let ids: Vec<String> = ["dsp.cn.consumer.001", "dsp.cn.consumer.002", "dsp.cn.consumer.003", "dsp.tp.consumer.001", "dsp.tp.consumer.002", "dsp.id.provider.002", "dsp.id.provider.007", "mvds.carbon.08-schema"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(compact_ids(&ids), "dsp.cn.consumer.001-003 dsp.tp.consumer.001 dsp.tp.consumer.002 dsp.id.provider.002 dsp.id.provider.007 mvds.carbon.08-schema");
+        assert_eq!(compact_ids(&[]), "");
     }
 
     #[test]

@@ -183,7 +183,16 @@ async fn catalog_line(file: &TargetFile, client: &RecordingClient, token: Option
     match status {
         200..=299 => {
             let datasets = reply.json().map(|c| crate::target::lenient::list(&c, "dataset").len()).unwrap_or(0);
-            PreflightCheck::ok("catalog", format!("POST {url} answered {status} with {datasets} dataset(s)"))
+            let detail = format!("POST {url} answered {status} with {datasets} dataset(s)");
+            if datasets == 0 && !file.management.setup() {
+                PreflightCheck::warn(
+                    "catalog",
+                    format!("{detail}: the provider cases that negotiate have nothing to negotiate for"),
+                    "offer a dataset to the harness's participant id, or let the harness register its own ([management] setup = true)",
+                )
+            } else {
+                PreflightCheck::ok("catalog", detail)
+            }
         }
         401 | 403 => {
             let (detail, fix) = match &file.auth {
