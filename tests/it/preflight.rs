@@ -46,7 +46,8 @@ async fn scripted(peer: Peer) -> MockServer {
         .await;
     Mock::given(method("POST")).and(path("/management/v3/assets/request")).respond_with(ResponseTemplate::new(peer.management).set_body_json(json!([]))).mount(&server).await;
     Mock::given(method("GET")).and(path("/data")).respond_with(ResponseTemplate::new(peer.data).set_body_string("{\"co2\": 1}")).mount(&server).await;
-    Mock::given(method("POST")).and(path("/daps/token")).respond_with(ResponseTemplate::new(peer.daps).set_body_json(json!({"error": "invalid_client"}))).mount(&server).await;
+    let token = if peer.daps == 200 { json!({"access_token": "a.b.c", "token_type": "bearer", "expires_in": 3600}) } else { json!({"error": "invalid_client"}) };
+    Mock::given(method("POST")).and(path("/daps/token")).respond_with(ResponseTemplate::new(peer.daps).set_body_json(token)).mount(&server).await;
     Mock::given(method("GET")).and(path("/daps/jwks.json")).respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": []}))).mount(&server).await;
     server
 }
@@ -138,6 +139,14 @@ async fn each_first_target_file_mistake_gets_a_clear_line() {
         ("no data source", EDC.replace("source_url = \"{base}/data\"", ""), SOUND, Ok, "the harness serves the carbon-emissions fixture"),
         ("a DAPS that gives no token", daps(""), Peer { daps: 401, ..SOUND }, Fail, "no DAT from"),
         ("a DAPS key set", daps(""), Peer { daps: 401, ..SOUND }, Ok, "publishes 0 key(s)"),
+        ("a DAPS that gives a token", daps(""), SOUND, Ok, "issued a DAT for audience \"p\""),
+        (
+            "a connector that does not trust the DAPS",
+            daps(""),
+            Peer { catalog: 401, ..SOUND },
+            Fail,
+            "was answered 401 -> the connector must trust the DAPS at",
+        ),
         ("a static token that is refused", "[dsp]\nurl = \"{base}/dsp\"\n[auth]\nkind = \"static\"\ntoken = \"t\"\n".into(), Peer { catalog: 403, ..SOUND }, Fail, "with the static token was answered 403"),
     ];
     for (name, text, peer, status, fragment) in rows {
