@@ -49,10 +49,11 @@ pub async fn preflight(file: &TargetFile) -> PreflightReport {
     if let AuthSection::Daps { jwks_url: Some(jwks), .. } = &file.auth {
         lines.push(jwks_line(&client, jwks).await);
     }
-    // Without a token the harness should have had, a catalog request proves nothing new.
-    let token_failed = matches!(file.auth, AuthSection::Daps { .. }) && token.is_none();
+    // Without a token the harness should have had (a line above says why), a catalog request
+    // would only be refused.
+    let has_credentials = matches!(file.auth, AuthSection::None) || token.is_some();
     if file.roles.provider {
-        if !token_failed && config.is_some() {
+        if has_credentials {
             lines.push(catalog_line(file, &client, token.as_deref()).await);
         }
     } else {
@@ -65,6 +66,7 @@ pub async fn preflight(file: &TargetFile) -> PreflightReport {
     if let Some(line) = data_source_line(file, &client).await {
         lines.push(line);
     }
+    lines.push(callback_line(file).await);
     let mut warnings = file.warnings.clone();
     warnings.extend(lines.iter().filter(|l| l.status == crate::report::model::PreflightStatus::Warn).map(warning_of));
     PreflightReport { warnings, checks: lines }
@@ -329,6 +331,25 @@ async fn data_source_line(file: &TargetFile, client: &RecordingClient) -> Option
             }
         }
     })
+}
+
+/// The harness's own server can bind where the file says (the address exists here and the
+/// port is free); it is released at once and bound again when the cases start.
+async fn callback_line(file: &TargetFile) -> PreflightCheck {
+    let h = &file.harness;
+    match tokio::net::TcpListener::bind((h.bind.as_str(), h.port)).await {
+        Ok(listener) => {
+            let port = listener.local_addr().map(|a| a.port()).unwrap_or(h.port);
+            let seen_as = h.advertised_host.as_deref().unwrap_or(&h.bind);
+            let port_text = if h.port == 0 { format!("a port the OS picks (now {port})") } else { port.to_string() };
+            PreflightCheck::ok("harness server", format!("binds {}:{port_text}; the connector is told to reach it at {seen_as}", h.bind))
+        }
+        Err(e) => PreflightCheck::fail(
+            "harness server",
+            format!("cannot bind {}:{}: {e}", h.bind, h.port),
+            "set [harness] bind to an address of this machine (0.0.0.0 for all) and port to a free one (0 lets the OS choose)",
+        ),
+    }
 }
 
 fn unreachable(check: &str, url: &str, error: &RunnerError, field: &str) -> PreflightCheck {

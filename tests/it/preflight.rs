@@ -80,6 +80,12 @@ async fn check(text: &str, peer: Peer, status: PreflightStatus, fragment: &str) 
     }
 }
 
+/// A port some listener holds for the rest of the test process.
+fn taken_port() -> u16 {
+    static HELD: std::sync::OnceLock<std::net::TcpListener> = std::sync::OnceLock::new();
+    HELD.get_or_init(|| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).local_addr().unwrap().port()
+}
+
 /// The smallest file a new user writes: no name, no [auth], no participant id.
 const BARE: &str = "[dsp]\nurl = \"{base}/dsp\"\n";
 
@@ -147,6 +153,8 @@ async fn each_first_target_file_mistake_gets_a_clear_line() {
             Fail,
             "was answered 401 -> the connector must trust the DAPS at",
         ),
+        ("a harness port that is taken", format!("{BARE}[harness]\nport = {}\n", taken_port()), SOUND, Fail, "-> set [harness] bind to an address of this machine"),
+        ("a harness server that binds", BARE.into(), SOUND, Ok, "harness server: binds 127.0.0.1:a port the OS picks"),
         ("a static token that is refused", "[dsp]\nurl = \"{base}/dsp\"\n[auth]\nkind = \"static\"\ntoken = \"t\"\n".into(), Peer { catalog: 403, ..SOUND }, Fail, "with the static token was answered 403"),
     ];
     for (name, text, peer, status, fragment) in rows {
