@@ -237,6 +237,13 @@ consumer = false
     let skipped: u64 = skips.iter().map(|g| g["count"].as_u64().unwrap()).sum();
     assert_eq!(skipped, total["skipped"].as_u64().unwrap());
     assert!(skips.iter().any(|g| g["reason"].as_str().unwrap().contains("consumer role")), "{skips:?}");
+    assert!(report::schema_violations(&json).is_empty(), "{:?}", report::schema_violations(&json));
+    let again = dir.path().join("again");
+    assert_eq!(cli(&["report", reports.join("report.json").to_str().unwrap(), "--out", again.to_str().unwrap()]).await, exit::SUCCESS);
+    for name in FILES {
+        assert_eq!(read(&reports, name), read(&again, name), "{name} of a target run differs when re-rendered from report.json");
+    }
+    assert!(read(&reports, "summary.md").contains("### Skips by reason"));
     // No consumer is described, so consumer cases are skipped with a reason, never passed.
     for case in json["cases"].as_array().unwrap().iter().filter(|c| c["role"] == "consumer") {
         assert_eq!(case["verdict"], "skip", "{}", case["id"]);
