@@ -257,3 +257,47 @@ async fn the_harness_serves_its_assets_bytes_and_the_pull_case_checks_them() {
         }
     }
 }
+
+/// The same mistakes against the reference connector itself (a real DSP endpoint, DAPS and
+/// management API, reached through a target file): each gives its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_connector_shows_each_mistake() {
+    use PreflightStatus::{Fail, Ok, Warn};
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("starts");
+    let dir = tempfile::tempdir().unwrap();
+    space.harness_keys.save(&dir.path().join("keys")).unwrap();
+    let info = &space.info;
+    let auth = format!(
+        "[auth]\nkind = \"daps\"\ntoken_url = \"{}\"\nkey_dir = \"keys\"\njwks_url = \"{}\"\nissuer = \"{}\"\n",
+        info.daps.token_url(),
+        info.daps.jwks_url(),
+        space.daps.issuer()
+    );
+    let sound = format!(
+        "[dsp]\nurl = \"{dsp}\"\nroot_url = \"{root}\"\nparticipant_id = \"{pid}\"\n[management]\nkind = \"reference\"\nurl = \"{mgmt}\"\napi_key = \"{key}\"\n{auth}[roles]\nprovider = true\nconsumer = false\n",
+        dsp = info.provider.dsp_url,
+        root = info.provider.root_url,
+        pid = info.provider.participant_id,
+        mgmt = info.provider.management_url,
+        key = info.provider.api_key,
+    );
+    let rows: Vec<(&str, String, PreflightStatus, &str)> = vec![
+        ("sound", sound.clone(), Ok, "answered 200 with"),
+        ("auth none against a connector that wants DATs", sound.replace(&auth, ""), Fail, "the connector wants a token: configure [auth] kind = \"daps\" or \"static\""),
+        ("a wrong management key", sound.replace(&info.provider.api_key, "not-the-key"), Fail, "the management API refused the key in management.api_key"),
+        ("a trailing /v3", sound.replace(&format!("{}\"", info.provider.management_url), &format!("{}/v3\"", info.provider.management_url)), Warn, "ends in an API version"),
+        ("a trailing /v3 still reaches the API", sound.replace(&format!("{}\"", info.provider.management_url), &format!("{}/v3\"", info.provider.management_url)), Ok, "took the key"),
+        ("another audience", sound.replace(&format!("participant_id = \"{}\"", info.provider.participant_id), "participant_id = \"somebody-else\""), Fail, "accept tokens for audience \"somebody-else\""),
+        ("a dsp url that is not the binding's base", sound.replace(&format!("url = \"{}\"", info.provider.dsp_url), &format!("url = \"{}/nothing\"", info.provider.root_url)), Fail, "dsp.url must be the base of the DSP binding"),
+    ];
+    for (name, text, status, fragment) in rows {
+        eprintln!("reference preflight row: {name}");
+        let file = target(&text, "", dir.path());
+        let report = preflight(&file).await;
+        let all = lines(&report);
+        let found = report.checks.iter().any(|c| c.status == status && c.line().contains(fragment)) || (status == Warn && report.warnings.iter().any(|w| w.contains(fragment)));
+        assert!(found, "{name}: no {} line contains {fragment:?}:\n{}", status.as_str(), all.join("\n"));
+        assert_eq!(report.failed(), status == Fail, "{name}:\n{}", all.join("\n"));
+    }
+    space.shutdown().await;
+}
