@@ -93,6 +93,10 @@ pub struct RunArgs {
     /// Output on stdout: the human table or the JSON report.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// With --target: only the preflight (reach every URL of the file, try the DAT, the
+    /// catalog, the management key, the data source), then exit; no case runs.
+    #[arg(long, requires = "target")]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,6 +14,9 @@ pub const USAGE: u8 = 2;
 pub const SETUP_FAILED: u8 = 3;
 /// `--runtime docker` was asked for and no Docker engine answers.
 pub const DOCKER_UNAVAILABLE: u8 = 4;
+/// `run --target`: the preflight found something that makes the target untestable (a URL
+/// that does not answer, a refused key or token, a missing variable); no case ran.
+pub const PREFLIGHT_FAILED: u8 = 5;
 /// The run was interrupted (Ctrl-C); containers and networks it started were removed.
 pub const INTERRUPTED: u8 = 130;
 /// At least one case failed or could not be judged (verdict fail or error).
@@ -24,12 +27,13 @@ pub const THRESHOLD_BREACHED: u8 = 101;
 pub const REGRESSED: u8 = 102;
 
 /// Every code with its meaning, for `dsp-harness exit-codes` and the README.
-pub const ALL: [(u8, &str, &str); 9] = [
+pub const ALL: [(u8, &str, &str); 10] = [
     (SUCCESS, "SUCCESS", "everything ran and every check passed"),
     (INTERNAL_ERROR, "INTERNAL_ERROR", "the harness failed unexpectedly (a bug)"),
     (USAGE, "USAGE", "the command line was wrong"),
     (SETUP_FAILED, "SETUP_FAILED", "the harness could not run (target file, ports, report directory, components)"),
     (DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE", "--runtime docker was asked for and no Docker engine answers"),
+    (PREFLIGHT_FAILED, "PREFLIGHT_FAILED", "run --target: the preflight found the target untestable (unreachable URL, refused key or token); no case ran"),
     (CHECKS_FAILED, "CHECKS_FAILED", "at least one case failed or could not be judged"),
     (THRESHOLD_BREACHED, "THRESHOLD_BREACHED", "a load-test threshold was breached"),
     (REGRESSED, "REGRESSED", "report --baseline found a regression"),

@@ -244,6 +244,7 @@ pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
         summary: Summary::default(),
         cases: Vec::new(),
         load: Some(run.load.clone()),
+        preflight: None,
     };
     let redactor = Redactor::with_secrets(run.secrets.clone());
     let report_dir = args.report_dir.clone().unwrap_or_else(|| super::run::default_report_dir("load"));

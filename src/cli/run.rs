@@ -67,7 +67,13 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
             options.on_interrupt = OnInterrupt::CleanUpAndExit { code: exit::INTERRUPTED as i32 };
             session::run_docker(options, &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
         }
-        (Some(target), _) => session::run_target(target, &plan, &schemas, &mut on_event).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?,
+        (Some(target), _) => {
+            let checked = preflight(target, args.check, args.format).await?;
+            if args.check {
+                return Ok(exit::SUCCESS);
+            }
+            session::run_checked_target(checked, &plan, &schemas, &mut on_event).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?
+        }
     };
     let finished = chrono::Utc::now();
     let report = Report::new(
@@ -83,8 +89,40 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         },
         outcome.cases,
         None,
-    );
+    )
+    .with_preflight(outcome.preflight);
     finish(&report, &report_dir, outcome.secrets, args.format)
+}
+
+/// Reads the target file and runs its preflight. The lines go to stderr before a run, or to
+/// stdout with `--check` (where they are the result); a failed line stops here with
+/// `PREFLIGHT_FAILED`.
+async fn preflight(target: &Path, check_only: bool, format: Format) -> Result<session::CheckedTarget, CliError> {
+    let checked = session::check_target(target).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?;
+    let secrets = [checked.file.api_key().ok(), checked.file.static_token().ok().flatten()];
+    let redactor = Redactor::with_secrets(secrets.into_iter().flatten().filter(|k| !k.is_empty()).collect());
+    let report = redactor.redact_preflight(&checked.preflight);
+    let mut text = format!("preflight of {}\n", target.display());
+    for warning in &checked.file.warnings {
+        text.push_str(&format!("warn target file: {}\n", redactor.scrub(warning)));
+    }
+    for line in &report.checks {
+        text.push_str(&line.line());
+        text.push('\n');
+    }
+    match (check_only, format) {
+        (true, Format::Json) => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        (true, Format::Human) => print!("{text}"),
+        (false, _) => eprint!("{text}"),
+    }
+    if report.failed() {
+        let failed = report.checks.iter().filter(|c| c.status == crate::report::model::PreflightStatus::Fail).count();
+        return Err(CliError {
+            code: exit::PREFLIGHT_FAILED,
+            message: format!("the preflight of {} failed ({failed} line(s) marked fail above); no case ran", target.display()),
+        });
+    }
+    Ok(checked)
 }
 
 /// Writes every report file and prints the summary; the exit code follows the verdicts.

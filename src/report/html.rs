@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::model::{Body, CaseReport, Exchange, Finding, LoadReport, Report, Verdict};
+use super::model::{Body, CaseReport, Exchange, Finding, LoadReport, PreflightReport, PreflightStatus, ReasonCount, Report, Verdict};
 use super::redact::Redactor;
 use super::terminal::{error_summary, format_duration, format_number, MIB};
 
@@ -44,8 +44,12 @@ pub fn render_html(report: &Report) -> String {
 
     header(&mut h, &report, heading, passed);
     h.push_str("<main>\n");
+    if let Some(preflight) = &report.preflight {
+        preflight_section(&mut h, preflight);
+    }
     if !report.cases.is_empty() {
         summary(&mut h, &report);
+        skips_section(&mut h, &report.summary.skips_by_reason);
     }
     // A load run is about its figures; a conformance run is about its cases.
     if let (true, Some(load)) = (is_load, &report.load) {
@@ -149,6 +153,53 @@ fn summary(h: &mut String, report: &Report) {
     );
 }
 
+/// What the harness checked and assumed before any case ran: the target file's warnings and
+/// every preflight line with its fix.
+fn preflight_section(h: &mut String, preflight: &PreflightReport) {
+    h.push_str("<section id=\"preflight\">\n<h2>Preflight</h2>\n");
+    if !preflight.warnings.is_empty() {
+        h.push_str("<ul class=\"warnings\">\n");
+        for warning in &preflight.warnings {
+            let _ = writeln!(h, "<li>{}</li>", esc(warning));
+        }
+        h.push_str("</ul>\n");
+    }
+    if !preflight.checks.is_empty() {
+        h.push_str("<table class=\"counts\">\n<thead><tr><th>Status</th><th>Check</th><th>Found</th><th>Fix</th></tr></thead>\n<tbody>\n");
+        for check in &preflight.checks {
+            let class = match check.status {
+                PreflightStatus::Ok => "pass",
+                PreflightStatus::Warn => "skip",
+                PreflightStatus::Fail => "fail",
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td><span class=\"badge {class}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                check.status.as_str(),
+                esc(&check.check),
+                esc(&check.detail),
+                check.fix.as_deref().map(esc).unwrap_or_default()
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+/// Every reason cases were skipped for, with how many and which (linked to their details).
+fn skips_section(h: &mut String, groups: &[ReasonCount]) {
+    if groups.is_empty() {
+        return;
+    }
+    h.push_str("<section id=\"skips\">\n<h2>Skips by reason</h2>\n<table class=\"counts\">\n");
+    h.push_str("<thead><tr><th class=\"num\">Skipped</th><th>Reason</th><th>Cases</th></tr></thead>\n<tbody>\n");
+    for group in groups {
+        let links: Vec<String> = group.cases.iter().map(|id| format!("<a href=\"#case-{0}\">{0}</a>", esc(id))).collect();
+        let _ = writeln!(h, "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>", group.count, esc(&group.reason), links.join(" "));
+    }
+    h.push_str("</tbody>\n</table>\n</section>\n");
+}
+
 /// A small inline SVG bar split by verdict.
 fn stacked_bar(passed: u32, failed: u32, errors: u32, skipped: u32) -> String {
     let total = passed + failed + errors + skipped;
@@ -240,7 +291,9 @@ fn case_rows(h: &mut String, case: &CaseReport) {
 fn first_finding_hint(case: &CaseReport) -> String {
     let text = match case.verdict {
         Verdict::Pass => None,
-        _ => case.findings.first().map(|f| format!("{}: {}", f.kind, f.message)).or_else(|| case.reason.clone()),
+        // A skip or an error is explained by its reason; a failure by its first finding.
+        Verdict::Skip | Verdict::Error => case.reason.clone().or_else(|| case.findings.first().map(|f| format!("{}: {}", f.kind, f.message))),
+        Verdict::Fail => case.findings.first().map(|f| format!("{}: {}", f.kind, f.message)).or_else(|| case.reason.clone()),
     };
     text.map(|t| format!("<div class=\"hint\">{}</div>", esc(&super::terminal::cut(&t, 160)))).unwrap_or_default()
 }
@@ -1009,6 +1062,17 @@ mod tests {
         assert!(page.contains("&lt;b&gt;bad&lt;/b&gt; &amp; \\&quot;worse\\&quot;"), "escaped JSON string");
         assert!(page.contains("plain &lt;text&gt; with [31m escape and  nul"));
         assert!(!page.contains('\u{1b}') && !page.contains('\u{0}'));
+    }
+
+    #[test]
+    fn preflight_and_skips_by_reason_are_shown() {
+        let page = render_html(&sample_report());
+        assert!(page.contains("<h2>Preflight</h2>"));
+        assert!(page.contains("<li>the file has no [auth] section: the harness sends no &lt;tokens&gt;</li>"), "warnings are escaped");
+        assert!(page.contains("<span class=\"badge skip\">warn</span></td><td>version document</td><td>does not announce 2025-1</td><td>serve it at the root</td>"));
+        assert!(page.contains("<h2>Skips by reason</h2>"));
+        assert!(page.contains("<tr><td class=\"num\">1</td><td>target has no consumer management API</td><td><a href=\"#case-dsp.tp.consumer.010\">dsp.tp.consumer.010</a></td></tr>"));
+        assert!(page.contains("<div class=\"hint\">provider unreachable</div>"), "an error shows its reason");
     }
 
     #[test]

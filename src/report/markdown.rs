@@ -8,9 +8,9 @@
 
 use std::fmt::Write as _;
 
-use super::model::{Report, Verdict};
+use super::model::{PreflightReport, PreflightStatus, ReasonCount, Report, Verdict};
 use super::redact::Redactor;
-use super::terminal::{cut, error_summary, format_duration, format_number, MIB};
+use super::terminal::{compact_ids, cut, error_summary, format_duration, format_number, MIB};
 
 /// Failed cases listed before the list is cut, to keep PR comments short.
 pub const MAX_FAILED_ROWS: usize = 50;
@@ -48,6 +48,9 @@ pub fn render_markdown(report: &Report) -> String {
         }
     );
 
+    if let Some(preflight) = &report.preflight {
+        warnings(&mut md, preflight);
+    }
     if !report.cases.is_empty() {
         md.push_str("| Area | Level | Passed | Failed | Skipped | Error |\n|---|---|--:|--:|--:|--:|\n");
         for g in &report.summary.groups {
@@ -74,6 +77,10 @@ pub fn render_markdown(report: &Report) -> String {
             let _ = writeln!(md, "### Failed cases ({})\n", failed.len());
             md.push_str("| Case | Level | Verdict | First finding |\n|---|---|---|---|\n");
             for case in failed.iter().take(MAX_FAILED_ROWS) {
+                let reason = match (case.verdict, &case.reason) {
+                    (Verdict::Error, Some(reason)) => format!("{} ", text(&cut(reason, 200))),
+                    _ => String::new(),
+                };
                 let finding = match case.findings.first() {
                     Some(f) => {
                         let mut t = format!("**{}**: {}", text(&f.kind), text(&cut(&f.message, 200)));
@@ -82,11 +89,13 @@ pub fn render_markdown(report: &Report) -> String {
                         }
                         t
                     }
-                    None => text(case.reason.as_deref().unwrap_or("no finding recorded")),
+                    None if reason.is_empty() => text(case.reason.as_deref().unwrap_or("no finding recorded")),
+                    None => String::new(),
                 };
+                let reason = if finding.is_empty() { reason.trim_end().to_string() } else { reason };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {finding} |",
+                    "| {} | {} | {} | {reason}{finding} |",
                     code(&case.id),
                     case.level.as_str(),
                     case.verdict.as_str()
@@ -97,6 +106,7 @@ pub fn render_markdown(report: &Report) -> String {
             }
             md.push('\n');
         }
+        skips(&mut md, &report.summary.skips_by_reason);
     }
 
     if let Some(load) = &report.load {
@@ -135,6 +145,36 @@ pub fn render_markdown(report: &Report) -> String {
         }
     }
     md
+}
+
+/// The target file's warnings and failed preflight lines, as a list.
+fn warnings(md: &mut String, preflight: &PreflightReport) {
+    let failed: Vec<_> = preflight.checks.iter().filter(|c| c.status == PreflightStatus::Fail).collect();
+    if preflight.warnings.is_empty() && failed.is_empty() {
+        return;
+    }
+    md.push_str("### Warnings\n\n");
+    for warning in &preflight.warnings {
+        let _ = writeln!(md, "- ⚠️ {}", text(&cut(warning, 300)));
+    }
+    for check in failed {
+        let _ = writeln!(md, "- ❌ {}", text(&cut(&check.line(), 300)));
+    }
+    md.push('\n');
+}
+
+/// Every reason cases were skipped for: how many, and which.
+fn skips(md: &mut String, groups: &[ReasonCount]) {
+    if groups.is_empty() {
+        return;
+    }
+    let total: u32 = groups.iter().map(|g| g.count).sum();
+    let _ = writeln!(md, "### Skips by reason ({total})\n");
+    md.push_str("| Skipped | Reason | Cases |\n|--:|---|---|\n");
+    for group in groups {
+        let _ = writeln!(md, "| {} | {} | {} |", group.count, text(&cut(&group.reason, 200)), code(&compact_ids(&group.cases)));
+    }
+    md.push('\n');
 }
 
 /// Escapes text for a Markdown table cell: markup characters get a backslash, line breaks
@@ -185,7 +225,11 @@ mod tests {
             "| **Total** | | **1** | **1** | **1** | **1** |",
             "### Failed cases (2)",
             "| `dsp.cn.provider.003` | MUST | fail | **status**: provider answered 400 to a valid \\<ContractRequestMessage\\> (expected `201`, actual `400`) |",
-            "| `mvds.carbon.negotiate` | MAY | error | **transport**: connection refused |",
+            "| `mvds.carbon.negotiate` | MAY | error | provider unreachable **transport**: connection refused |",
+            "### Warnings",
+            "- ⚠️ the file has no \\[auth\\] section: the harness sends no \\<tokens\\>",
+            "### Skips by reason (1)",
+            "| 1 | target has no consumer management API | `dsp.tp.consumer.010` |",
             "| `dataplane.pull.1MiB` | 8 | 400.0 | 400.0 | 6.0 | 11.0 | 30.5 | 55.0 | 4 (status-500: 3, timeout: 1) | 0.80× |",
             "| `ratio>=0.9` | `dataplane.pull.1MiB` | 0.8 | ❌ fail |",
         ] {

@@ -23,6 +23,86 @@ pub struct Report {
     /// Load-test results, present for `load` runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadReport>,
+    /// What the harness checked about a target before any case ran, and what it assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<PreflightReport>,
+}
+
+/// The preflight of a `run --target`: the target file's warnings (what the harness assumed for
+/// what the file leaves out) and one line per thing checked before any case ran.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightReport {
+    /// Everything the user should know but that did not stop the run: the target file's
+    /// warnings and the preflight lines with status `warn`, each with its fix.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub checks: Vec<PreflightCheck>,
+}
+
+impl PreflightReport {
+    /// True when a check failed: the run must not start.
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.status == PreflightStatus::Fail)
+    }
+}
+
+/// One thing the preflight checked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightCheck {
+    /// What was checked: `target file`, `dsp url`, `version document`, `management api`, ...
+    pub check: String,
+    pub status: PreflightStatus,
+    /// What the harness found.
+    pub detail: String,
+    /// What to change, when something is wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl PreflightCheck {
+    pub fn ok(check: &str, detail: impl Into<String>) -> PreflightCheck {
+        PreflightCheck { check: check.to_string(), status: PreflightStatus::Ok, detail: detail.into(), fix: None }
+    }
+
+    pub fn warn(check: &str, detail: impl Into<String>, fix: impl Into<String>) -> PreflightCheck {
+        PreflightCheck { check: check.to_string(), status: PreflightStatus::Warn, detail: detail.into(), fix: Some(fix.into()) }
+    }
+
+    pub fn fail(check: &str, detail: impl Into<String>, fix: impl Into<String>) -> PreflightCheck {
+        PreflightCheck { check: check.to_string(), status: PreflightStatus::Fail, detail: detail.into(), fix: Some(fix.into()) }
+    }
+
+    /// `ok   dsp url: ... (fix: ...)`, as the terminal shows it.
+    pub fn line(&self) -> String {
+        let mut line = format!("{:<4} {}: {}", self.status.as_str(), self.check, self.detail);
+        if let Some(fix) = &self.fix {
+            line.push_str(" -> ");
+            line.push_str(fix);
+        }
+        line
+    }
+}
+
+/// The outcome of one preflight check: `fail` stops the run before any case.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PreflightStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl PreflightStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PreflightStatus::Ok => "ok",
+            PreflightStatus::Warn => "warn",
+            PreflightStatus::Fail => "fail",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -65,6 +145,20 @@ pub struct TargetInfo {
 pub struct Summary {
     pub total: Counts,
     pub groups: Vec<GroupCounts>,
+    /// Skipped cases grouped by their reason, most frequent first: a skip is a hole in the
+    /// report, so the report says how big each hole is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skips_by_reason: Vec<ReasonCount>,
+}
+
+/// One reason and the cases it applies to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub count: u32,
+    /// The ids of the cases, in report order.
+    pub cases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -393,6 +487,7 @@ impl Report {
             summary: Summary::default(),
             cases,
             load,
+            preflight: None,
         };
         report.summarize();
         report
@@ -413,11 +508,36 @@ impl Report {
             }
         }
         summary.groups.sort_by(|a, b| (&a.area, a.level).cmp(&(&b.area, b.level)));
+        summary.skips_by_reason = skips_by_reason(&self.cases);
         self.summary = summary;
+    }
+
+    /// The report with the preflight of its target.
+    pub fn with_preflight(mut self, preflight: Option<PreflightReport>) -> Report {
+        self.preflight = preflight;
+        self
     }
 
     /// True when no case failed or errored (skips do not fail a run).
     pub fn all_passed(&self) -> bool {
         self.summary.total.failed == 0 && self.summary.total.errors == 0
     }
+}
+
+/// Skipped cases grouped by reason (a case without one counts under "no reason given"), most
+/// frequent first, then by reason.
+pub fn skips_by_reason(cases: &[CaseReport]) -> Vec<ReasonCount> {
+    let mut groups: Vec<ReasonCount> = Vec::new();
+    for case in cases.iter().filter(|c| c.verdict == Verdict::Skip) {
+        let reason = case.reason.as_deref().unwrap_or("no reason given");
+        match groups.iter_mut().find(|g| g.reason == reason) {
+            Some(group) => {
+                group.count += 1;
+                group.cases.push(case.id.clone());
+            }
+            None => groups.push(ReasonCount { reason: reason.to_string(), count: 1, cases: vec![case.id.clone()] }),
+        }
+    }
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    groups
 }

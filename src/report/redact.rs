@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::model::{Body, CaseReport, Exchange, Finding, Report};
+use super::model::{Body, CaseReport, Exchange, Finding, PreflightReport, Report};
 
 /// What every redacted value becomes.
 pub const REDACTED: &str = "[REDACTED]";
@@ -165,6 +165,31 @@ impl Redactor {
         if let Some(load) = &mut report.load {
             for threshold in &mut load.thresholds {
                 self.scrub_mut(&mut threshold.threshold);
+            }
+        }
+        for group in &mut report.summary.skips_by_reason {
+            self.scrub_mut(&mut group.reason);
+        }
+        if let Some(preflight) = &mut report.preflight {
+            self.redact_preflight_in_place(preflight);
+        }
+    }
+
+    /// A redacted copy of a preflight, for printing it before the run.
+    pub fn redact_preflight(&self, preflight: &PreflightReport) -> PreflightReport {
+        let mut copy = preflight.clone();
+        self.redact_preflight_in_place(&mut copy);
+        copy
+    }
+
+    fn redact_preflight_in_place(&self, preflight: &mut PreflightReport) {
+        for warning in &mut preflight.warnings {
+            self.scrub_mut(warning);
+        }
+        for check in &mut preflight.checks {
+            self.scrub_mut(&mut check.detail);
+            if let Some(fix) = &mut check.fix {
+                self.scrub_mut(fix);
             }
         }
     }

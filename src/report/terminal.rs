@@ -12,7 +12,7 @@ use tabled::builder::Builder;
 use tabled::settings::object::{Columns, Rows};
 use tabled::settings::{Alignment, Modify, Style, Width};
 
-use super::model::{Finding, LoadReport, Report, Verdict};
+use super::model::{CaseReport, Finding, LoadReport, PreflightCheck, PreflightReport, PreflightStatus, ReasonCount, Report, Verdict};
 use super::redact::Redactor;
 
 /// Width at which long findings are wrapped.
@@ -37,6 +37,9 @@ pub fn render_terminal(report: &Report) -> String {
         run.target.dsp_version,
         format_duration(run.duration_ms),
     );
+    if let Some(preflight) = &report.preflight {
+        out.push_str(&preflight_lines(preflight));
+    }
     if !report.cases.is_empty() {
         out.push('\n');
         out.push_str(&summary_table(&report));
@@ -47,12 +50,7 @@ pub fn render_terminal(report: &Report) -> String {
             let mut builder = Builder::default();
             builder.push_record(["case", "level", "verdict", "first finding"]);
             for case in failed {
-                let finding = case
-                    .findings
-                    .first()
-                    .map(finding_text)
-                    .or_else(|| case.reason.clone())
-                    .unwrap_or_else(|| "(no finding recorded)".to_owned());
+                let finding = case_text(case);
                 builder.push_record([
                     case.id.clone(),
                     case.level.as_str().to_owned(),
@@ -64,6 +62,11 @@ pub fn render_terminal(report: &Report) -> String {
             table.with(Style::rounded()).with(Modify::new(Columns::new(3..4)).with(Width::wrap(FINDING_WIDTH)));
             out.push_str("\nFailed cases\n");
             out.push_str(&table.to_string());
+            out.push('\n');
+        }
+        if !report.summary.skips_by_reason.is_empty() {
+            out.push_str("\nSkips by reason\n");
+            out.push_str(&skips_table(&report.summary.skips_by_reason));
             out.push('\n');
         }
     }
@@ -96,6 +99,71 @@ pub fn render_terminal(report: &Report) -> String {
     }
     out.push('\n');
     out
+}
+
+/// The target file's warnings and the preflight lines that are not `ok`, after the header.
+fn preflight_lines(preflight: &PreflightReport) -> String {
+    let mut out = String::new();
+    let shown: Vec<&PreflightCheck> = preflight.checks.iter().filter(|c| c.status != PreflightStatus::Ok).collect();
+    if preflight.warnings.is_empty() && shown.is_empty() {
+        return out;
+    }
+    out.push_str("\nWarnings\n");
+    for warning in &preflight.warnings {
+        let _ = writeln!(out, "  warn {}", terminal_safe(&cut(warning, MAX_TEXT)));
+    }
+    // Warn lines are in `warnings` already; a failed preflight line is shown once more here.
+    for check in shown.into_iter().filter(|c| c.status == PreflightStatus::Fail) {
+        let _ = writeln!(out, "  {}", terminal_safe(&cut(&check.line(), MAX_TEXT)));
+    }
+    out
+}
+
+/// Reason, count and the case ids of every skip.
+fn skips_table(groups: &[ReasonCount]) -> String {
+    let mut builder = Builder::default();
+    builder.push_record(["skipped", "reason", "cases"]);
+    for group in groups {
+        builder.push_record([group.count.to_string(), terminal_safe(&cut(&group.reason, MAX_TEXT)), terminal_safe(&compact_ids(&group.cases))]);
+    }
+    let mut table = builder.build();
+    table
+        .with(Style::rounded())
+        .with(Modify::new(Columns::new(0..1)).with(Alignment::right()))
+        .with(Modify::new(Columns::new(1..2)).with(Width::wrap(56)))
+        .with(Modify::new(Columns::new(2..3)).with(Width::wrap(44).keep_words(true)));
+    table.modify(Rows::first(), Alignment::left());
+    table.to_string()
+}
+
+/// Case ids with runs of consecutive numbers folded: `dsp.cn.consumer.001-028 dsp.id.provider.002`.
+pub(crate) fn compact_ids(ids: &[String]) -> String {
+    fn split(id: &str) -> Option<(&str, &str, u32)> {
+        let (prefix, number) = id.rsplit_once('.')?;
+        Some((prefix, number, number.parse().ok()?))
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        if let Some((prefix, first, mut n)) = split(&ids[i]) {
+            while let Some((p, next, m)) = ids.get(j + 1).and_then(|id| split(id)) {
+                if p != prefix || m != n + 1 || next.len() != first.len() {
+                    break;
+                }
+                n = m;
+                j += 1;
+            }
+        }
+        if j > i + 1 {
+            let last = split(&ids[j]).map(|(_, number, _)| number).unwrap_or_default();
+            parts.push(format!("{}-{last}", ids[i]));
+        } else {
+            parts.extend(ids[i..=j].iter().cloned());
+        }
+        i = j + 1;
+    }
+    parts.join(" ")
 }
 
 fn thresholds_passed(report: &Report) -> bool {
@@ -226,6 +294,18 @@ pub(crate) fn format_duration(ms: u64) -> String {
     }
 }
 
+/// What a failed or errored case has to say: an error's reason (why it could not be judged)
+/// before its first finding, a failure's first finding.
+fn case_text(case: &CaseReport) -> String {
+    let finding = case.findings.first().map(finding_text);
+    match (case.verdict, &case.reason, finding) {
+        (Verdict::Error, Some(reason), Some(finding)) => format!("{}\n{finding}", cut(reason, MAX_TEXT)),
+        (_, _, Some(finding)) => finding,
+        (_, Some(reason), None) => cut(reason, MAX_TEXT),
+        (_, None, None) => "(no finding recorded)".to_owned(),
+    }
+}
+
 /// `[status] message` plus expected and actual lines when the finding has them.
 pub(crate) fn finding_text(finding: &Finding) -> String {
     let mut text = format!("[{}] {}", finding.kind, cut(&finding.message, MAX_TEXT));
@@ -295,6 +375,29 @@ mod tests {
     }
 
     #[test]
+    fn shows_warnings_error_reasons_and_skips_by_reason() {
+        let mut report = sample_report();
+        let mut second = report.cases[2].clone();
+        second.id = "dsp.tp.consumer.011".into();
+        report.cases.push(second);
+        report.summarize();
+        let text = render_terminal(&report);
+        for expected in [
+            "Warnings",
+            "warn the file has no [auth] section",
+            "provider unreachable",
+            "Skips by reason",
+            "target has no consumer management API",
+            "dsp.tp.consumer.010 dsp.tp.consumer.011",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        let row = text.lines().find(|l| l.contains("target has no consumer")).unwrap();
+        assert!(row.trim_start_matches('│').trim_start().starts_with('2'), "the count comes first: {row}");
+        assert!(!text.contains("ok   dsp url"), "ok lines are not repeated in the summary: {text}");
+    }
+
+    #[test]
     fn load_only_report_shows_figures_and_thresholds() {
         let mut report = sample_report();
         report.cases.clear();
@@ -313,6 +416,16 @@ mod tests {
             text.lines().find(|l| l.trim_start_matches('│').trim_start().starts_with("total")).expect("total row");
         let numbers: Vec<&str> = total_line.split('│').map(str::trim).filter(|c| !c.is_empty()).collect();
         assert_eq!(numbers, ["total", "1", "1", "1", "1", "4"]);
+    }
+
+    #[test]
+    fn consecutive_case_ids_are_folded() {
+        let ids: Vec<String> = ["dsp.cn.consumer.001", "dsp.cn.consumer.002", "dsp.cn.consumer.003", "dsp.tp.consumer.001", "dsp.tp.consumer.002", "dsp.id.provider.002", "dsp.id.provider.007", "mvds.carbon.08-schema"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(compact_ids(&ids), "dsp.cn.consumer.001-003 dsp.tp.consumer.001 dsp.tp.consumer.002 dsp.id.provider.002 dsp.id.provider.007 mvds.carbon.08-schema");
+        assert_eq!(compact_ids(&[]), "");
     }
 
     #[test]

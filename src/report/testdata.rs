@@ -151,6 +151,13 @@ pub(crate) fn sample_report() -> Report {
         summary: Summary::default(),
         cases: vec![pass, fail, skip, error],
         load: Some(sample_load()),
+        preflight: Some(PreflightReport {
+            warnings: vec!["the file has no [auth] section: the harness sends no <tokens>".into()],
+            checks: vec![
+                PreflightCheck::ok("dsp url", "POST http://127.0.0.1:4711/catalog/request answered 200"),
+                PreflightCheck::warn("version document", "does not announce 2025-1", "serve it at the root"),
+            ],
+        }),
     };
     report.summarize();
     report

@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod counterparty;
 pub mod error;
 pub mod http;
+pub mod preflight;
 pub mod proxy;
 pub mod recorder;
 pub mod scenario;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::scenario::{run_scenario, Fixture, NetworkView, ScenarioConfig};
 use super::{Recorder, RecordingProxy, RunnerError};
-use crate::report::model::{CaseReport, LogExcerpt, RunEvent, TargetInfo, Verdict};
+use crate::report::model::{CaseReport, LogExcerpt, PreflightReport, RunEvent, TargetInfo, Verdict};
 use super::conformance::configure::docker_config;
 use super::conformance::{embedded_config, run_cases, selected_cases, target_config, ConformanceConfig, ConformanceError, RunOptions, Timing};
 use crate::runtime::docker::{self, DockerOptions};
@@ -101,6 +101,8 @@ pub struct Outcome {
     pub target: TargetInfo,
     /// Literal secrets used during the run, for the redactor.
     pub secrets: Vec<String>,
+    /// What the preflight of a target run found.
+    pub preflight: Option<PreflightReport>,
 }
 
 /// Runs `plan` against a fresh embedded data space set up by `options`.
@@ -133,7 +135,7 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
     to_consumer.stop().await;
     framing.finish();
     cases.extend(suite_cases?);
-    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets })
+    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets, preflight: None })
 }
 
 /// Runs `plan` against the reference data space in Docker containers started from `image`.
@@ -191,13 +193,36 @@ async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, sche
         dsp_url: space.network_info.provider.dsp_url.clone(),
         dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
     };
-    Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets })
+    Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets, preflight: None })
 }
 
-/// Runs the suites against the connector a target file describes. The carbon-emissions
-/// scenario needs both reference connectors and is not part of a target run.
-pub async fn run_target(path: &std::path::Path, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+/// A target file, read, and what its preflight found.
+#[derive(Debug, Clone)]
+pub struct CheckedTarget {
+    pub file: TargetFile,
+    pub preflight: PreflightReport,
+}
+
+/// Reads a target file and runs its preflight (`run --target FILE --check`, and the start of
+/// every target run). An unreadable file is an error; everything else is a preflight line.
+pub async fn check_target(path: &std::path::Path) -> Result<CheckedTarget, SessionError> {
     let file = TargetFile::load(path)?;
+    let preflight = super::preflight::preflight(&file).await;
+    Ok(CheckedTarget { file, preflight })
+}
+
+/// Runs the suites against the connector a target file describes, read and checked by
+/// [`check_target`] first. The carbon-emissions scenario needs both reference connectors and
+/// is not part of a target run.
+pub async fn run_target(path: &std::path::Path, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+    let checked = check_target(path).await?;
+    run_checked_target(checked, plan, schemas, events).await
+}
+
+/// Runs the suites against a target whatever its preflight found (the caller decides whether a
+/// failed preflight stops the run); the preflight goes into the outcome for the report.
+pub async fn run_checked_target(checked: CheckedTarget, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+    let CheckedTarget { file, preflight } = checked;
     let plan = RunPlan { scenario: false, ..plan.clone() };
     let config = target_config(&file, plan.run_options(schemas))?;
     let management = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.management.name()).unwrap_or("none").to_string();
@@ -206,5 +231,5 @@ pub async fn run_target(path: &std::path::Path, plan: &RunPlan, schemas: &Schema
     let cases = suites(config, &plan, &mut framing).await;
     framing.finish();
     let target = TargetInfo { name: file.name.clone(), management, dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
-    Ok(Outcome { cases: cases?, runtime: "external".to_string(), target, secrets })
+    Ok(Outcome { cases: cases?, runtime: "external".to_string(), target, secrets, preflight: Some(preflight) })
 }

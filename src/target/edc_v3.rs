@@ -430,6 +430,12 @@ impl ManagementClient {
         self.call(Method::POST, path, Some(body)).await.map(drop)
     }
 
+    /// `POST /v3/assets/request` with `limit`: the cheapest authenticated call, for the
+    /// preflight's check of the key.
+    pub async fn query_assets(&self, limit: u32) -> Result<Answer<Vec<Value>>, TargetError> {
+        self.query("/v3/assets/request", Some(json!({ "@context": context(), "@type": "QuerySpec", "offset": 0, "limit": limit }))).await
+    }
+
     /// `GET` of a path of the API, answered with anything successful (the preflight's probe).
     pub async fn probe(&self, path: &str) -> Result<Answer<Value>, TargetError> {
         self.json(Method::GET, path, None).await

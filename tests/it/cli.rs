@@ -228,6 +228,22 @@ consumer = false
     assert_eq!(code, exit::SUCCESS, "the served provider should pass: {total}");
     assert!(total["passed"].as_u64().unwrap() > 100, "the provider suites ran: {total}");
     assert_eq!(json["run"]["runtime"], "external");
+    // The preflight ran first and every line of it is in the report, all ok.
+    let checks = json["preflight"]["checks"].as_array().expect("the report holds the preflight");
+    assert!(checks.len() >= 6, "{checks:?}");
+    assert!(checks.iter().all(|c| c["status"] == "ok"), "{checks:?}");
+    // The consumer cases' one reason is counted with their ids.
+    let skips = json["summary"]["skips_by_reason"].as_array().expect("skips by reason");
+    let skipped: u64 = skips.iter().map(|g| g["count"].as_u64().unwrap()).sum();
+    assert_eq!(skipped, total["skipped"].as_u64().unwrap());
+    assert!(skips.iter().any(|g| g["reason"].as_str().unwrap().contains("consumer role")), "{skips:?}");
+    assert!(report::schema_violations(&json).is_empty(), "{:?}", report::schema_violations(&json));
+    let again = dir.path().join("again");
+    assert_eq!(cli(&["report", reports.join("report.json").to_str().unwrap(), "--out", again.to_str().unwrap()]).await, exit::SUCCESS);
+    for name in FILES {
+        assert_eq!(read(&reports, name), read(&again, name), "{name} of a target run differs when re-rendered from report.json");
+    }
+    assert!(read(&reports, "summary.md").contains("### Skips by reason"));
     // No consumer is described, so consumer cases are skipped with a reason, never passed.
     for case in json["cases"].as_array().unwrap().iter().filter(|c| c["role"] == "consumer") {
         assert_eq!(case["verdict"], "skip", "{}", case["id"]);

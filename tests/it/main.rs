@@ -12,6 +12,7 @@ mod cli;
 mod load;
 mod conformance;
 mod edc_client;
+mod preflight;
 mod support;
 mod versions;
 mod architecture;

@@ -241,6 +241,7 @@ fn realistic_report() -> Report {
             }],
             peak_memory_bytes: Some(48 * 1024 * 1024),
         }),
+        preflight: None,
     };
     report.summarize();
     report

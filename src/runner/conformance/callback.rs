@@ -124,9 +124,15 @@ impl Mailbox {
     }
 }
 
+/// Where the hub serves the carbon-emissions fixture, the data of the harness's own asset when
+/// the target file names no `[dataset] source_url`.
+pub const ASSET_DATA_PATH: &str = "/data/carbon-emissions.json";
+
 /// The running callback server of a run. Dropping it stops the server.
 pub struct CallbackHub {
     public_base: String,
+    /// The same server as the harness itself reaches it (loopback when bound to all interfaces).
+    local_base: String,
     mailboxes: Arc<Mutex<HashMap<String, Arc<Mailbox>>>>,
     /// Held only so that dropping the hub stops its server.
     _server: ServerTask,
@@ -142,12 +148,15 @@ impl CallbackHub {
         let addr: SocketAddr = listener.local_addr().map_err(|source| RunnerError::Bind { what: "the harness callback server".to_string(), source })?;
         let host = config.advertised_host.clone().unwrap_or_else(|| addr.ip().to_string());
         let public_base = format!("http://{host}:{}", addr.port());
+        let local_ip = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+        let local_base = format!("http://{}", SocketAddr::new(local_ip, addr.port()));
         let mailboxes: Boxes = Arc::default();
         let app = Router::new()
+            .route(ASSET_DATA_PATH, axum::routing::get(asset_data))
             .route("/c/{token}", axum::routing::any(receive_root))
             .route("/c/{token}/{*rest}", axum::routing::any(receive))
             .with_state(mailboxes.clone());
-        Ok(CallbackHub { public_base, mailboxes, _server: ServerTask::spawn(listener, app) })
+        Ok(CallbackHub { public_base, local_base, mailboxes, _server: ServerTask::spawn(listener, app) })
     }
 
     /// Opens a mailbox whose requests are recorded into `recorder` as sent by `from`.
@@ -175,6 +184,16 @@ impl CallbackHub {
     pub fn base_url(&self) -> &str {
         &self.public_base
     }
+
+    /// The base URL as the harness itself reaches the server.
+    pub fn local_base_url(&self) -> &str {
+        &self.local_base
+    }
+}
+
+/// The carbon-emissions fixture, served whole (it is small and compiled in).
+async fn asset_data() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::reference::backend::CARBON_EMISSIONS).into_response()
 }
 
 async fn receive_root(State(boxes): State<Boxes>, Path(token): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {

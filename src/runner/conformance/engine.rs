@@ -68,6 +68,10 @@ pub fn selected_cases(filter: &Filter) -> Result<Vec<Case>, SuiteError> {
 /// that also runs other things (the carbon-emissions scenario) frames the run itself.
 pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut dyn FnMut(RunEvent)) -> Result<Vec<CaseReport>, ConformanceError> {
     let hub = Arc::new(CallbackHub::start(&config.identity.callback).await?);
+    let mut config = config;
+    if let Some(cut) = config.provider.as_mut() {
+        serve_asset_data(cut, &hub);
+    }
     let checks = registry::all();
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let tokens = Arc::new(config.tokens);
@@ -126,6 +130,24 @@ pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut
     }
     reports.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
     Ok(reports)
+}
+
+/// When the harness registers its own asset and nothing names where its data lives, the data
+/// is the carbon-emissions fixture served by the harness's own callback server, at the host
+/// the connector is told to reach the harness on. An asset whose data lives nowhere would make
+/// every pull fail, and the failure would be blamed on the connector.
+fn serve_asset_data(cut: &mut ConnectorUnderTest, hub: &CallbackHub) {
+    if !cut.setup || cut.asset_source_url.is_some() || !cut.management.capabilities().api {
+        return;
+    }
+    let url = format!("{}{}", hub.base_url(), super::callback::ASSET_DATA_PATH);
+    tracing::info!("no [dataset] source_url: the harness serves the carbon-emissions fixture itself at {url}");
+    // The harness reads its own server on loopback to compare the pulled bytes, whatever host
+    // the connector reaches it on. Target runs have no other rewrites.
+    if hub.base_url() != hub.local_base_url() {
+        cut.url_rewrites = crate::runtime::UrlRewrite::new([(hub.base_url().to_string(), hub.local_base_url().to_string())]);
+    }
+    cut.asset_source_url = Some(url);
 }
 
 /// One case, ready to run.
