@@ -207,18 +207,18 @@ pub const MANAGEMENT_BODY_LIMIT: usize = 2 << 20;
 /// management API's error body (EDC's `[{message, type}]`) instead of axum's plain text.
 async fn limit_management_body(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    let too_large = || {
-        let body = serde_json::json!([{ "message": format!("the body is longer than {MANAGEMENT_BODY_LIMIT} bytes"), "type": "PayloadTooLarge" }]);
-        (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
-    };
-    let declared = request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MANAGEMENT_BODY_LIMIT as u64) {
-        return too_large();
-    }
+    let declared = crate::reference::body::declared_length(request.headers());
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, MANAGEMENT_BODY_LIMIT).await {
+    match crate::reference::body::read_limited(body, declared, MANAGEMENT_BODY_LIMIT).await {
         Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
-        Err(_) => too_large(),
+        Err(e) => {
+            let status = match e {
+                crate::reference::body::BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                crate::reference::body::BodyError::Broken(_) => StatusCode::BAD_REQUEST,
+            };
+            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "PayloadTooLarge" } else { "BadRequest" };
+            (status, axum::Json(serde_json::json!([{ "message": e.to_string(), "type": kind }]))).into_response()
+        }
     }
 }
 

@@ -98,29 +98,13 @@ async fn guard(request: Request, next: Next) -> Response {
             return DspError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {shown:?} is not json")).in_area(area).into_response();
         }
     }
-    let too_large = || DspError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is longer than {DSP_BODY_LIMIT} bytes")).in_area(area).into_response();
-    let declared_length = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared_length.is_some_and(|n| n > DSP_BODY_LIMIT as u64) {
-        return too_large();
-    }
+    let declared = crate::reference::body::declared_length(request.headers());
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, DSP_BODY_LIMIT).await {
+    match crate::reference::body::read_limited(body, declared, DSP_BODY_LIMIT).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Err(e) if is_length_limit(&e) => too_large(),
-        Err(e) => DspError::bad_request(format!("cannot read the body: {e}")).in_area(area).into_response(),
+        Err(e @ crate::reference::body::BodyError::TooLarge { .. }) => DspError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).in_area(area).into_response(),
+        Err(e) => DspError::bad_request(e.to_string()).in_area(area).into_response(),
     }
-}
-
-/// Whether reading a body stopped at the length limit rather than on a broken connection.
-fn is_length_limit(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }
 
 // ---------------------------------------------------------------------------------------------
