@@ -41,23 +41,22 @@ fn check(name: &str, text: &str, secrets: &[String]) -> Vec<String> {
 fn no_secret_of_the_scenario_and_the_suites_reaches_a_report_file_or_the_log() {
     let captured = Captured::default();
     let sink = captured.clone();
-    let make_subscriber = move || {
-        let sink = sink.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .finish()
-    };
-    let for_threads = make_subscriber.clone();
-    // Every worker and blocking thread logs into the sink, so spawned tasks are captured too.
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    // One subscriber for every worker and blocking thread, so spawned tasks are captured too
+    // and a span opened on one thread can close on another.
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let for_threads = dispatch.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .on_thread_start(move || std::mem::forget(tracing::subscriber::set_default(for_threads())))
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&for_threads)))
         .build()
         .unwrap();
-    let _main = tracing::subscriber::set_default(make_subscriber());
+    let _main = tracing::dispatcher::set_default(&dispatch);
     let options = EmbeddedOptions {
         provider_api_key: "provider-management-key-0123456789".into(),
         consumer_api_key: "consumer-management-key-0123456789".into(),
@@ -101,4 +100,14 @@ fn no_secret_of_the_scenario_and_the_suites_reaches_a_report_file_or_the_log() {
     assert!(searched >= 4, "every report format was written");
     eprintln!("searched {searched} report files and {} log lines for {} secrets", log.lines().count(), secrets.len());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The search is not vacuous: a leaked secret, a JWT or a PEM key in a text is found.
+#[test]
+fn the_secret_search_finds_leaks() {
+    let secrets = vec!["provider-management-key-0123456789".to_string()];
+    assert!(check("t", "all clear", &secrets).is_empty());
+    assert_eq!(check("t", "x-api-key: provider-management-key-0123456789", &secrets).len(), 1);
+    assert_eq!(check("t", "authorization: eyJhbGciOiJFUzI1NiJ9.e30.sig", &[]).len(), 1);
+    assert_eq!(check("t", "-----BEGIN PRIVATE KEY-----", &[]).len(), 1);
 }
