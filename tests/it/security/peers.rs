@@ -91,7 +91,9 @@ async fn run_cli(args: &[&str]) -> u8 {
     dsp_harness::cli::run(dsp_harness::cli::Cli::try_parse_from(argv).expect("valid arguments")).await
 }
 
-const CASES: [&str; 2] = ["dsp.met.provider.001", "dsp.cat.provider.001"];
+/// The version document, the catalog, and the catalog's content type: the last passed a peer
+/// answering garbage declared as JSON until it also parsed the body (#15).
+const CASES: [&str; 3] = ["dsp.met.provider.001", "dsp.cat.provider.001", "dsp.cat.provider.004"];
 const TIMEOUT_SECS: u64 = 3;
 
 /// Runs the two cases against `how`; says what is wrong with the outcome, if anything.
