@@ -271,7 +271,14 @@ async fn pull_tokens_open_their_own_transfer_only_and_only_while_it_runs() {
         }
         async move {
             let response = request.send().await.unwrap();
-            (response.status().as_u16(), response.bytes().await.unwrap().len())
+            let status = response.status().as_u16();
+            let body = response.bytes().await.unwrap();
+            // A refusal carries the data plane's JSON error body, never a part of the data.
+            if status != 200 {
+                let error: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                assert!(error["error"].is_string(), "a {status} without an error body: {}", String::from_utf8_lossy(&body));
+            }
+            (status, body.len())
         }
     };
     assert_eq!(pull(&a.endpoint, a.authorization.clone()).await, (200, 1111), "token a gets transfer a's bytes");
