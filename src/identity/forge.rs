@@ -1,6 +1,8 @@
 //! Tokens signed by keys nobody trusts. Conformance suites present them to check that a
 //! connector rejects a DAT whose signature does not come from its DAPS, even when every claim
-//! is otherwise perfect.
+//! is otherwise perfect. The security tests use the rest: an unsigned copy of a real token
+//! (`alg: none`), the classic key confusion (HS256 with the DAPS's public key as the secret),
+//! and a real token whose claims were edited after signing.
 
 use super::claims::DatClaims;
 use super::error::IdentityError;
@@ -53,6 +55,54 @@ pub fn tamper_payload(token: &str) -> String {
     parts.join(".")
 }
 
+/// The payload of a compact JWS as JSON, if it has one.
+pub fn payload_of(token: &str) -> Option<serde_json::Value> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let part = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part.as_bytes()).ok()?).ok()
+}
+
+/// The claims of `token` again, with `{"alg": "none"}` and no signature (RFC 7519 section 6).
+pub fn unsigned(token: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    format!("{header}.{payload}.")
+}
+
+/// The claims of `token` signed HS256 with the PEM text of `public_key` as the HMAC secret,
+/// announcing `kid`: a verifier that takes the algorithm from the header and the key from its
+/// key set would accept it.
+pub fn key_confusion(
+    token: &str,
+    public_key: &super::public_key::EcPublicKey,
+    kid: Option<&str>,
+) -> Result<String, IdentityError> {
+    let claims = payload_of(token)
+        .ok_or_else(|| IdentityError::Signing("the token has no json payload".into()))?;
+    let pem_text = pem::encode(&pem::Pem::new("PUBLIC KEY", public_key.spki_der()));
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = kid.map(str::to_owned);
+    let secret = jsonwebtoken::EncodingKey::from_secret(pem_text.as_bytes());
+    jsonwebtoken::encode(&header, &claims, &secret)
+        .map_err(|e| IdentityError::Signing(e.to_string()))
+}
+
+/// `token` with its claims changed by `edit` and its original header and signature kept, so
+/// only the signature check can catch it (a forged subject, a widened audience, ...).
+pub fn edit_claims(token: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    if let (Some(mut claims), Some(payload)) = (payload_of(token), parts.get_mut(1)) {
+        edit(&mut claims);
+        *payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    }
+    parts.join(".")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +115,22 @@ mod tests {
         let b = sign_with_unknown_key(&claims).unwrap();
         let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
         assert_ne!(kid(&a), kid(&b));
+    }
+
+    #[test]
+    fn forgeries_keep_the_claims_and_change_what_they_claim_to_be() {
+        let keys = ParticipantKeys::generate("t").unwrap();
+        let claims = DatClaims::new("i", "s", OneOrMany::one("a"), unix_now(), 60);
+        let token = sign_with_key(&keys, &claims, Some(keys.kid())).unwrap();
+        let header = |t: &str| jsonwebtoken::decode_header(t);
+        assert!(unsigned(&token).ends_with('.'));
+        assert_eq!(payload_of(&unsigned(&token)), payload_of(&token));
+        let confused = key_confusion(&token, keys.public_key(), Some("k")).unwrap();
+        assert_eq!(header(&confused).unwrap().alg, jsonwebtoken::Algorithm::HS256);
+        assert_eq!(payload_of(&confused), payload_of(&token));
+        let forged = edit_claims(&token, |c| c["sub"] = "someone-else".into());
+        assert_eq!(payload_of(&forged).unwrap()["sub"], "someone-else");
+        assert_eq!(forged.rsplit('.').next(), token.rsplit('.').next());
     }
 
     #[test]

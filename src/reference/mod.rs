@@ -7,3 +7,4 @@ pub mod connector;
 pub mod daps;
 pub mod objectstore;
 pub mod backend;
+pub mod body;

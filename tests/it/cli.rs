@@ -64,7 +64,7 @@ async fn a_missing_target_file_or_report_is_a_setup_failure() {
 }
 
 /// Every credential a real run used: API keys, DATs, pull tokens, S3 keys.
-fn secrets_of(report: &Report, known: &[String]) -> Vec<String> {
+pub(crate) fn secrets_of(report: &Report, known: &[String]) -> Vec<String> {
     let mut secrets: Vec<String> = known.to_vec();
     for exchange in report.cases.iter().flat_map(|c| &c.exchanges) {
         for (name, value) in exchange.request_headers.iter().chain(&exchange.response_headers) {

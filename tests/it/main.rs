@@ -13,6 +13,7 @@ mod load;
 mod conformance;
 mod edc_client;
 mod preflight;
+mod security;
 mod support;
 mod versions;
 mod architecture;

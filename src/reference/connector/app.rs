@@ -1,6 +1,10 @@
 //! The reference connector itself: configuration, shared state, identity on both directions
 //! of the wire, and the router that serves its four faces (DSP, management API, public data
 //! plane, version document) on one port.
+//!
+//! An unauthenticated caller learns little: a refused DAT is answered with the rejection's
+//! short code (`token refused (expired)`), never the expected audience, issuer or key id; the
+//! full reason goes to the log at debug level.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -112,7 +116,7 @@ impl Connector {
             .route("/health", axum::routing::get(|| async { "ok" }))
             .merge(super::dsp::version_router(self.clone()))
             .nest("/dsp", super::dsp::router(self.clone()))
-            .nest("/management", super::management::router(self.clone()))
+            .nest("/management", super::management::router(self.clone()).layer(axum::middleware::from_fn(limit_management_body)))
             .nest("/public", super::dataplane::router(self.clone()))
     }
 
@@ -124,7 +128,7 @@ impl Connector {
             if self.fault(Fault::AcceptMissingToken) {
                 return Ok(Caller { participant_id: None });
             }
-            return Err(DspError::unauthorized(DatRejection::Missing.to_string()));
+            return Err(DspError::unauthorized(public_reason(&DatRejection::Missing)));
         }
         let mut result = self.inner.verifier.verify(token, self.participant_id()).await;
         if let Err(DatRejection::WrongAudience { found, .. }) = &result {
@@ -144,7 +148,8 @@ impl Connector {
                 if tolerated {
                     Ok(Caller { participant_id: None })
                 } else {
-                    Err(DspError::unauthorized(rejection.to_string()))
+                    tracing::debug!(participant = %self.participant_id(), %rejection, "refused a dat");
+                    Err(DspError::unauthorized(public_reason(&rejection)))
                 }
             }
         }
@@ -184,6 +189,46 @@ impl Connector {
         }
         body
     }
+}
+
+/// What a caller whose DAT was refused is told: the kind of rejection, not the audience,
+/// issuer or key the connector expected.
+pub fn public_reason(rejection: &DatRejection) -> String {
+    match rejection {
+        DatRejection::Missing => "missing token".to_string(),
+        other => format!("token refused ({})", other.code()),
+    }
+}
+
+/// The longest management API body the connector reads (2 MiB).
+pub const MANAGEMENT_BODY_LIMIT: usize = 2 << 20;
+
+/// Refuses a management request body longer than [`MANAGEMENT_BODY_LIMIT`] with 413 and the
+/// management API's error body (EDC's `[{message, type}]`) instead of axum's plain text.
+async fn limit_management_body(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let declared = crate::reference::body::declared_length(request.headers());
+    let (parts, body) = request.into_parts();
+    match crate::reference::body::read_limited(body, declared, MANAGEMENT_BODY_LIMIT).await {
+        Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(e) => {
+            let status = match e {
+                crate::reference::body::BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                crate::reference::body::BodyError::Broken(_) => StatusCode::BAD_REQUEST,
+            };
+            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "PayloadTooLarge" } else { "BadRequest" };
+            (status, axum::Json(serde_json::json!([{ "message": e.to_string(), "type": kind }]))).into_response()
+        }
+    }
+}
+
+/// Whether `given` is the management API key, compared in constant time so the time of a
+/// refusal does not tell how much of a guess was right. Both sides are hashed first, so not
+/// even the key's length shows.
+pub fn api_key_matches(given: &str, expected: &str) -> bool {
+    use sha2::Digest as _;
+    let (given, expected_hash) = (sha2::Sha256::digest(given.as_bytes()), sha2::Sha256::digest(expected.as_bytes()));
+    !expected.is_empty() && aws_lc_rs::constant_time::verify_slices_are_equal(&given, &expected_hash).is_ok()
 }
 
 /// The participant id a DAT names: its `referringConnector` without the `urn:connector:`

@@ -5,11 +5,13 @@
 //! Every POST is authenticated (DAT), parsed, validated against the schemas, decoded, checked
 //! against the process it names and then applied to the state machine. Anything wrong ends in
 //! the protocol's error body with 400 (bad message or transition), 401 (token), 404 (unknown
-//! process) — never a panic.
+//! process) — never a panic. Before any of that, [`guard`] refuses a body that is not
+//! declared as JSON (415) or is longer than [`DSP_BODY_LIMIT`] (413), with the same error body.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -53,7 +55,56 @@ pub fn router(conn: Connector) -> Router {
         .route("/transfers/{pid}/completion", post(transfer_completion))
         .route("/transfers/{pid}/suspension", post(transfer_suspension))
         .route("/transfers/{pid}/termination", post(transfer_termination))
+        .layer(axum::middleware::from_fn(guard))
         .with_state(conn)
+}
+
+/// The longest DSP message body the connector reads (2 MiB); a longer one is refused with 413
+/// before it is buffered whole.
+pub const DSP_BODY_LIMIT: usize = 2 << 20;
+
+/// The protocol area a DSP path belongs to, for error bodies written before a handler runs.
+fn area_of(path: &str) -> Area {
+    if path.contains("/negotiations") {
+        Area::Negotiation
+    } else if path.contains("/transfers") {
+        Area::Transfer
+    } else {
+        Area::Catalog
+    }
+}
+
+/// Whether a `Content-Type` value names JSON: `application/json`, `application/ld+json` or
+/// any other `+json` type, with or without parameters.
+pub fn is_json_content_type(value: &str) -> bool {
+    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
+/// Refuses, with the protocol's error body, a POST whose body is declared as something other
+/// than JSON (415) or is longer than [`DSP_BODY_LIMIT`] (413), and hands every other request on
+/// with its body read. axum's own limit would answer 413 in plain text, which no DSP peer can
+/// parse. A POST without a `Content-Type` is let through to the JSON parser: peers that omit
+/// the header exist, and the parser refuses what is not JSON anyway.
+async fn guard(request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let area = area_of(request.uri().path());
+    if let Some(value) = request.headers().get(header::CONTENT_TYPE) {
+        let declared = value.to_str().unwrap_or("");
+        if !is_json_content_type(declared) {
+            let shown: String = declared.chars().take(64).collect();
+            return DspError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {shown:?} is not json")).in_area(area).into_response();
+        }
+    }
+    let declared = crate::reference::body::declared_length(request.headers());
+    let (parts, body) = request.into_parts();
+    match crate::reference::body::read_limited(body, declared, DSP_BODY_LIMIT).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(e @ crate::reference::body::BodyError::TooLarge { .. }) => DspError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).in_area(area).into_response(),
+        Err(e) => DspError::bad_request(e.to_string()).in_area(area).into_response(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ type ApiResult = Result<Response, ApiError>;
 
 fn authorize(conn: &Connector, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if given.is_empty() || given != conn.config().api_key {
+    if !super::app::api_key_matches(given, &conn.config().api_key) {
         return Err(ApiError(StatusCode::UNAUTHORIZED, "missing or wrong X-Api-Key".to_string(), "AuthenticationFailed"));
     }
     Ok(())

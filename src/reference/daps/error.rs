@@ -18,6 +18,9 @@ pub enum DapsError {
     /// `invalid_client` for all of them).
     #[error("invalid client: {0}")]
     InvalidClient(String),
+    /// The request body is longer than the DAPS reads (answered 413 with `invalid_request`).
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
     /// The grant type is not `client_credentials`.
     #[error("unsupported grant type: {0}")]
     UnsupportedGrantType(String),
@@ -39,7 +42,7 @@ impl DapsError {
     /// The RFC 6749 `error` code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidRequest(_) | Self::PayloadTooLarge(_) => "invalid_request",
             Self::InvalidClient(_) => "invalid_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
@@ -54,6 +57,7 @@ impl DapsError {
             Self::InvalidClient(_) | Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidRequest(_) | Self::UnsupportedGrantType(_) | Self::InvalidScope(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -63,6 +67,7 @@ impl DapsError {
     fn description(&self) -> &str {
         match self {
             Self::InvalidRequest(d)
+            | Self::PayloadTooLarge(d)
             | Self::InvalidClient(d)
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d)
@@ -116,6 +121,7 @@ mod tests {
                 "temporarily_unavailable",
             ),
             (DapsError::Internal("x".into()), 500, "server_error"),
+            (DapsError::PayloadTooLarge("x".into()), 413, "invalid_request"),
         ];
         for (error, status, code) in cases {
             let description = error.description().to_owned();

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::admin::{list_clients, register_client};
+use super::error::DapsError;
 use super::state::{Daps, JWKS_PATH, TOKEN_PATH};
 use super::token::token_endpoint;
 
@@ -21,7 +22,24 @@ pub fn router(daps: Daps) -> Router {
         .route("/jwks.json", get(jwks))
         .route("/admin/clients", post(register_client).get(list_clients))
         .route("/health", get(health))
+        .layer(axum::middleware::from_fn(limit_body))
         .with_state(daps)
+}
+
+/// The longest request body the DAPS reads (2 MiB); a longer one gets 413 with an OAuth2
+/// `invalid_request` body.
+pub const DAPS_BODY_LIMIT: usize = 2 << 20;
+
+async fn limit_body(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    use crate::reference::body::{declared_length, read_limited, BodyError};
+    let declared = declared_length(request.headers());
+    let (parts, body) = request.into_parts();
+    match read_limited(body, declared, DAPS_BODY_LIMIT).await {
+        Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(e @ BodyError::TooLarge { .. }) => DapsError::PayloadTooLarge(e.to_string()).into_response(),
+        Err(e) => DapsError::InvalidRequest(e.to_string()).into_response(),
+    }
 }
 
 async fn jwks(State(daps): State<Daps>) -> Json<Value> {

@@ -45,6 +45,9 @@ pub(crate) async fn token_endpoint(
 ) -> Response {
     let result = match form {
         Ok(Form(form)) => grant(&daps, form),
+        Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(DapsError::PayloadTooLarge(rejection.body_text()))
+        }
         Err(rejection) => Err(DapsError::InvalidRequest(format!(
             "expected an application/x-www-form-urlencoded body: {}",
             rejection.body_text()
@@ -145,9 +148,9 @@ fn authenticate(
     let claims =
         jsonwebtoken::decode::<Value>(assertion, &client.public_key.decoding_key(), &validation)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => invalid(format!(
-                    "client_assertion signature does not verify with the key registered for {iss}"
-                )),
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    invalid("client_assertion signature does not verify".into())
+                }
                 _ => invalid(format!("client_assertion is malformed: {e}")),
             })?
             .claims;
@@ -209,10 +212,11 @@ fn check_audience(daps: &Daps, claims: &Value) -> Result<(), DapsError> {
     if ok {
         Ok(())
     } else {
+        // The expected audience is not named: an unauthenticated caller learns only that its
+        // own value was wrong.
         Err(DapsError::InvalidClient(format!(
-            "client_assertion audience {} is not the token endpoint {}",
-            claims.get("aud").unwrap_or(&Value::Null),
-            daps.token_url()
+            "client_assertion audience {} is not this token endpoint",
+            claims.get("aud").unwrap_or(&Value::Null)
         )))
     }
 }

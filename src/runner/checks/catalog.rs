@@ -96,6 +96,8 @@ async fn content_type(ctx: &CaseContext) -> Step {
     let reply = fetch_catalog(ctx).await?;
     ctx.expect_status(&reply, &[200]);
     ctx.expect_content_type_json(&reply);
+    // A body declared as JSON must be JSON: the header alone passed a peer answering garbage.
+    ctx.expect_json(&reply);
     Ok(())
 }
 
