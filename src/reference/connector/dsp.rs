@@ -778,7 +778,9 @@ async fn apply_transfer(
         }
     }
     let (state, side) = (t.state, t.side);
-    if state.is_terminal() && !conn.fault(Fault::TokenNeverRevoked) {
+    // A pull token is good for one stretch of STARTED: suspension revokes it as completion
+    // and termination do, and a resumption issues a fresh one.
+    if state != TransferState::Started && !flows::keeps_tokens(conn) {
         store.tokens.retain(|_, token| token.transfer_id != pid);
     }
     drop(store);
