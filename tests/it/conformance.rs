@@ -259,3 +259,15 @@ async fn run_conformance_selects_and_reports_events() {
     assert_eq!(finished.len(), 2);
     assert!(finished.iter().all(|r| r.verdict == Verdict::Pass && !r.exchanges.is_empty()));
 }
+
+/// Issue #15: the catalog content-type case once passed against a reply declared JSON whose
+/// body was junk, because it read only the header. Against a provider sending exactly that it
+/// fails, and the finding is about the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_the_catalog_content_type_case_fails_against_a_garbage_body() {
+    let cases: Vec<Case> = all_cases().expect("suites parse").into_iter().filter(|c| c.id.as_str() == "dsp.cat.provider.004").collect();
+    let reports = run(cases, Some((Role::Provider, Fault::GarbageCatalog))).await;
+    let report = reports.first().expect("the case ran");
+    assert_eq!(report.verdict, Verdict::Fail, "{}", describe(report));
+    assert!(report.findings.iter().any(|f| f.message.contains("not a JSON object")), "{}", describe(report));
+}

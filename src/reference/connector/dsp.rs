@@ -290,6 +290,9 @@ async fn catalog_request(State(conn): State<Connector>, headers: HeaderMap, body
         Ok(Reply::Ok(DspMessage::Catalog(build_catalog(&conn, request.filter.as_deref().unwrap_or(&[])))))
     }
     .await;
+    if result.is_ok() && conn.fault(Fault::GarbageCatalog) {
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "\u{1}not json at all\u{ff}{[").into_response();
+    }
     finish(&conn, result)
 }
 

@@ -81,6 +81,8 @@ pub enum Fault {
     WrongVersion,
     /// Catalog filters are ignored.
     IgnoreCatalogFilter,
+    /// The catalog reply is junk bytes declared as `application/json`.
+    GarbageCatalog,
     // Negotiation behaviour
     /// The provider agrees to an offer it never made.
     AgreeToUnknownOffer,

@@ -92,10 +92,17 @@ async fn unknown_dataset(ctx: &CaseContext) -> Step {
     Ok(())
 }
 
+/// The catalog is declared as JSON and is JSON: a reply that says `application/json` over a
+/// body that does not parse, or is no Catalog, fails too (issue #15).
 async fn content_type(ctx: &CaseContext) -> Step {
     let reply = fetch_catalog(ctx).await?;
     ctx.expect_status(&reply, &[200]);
     ctx.expect_content_type_json(&reply);
+    let Some(body) = ctx.expect_json(&reply) else { return Ok(()) };
+    let actual = crate::schema::message_type(&body).unwrap_or("none");
+    if actual != "Catalog" {
+        ctx.fail(Finding::new("body", "the JSON reply is not a Catalog").expected("Catalog", actual).at(reply.seq as usize));
+    }
     Ok(())
 }
 
