@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod counterparty;
 pub mod error;
 pub mod http;
+pub mod interrupt;
 pub mod proxy;
 pub mod recorder;
 pub mod scenario;
@@ -15,6 +16,7 @@ pub mod session;
 pub mod sink;
 
 pub use error::RunnerError;
+pub use interrupt::Interrupt;
 pub use http::{Checking, Download, RecordedResponse, RecordingClient};
 pub use proxy::{ProxyHandle, RecordingProxy};
 pub use recorder::Recorder;

@@ -249,3 +249,63 @@ fn the_docker_runtime_without_an_engine_stops_at_once_with_a_clear_message() {
     assert!(stderr.contains("Docker engine"), "the message names the missing engine: {stderr}");
     assert!(!dir.path().join("r").exists(), "nothing ran, so no report was written");
 }
+
+/// Issue #15: Ctrl-C once lost the whole run (no report, temporary stores left behind). Now a
+/// SIGINT after the first case finished stops the run within five seconds with
+/// `INTERRUPTED`, the report directory holds the finished cases and marks the rest as not
+/// run (in every format), and no temporary object store is left.
+#[test]
+fn issue_15_ctrl_c_writes_the_partial_report_and_cleans_up() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
+        .args(["run", "--report-dir", reports.to_str().unwrap()])
+        .env("DSP_HARNESS_LOG", "dsp_harness=info")
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("case finished") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("no case finished within 60 s");
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let signalled = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            break status.code();
+        }
+        if signalled.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("the run did not stop within 5 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "an interrupted run exits with INTERRUPTED");
+    let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
+    let interrupted = |c: &&dsp_harness::report::model::CaseReport| c.reason.as_deref().is_some_and(|r| r.starts_with("interrupted"));
+    assert!(report.cases.iter().any(|c| !interrupted(&c)), "the finished cases are in the report");
+    let not_run: Vec<_> = report.cases.iter().filter(interrupted).collect();
+    assert!(!not_run.is_empty(), "the cases that did not run are marked");
+    assert!(not_run.iter().all(|c| c.verdict == dsp_harness::report::model::Verdict::Skip));
+    for file in ["junit.xml", "report.html", "summary.md"] {
+        assert!(read(&reports, file).contains("interrupted"), "{file} shows the interrupted cases");
+    }
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("dsp-harness-objectstore-")), "temporary stores left behind: {left:?}");
+}
