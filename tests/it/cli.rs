@@ -250,22 +250,16 @@ fn the_docker_runtime_without_an_engine_stops_at_once_with_a_clear_message() {
     assert!(!dir.path().join("r").exists(), "nothing ran, so no report was written");
 }
 
-/// Issue #15: Ctrl-C once lost the whole run (no report, temporary stores left behind). Now a
-/// SIGINT after the first case finished stops the run within five seconds with
-/// `INTERRUPTED`, the report directory holds the finished cases and marks the rest as not
-/// run (in every format), and no temporary object store is left.
-#[test]
-fn issue_15_ctrl_c_writes_the_partial_report_and_cleans_up() {
+/// Starts the binary with `args` (temporary files under `tmp`), waits for a stderr line
+/// containing `marker`, sends SIGINT, and returns the exit code, failing when the process does
+/// not end within five seconds of the signal.
+fn interrupt_after(args: &[&str], tmp: &Path, marker: &'static str) -> Option<i32> {
     use std::io::BufRead;
     use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let reports = dir.path().join("reports");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
-        .args(["run", "--report-dir", reports.to_str().unwrap()])
+        .args(args)
         .env("DSP_HARNESS_LOG", "dsp_harness=info")
-        .env("TMPDIR", &tmp)
+        .env("TMPDIR", tmp)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -274,38 +268,70 @@ fn issue_15_ctrl_c_writes_the_partial_report_and_cleans_up() {
     let stderr = child.stderr.take().expect("stderr is piped");
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("case finished") {
+            if line.contains(marker) {
                 let _ = tx.send(());
             }
         }
     });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+    if rx.recv_timeout(Duration::from_secs(90)).is_err() {
         let _ = child.kill();
-        panic!("no case finished within 60 s");
+        panic!("no line with {marker:?} within 90 s");
     }
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
     let signalled = Instant::now();
-    let code = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("the child can be waited for") {
-            break status.code();
+            return status.code();
         }
         if signalled.elapsed() > Duration::from_secs(5) {
             let _ = child.kill();
-            panic!("the run did not stop within 5 s of SIGINT");
+            panic!("{args:?} did not stop within 5 s of SIGINT");
         }
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+fn assert_no_temporary_store(tmp: &Path) {
+    let left: Vec<_> = std::fs::read_dir(tmp).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("dsp-harness-objectstore-")), "temporary stores left behind: {left:?}");
+}
+
+/// Issue #15: Ctrl-C once lost the whole run (no report, temporary stores left behind). Now a
+/// SIGINT after the first case finished stops the run within five seconds with
+/// `INTERRUPTED`, the report directory holds the finished cases and marks the rest as not
+/// run (in every format), and no temporary object store is left.
+#[test]
+fn issue_15_ctrl_c_writes_the_partial_report_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    let code = interrupt_after(&["run", "--report-dir", reports.to_str().unwrap()], &tmp, "case finished");
     assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "an interrupted run exits with INTERRUPTED");
     let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
-    let interrupted = |c: &&dsp_harness::report::model::CaseReport| c.reason.as_deref().is_some_and(|r| r.starts_with("interrupted"));
-    assert!(report.cases.iter().any(|c| !interrupted(&c)), "the finished cases are in the report");
-    let not_run: Vec<_> = report.cases.iter().filter(interrupted).collect();
-    assert!(!not_run.is_empty(), "the cases that did not run are marked");
-    assert!(not_run.iter().all(|c| c.verdict == dsp_harness::report::model::Verdict::Skip));
+    assert!(report.cases.iter().any(|c| !c.was_interrupted()), "the finished cases are in the report");
+    assert!(report.interrupted_cases() > 0, "the cases that did not run are marked");
     for file in ["junit.xml", "report.html", "summary.md"] {
         assert!(read(&reports, file).contains("interrupted"), "{file} shows the interrupted cases");
     }
-    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
-    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("dsp-harness-objectstore-")), "temporary stores left behind: {left:?}");
+    assert_no_temporary_store(&tmp);
+}
+
+/// The same for `load`: a SIGINT while a data-plane attack runs (goose's own handler has
+/// SIGINT then) ends the run with `INTERRUPTED`, and the report holds the baseline measured
+/// before it.
+#[test]
+fn issue_15_ctrl_c_during_load_keeps_the_measured_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    let args = ["load", "--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "6s", "--report-dir", reports.to_str().unwrap()];
+    let code = interrupt_after(&args, &tmp, "load: dataplane.pull.1KiB: 2 users");
+    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "an interrupted load run exits with INTERRUPTED");
+    let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
+    let names: Vec<String> = report.load.expect("a load report").scenarios.into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["baseline.pull.1KiB"], "the finished baseline is reported, the interrupted pull is not");
+    assert_no_temporary_store(&tmp);
 }
