@@ -335,3 +335,24 @@ fn issue_15_ctrl_c_during_load_keeps_the_measured_scenarios() {
     assert_eq!(names, ["baseline.pull.1KiB"], "the finished baseline is reported, the interrupted pull is not");
     assert_no_temporary_store(&tmp);
 }
+
+/// Issue #15: `--max-body` sets the cap on replies the harness reads whole; a catalog longer
+/// than it fails its case with a finding that names the limit, and the run goes on.
+#[test]
+fn issue_15_max_body_caps_what_the_harness_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
+        .args(["run", "--case", "dsp.cat.provider.001", "--case", "dsp.met.provider.001", "--max-body", "300", "--report-dir", reports.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(i32::from(exit::CHECKS_FAILED)), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the report parses");
+    let catalog = report.cases.iter().find(|c| c.id == "dsp.cat.provider.001").expect("the catalog case ran");
+    let finding = catalog.findings.iter().find(|f| f.kind == "body-too-large").unwrap_or_else(|| panic!("no body-too-large finding: {catalog:?}"));
+    assert!(finding.message.contains("300 bytes"), "the finding names the limit: {}", finding.message);
+    let version = report.cases.iter().find(|c| c.id == "dsp.met.provider.001").expect("the version case ran");
+    assert_eq!(version.verdict, dsp_harness::report::model::Verdict::Pass, "a short reply still passes: {version:?}");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness")).args(["run", "--max-body", "lots"]).output().expect("the binary runs");
+    assert_eq!(bad.status.code(), Some(i32::from(exit::USAGE)));
+}
