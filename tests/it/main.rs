@@ -12,5 +12,6 @@ mod cli;
 mod load;
 mod conformance;
 mod edc_client;
+mod paging;
 mod pull_token;
 mod support;
