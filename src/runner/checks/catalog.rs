@@ -47,7 +47,7 @@ const PAGE_HINT: &str = "?offset=0&limit=1";
 
 /// The targets of a reply's `Link` headers with relation `rel` (RFC 8288: several headers or
 /// one comma-separated list; `rel` may name several relations).
-fn links(reply: &RecordedResponse, rel: &str) -> Vec<String> {
+pub(crate) fn links(reply: &RecordedResponse, rel: &str) -> Vec<String> {
     let mut found = Vec::new();
     for value in reply.headers.get_all(reqwest::header::LINK).iter().filter_map(|v| v.to_str().ok()) {
         for link in value.split(',') {
