@@ -370,7 +370,8 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
     };
     let mut measured = Measured::default();
-    let outcome = until_interrupted(&options.interrupt, measure(&context, progress, &mut measured)).await;
+    // Boxed: the measuring future is large, and callers (tests) run it on small stacks.
+    let outcome = until_interrupted(&options.interrupt, Box::pin(measure(&context, progress, &mut measured))).await;
     if let Some(space) = space {
         space.shutdown().await;
     }
@@ -429,7 +430,7 @@ async fn url_run(
         measured.scenarios.push(figures);
         Ok(())
     };
-    interrupted_is_ok(until_interrupted(&options.interrupt, work).await)?;
+    interrupted_is_ok(until_interrupted(&options.interrupt, Box::pin(work)).await)?;
     let cpu = measured.cpu;
     let mut load = LoadReport { scenarios: measured.scenarios, thresholds: Vec::new(), peak_memory_bytes: None };
     load.thresholds = evaluate(&options.thresholds, &load, &[]);
