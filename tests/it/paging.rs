@@ -57,3 +57,51 @@ async fn issue_15_management_lists_honour_offset_and_limit() {
     }
     space.shutdown().await;
 }
+
+/// The reference provider's DSP catalog comes 50 datasets a page with `Link` headers (next on
+/// every page but the last, previous on every page but the first), and the reference
+/// consumer's management catalog request, which asks for the largest page, still sees every
+/// dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_the_dsp_catalog_pages_with_link_headers() {
+    use dsp_harness::runner::{Recorder, RecordingClient};
+    use dsp_harness::schema::SchemaSet;
+    use dsp_harness::target::{lenient, ManagementClient};
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("the embedded data space starts");
+    let recording = RecordingClient::new(Recorder::new(), SchemaSet::embedded_2025_1(), std::time::Duration::from_secs(10));
+    let provider = ManagementClient::for_connector("provider", &space.info.provider, recording.clone());
+    let consumer = ManagementClient::for_connector("consumer", &space.info.consumer, recording);
+    for i in 0..ASSETS {
+        provider.create_asset(&format!("paged-{i:04}"), json!({"name": "paged"}), json!({"type": "HttpData", "baseUrl": "http://127.0.0.1:9/none"})).await.expect("asset");
+    }
+    provider.create_policy_definition("paged-policy", json!({"@type": "Set", "permission": [{"action": "use"}]})).await.expect("policy");
+    provider.create_contract_definition("paged-all", "paged-policy", "paged-policy", json!([])).await.expect("a definition for every asset");
+
+    // The harness's own DSP requests, with a DAT for the provider.
+    let dat = space.daps.dat_client(space.harness_keys.clone(), reqwest::Client::new());
+    let token = dat.token(&space.info.provider.participant_id).await.expect("a DAT");
+    let body = json!({"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "CatalogRequestMessage"});
+    let client = reqwest::Client::new();
+    let mut url = format!("{}/catalog/request", space.info.provider.dsp_url);
+    let mut sizes = Vec::new();
+    let mut previous_links = Vec::new();
+    for _ in 0..10 {
+        let reply = client.post(&url).header("authorization", &token).json(&body).send().await.expect("a page");
+        assert_eq!(reply.status(), 200);
+        let links: Vec<String> = reply.headers().get_all("link").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        let catalog: Value = reply.json().await.expect("a JSON catalog");
+        sizes.push(lenient::list(&catalog, "dataset").len());
+        previous_links.push(links.iter().any(|l| l.contains("rel=\"previous\"")));
+        match links.iter().find(|l| l.contains("rel=\"next\"")) {
+            Some(next) => url = next.trim_start_matches('<').split('>').next().unwrap().to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), ASSETS, "the pages together hold every dataset: {sizes:?}");
+    assert_eq!(sizes[0], 50, "a page holds 50 datasets");
+    assert_eq!(previous_links, [false, true, true], "every page but the first links back");
+
+    let catalog = consumer.request_catalog(&space.info.provider.dsp_url, "company-x", "dataspace-protocol-http:2025-1", None).await.expect("catalog").value;
+    assert_eq!(lenient::list(&catalog, "dataset").len(), ASSETS, "the consumer's management API sees the whole catalog");
+    space.shutdown().await;
+}

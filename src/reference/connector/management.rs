@@ -294,8 +294,16 @@ async fn catalog_request(State(conn): State<Connector>, headers: HeaderMap, byte
     let address = required(&b, "counterPartyAddress")?;
     let counter_party = text(&b, "counterPartyId");
     let filter = b.get("querySpec").and_then(|q| q.get("filterExpression")).cloned().and_then(|f| f.as_array().cloned());
+    // The QuerySpec's page becomes the page asked of the provider, in the `?offset=&limit=` form
+    // of the reference provider's own links (a provider that pages otherwise ignores it); with
+    // no limit given, the largest page, so that a paged provider's catalog arrives whole.
+    let spec = b.get("querySpec").cloned().unwrap_or(Value::Null);
+    let number = |key: &str| spec.get(key).and_then(|v| v.as_u64().or_else(|| v.get("@value").and_then(Value::as_u64)));
+    let offset = number("offset").unwrap_or(0);
+    let limit = number("limit").unwrap_or(super::dsp::MAX_CATALOG_PAGE_SIZE as u64).max(1);
+    let path = format!("{}?offset={offset}&limit={limit}", binding::CATALOG_REQUEST);
     let message = DspMessage::CatalogRequest(CatalogRequestMessage { filter });
-    let reply = conn.send(&address, binding::CATALOG_REQUEST, counter_party.as_deref(), &conn.codec().encode(&message)).await;
+    let reply = conn.send(&address, &path, counter_party.as_deref(), &conn.codec().encode(&message)).await;
     relay(reply)
 }
 
