@@ -174,10 +174,6 @@ async fn a_hanging_connector_costs_its_cases_not_the_run() {
     assert!(took < Duration::from_secs(10), "the run took {took:?}");
 }
 
-/// A target file describing a running reference provider (here the embedded one, reached over
-/// its URLs like any external connector, with the harness's keys loaded from a directory)
-/// runs every provider case: each passes, except those that need a token only a DAPS the
-/// harness runs itself can mint, which are skipped with that reason.
 /// Writes a target file describing the embedded space's provider (reached over its URLs like
 /// any external connector, with the harness's keys loaded from a directory) into `dir`.
 fn write_target_file(space: &embedded::EmbeddedDataSpace, dir: &std::path::Path) -> std::path::PathBuf {
@@ -221,6 +217,10 @@ consumer = false
     path
 }
 
+/// A target file describing a running reference provider (here the embedded one, reached over
+/// its URLs like any external connector, with the harness's keys loaded from a directory)
+/// runs every provider case: each passes, except those that need a token only a DAPS the
+/// harness runs itself can mint, which are skipped with that reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_file_drives_an_external_provider() {
     let space = embedded::start(EmbeddedOptions::default()).await.expect("starts");
