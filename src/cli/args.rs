@@ -90,6 +90,11 @@ pub struct RunArgs {
     /// Seconds each case may take before it is judged an error.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
+    /// The largest DSP or management body the harness reads whole (replies it reads, messages
+    /// its servers accept): 16MiB, 512KiB, 100000, ... A longer reply fails its case with a
+    /// body-too-large finding; data-plane pulls are streamed and not capped.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB")]
+    pub max_body: String,
     /// Output on stdout: the human table or the JSON report.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

@@ -17,7 +17,8 @@ pub const DOCKER_UNAVAILABLE: u8 = 4;
 /// `run --target`: the preflight found something that makes the target untestable (a URL
 /// that does not answer, a refused key or token, a missing variable); no case ran.
 pub const PREFLIGHT_FAILED: u8 = 5;
-/// The run was interrupted (Ctrl-C); containers and networks it started were removed.
+/// The run was interrupted (Ctrl-C, SIGTERM): the partial report was written (unfinished cases
+/// skipped as interrupted) and what the run started was stopped and removed.
 pub const INTERRUPTED: u8 = 130;
 /// At least one case failed or could not be judged (verdict fail or error).
 pub const CHECKS_FAILED: u8 = 100;
@@ -37,5 +38,5 @@ pub const ALL: [(u8, &str, &str); 10] = [
     (CHECKS_FAILED, "CHECKS_FAILED", "at least one case failed or could not be judged"),
     (THRESHOLD_BREACHED, "THRESHOLD_BREACHED", "a load-test threshold was breached"),
     (REGRESSED, "REGRESSED", "report --baseline found a regression"),
-    (INTERRUPTED, "INTERRUPTED", "the run was interrupted; its containers were removed"),
+    (INTERRUPTED, "INTERRUPTED", "the run was interrupted (Ctrl-C or SIGTERM); the partial report was written"),
 ];

@@ -11,6 +11,7 @@ use super::args::Format;
 use super::{exit, CliError};
 use crate::load::{self, BaselineMode, LoadEvent, LoadOptions, LoadTarget, PayloadSource, ScenarioKind, TargetChoice, UrlTarget, Worker};
 use crate::reference::backend::parse_size;
+use crate::runner::Interrupt;
 use crate::report::model::{Report, RunInfo, Summary, TargetInfo, ToolInfo, FORMAT_VERSION};
 use crate::report::{render_json, render_terminal, write_all, Redactor};
 
@@ -176,6 +177,7 @@ fn options(args: &LoadArgs) -> Result<LoadOptions, CliError> {
         request_timeout: Duration::from_secs(args.timeout),
         thresholds,
         worker: args.worker.as_deref().map(Worker::parse).transpose().map_err(usage)?,
+        interrupt: Interrupt::new(),
     };
     options.validate().map_err(usage)?;
     Ok(options)
@@ -219,6 +221,7 @@ fn show(event: LoadEvent<'_>) {
 
 pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
     let options = options(&args)?;
+    super::run::interrupt_on_signals(options.interrupt.clone());
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
     let run = load::run(&options, &mut show).await.map_err(CliError::setup)?;
@@ -276,6 +279,12 @@ pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
             }
             println!("report: {}", files.html.display());
         }
+    }
+    if options.interrupt.is_triggered() {
+        let measured: Vec<&str> = run.load.scenarios.iter().map(|s| s.name.as_str()).collect();
+        let not_run: Vec<String> = options.plan().into_iter().map(|p| p.name).filter(|n| !measured.contains(&n.as_str())).collect();
+        eprintln!("load: interrupted: the report holds the scenarios that finished; not run: {}", not_run.join(", "));
+        return Ok(exit::INTERRUPTED);
     }
     if run.passed() {
         Ok(exit::SUCCESS)

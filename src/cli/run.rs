@@ -9,6 +9,7 @@ use super::args::{Format, RunArgs, Runtime};
 use super::{exit, CliError};
 use crate::report::model::{Report, RunEvent, RunInfo};
 use crate::report::{self, Progress, Redactor};
+use crate::runner::interrupt::{Interrupt, GRACE};
 use crate::runner::session::{self, RunPlan};
 use crate::runtime::docker::{self, DockerOptions, OnInterrupt};
 use crate::suite::Filter;
@@ -42,16 +43,29 @@ fn plan(args: &RunArgs) -> Result<RunPlan, CliError> {
         suites: !args.scenario_only,
         case_timeout: Duration::from_secs(args.timeout),
         filter,
+        interrupt: Interrupt::new(),
     })
 }
 
 pub async fn run(args: RunArgs) -> Result<u8, CliError> {
+    let max_body = crate::reference::backend::parse_size(&args.max_body)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n > 0)
+        .ok_or_else(|| CliError { code: exit::USAGE, message: format!("--max-body {:?} is not a size like 16MiB, 512KiB or 100000", args.max_body) })?;
+    crate::runner::http::set_max_body(max_body);
     let schemas = load_schemas(args.schemas.as_deref())?;
     let plan = plan(&args)?;
     let report_dir = args.report_dir.clone().unwrap_or_else(|| default_report_dir("run"));
     let started = chrono::Utc::now();
     let mut progress = Progress::stderr();
-    let mut on_event = |event: RunEvent| progress.handle(&event);
+    let mut on_event = |event: RunEvent| {
+        log_case_event(&event);
+        progress.handle(&event)
+    };
+    // The Docker runtime removes its containers on Ctrl-C itself; the others stop in order.
+    if args.target.is_some() || args.runtime == Runtime::Embedded {
+        interrupt_on_signals(plan.interrupt.clone());
+    }
     let outcome = match (&args.target, args.runtime) {
         (None, Runtime::Embedded) => {
             session::run_embedded(EmbeddedOptions::default(), &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
@@ -89,9 +103,14 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         },
         outcome.cases,
         None,
-    )
+)
     .with_preflight(outcome.preflight);
-    finish(&report, &report_dir, outcome.secrets, args.format)
+    let code = finish(&report, &report_dir, outcome.secrets, args.format)?;
+    if plan.interrupt.is_triggered() {
+        eprintln!("interrupted: the cases that did not finish are reported as not run");
+        return Ok(exit::INTERRUPTED);
+    }
+    Ok(code)
 }
 
 /// Reads the target file and runs its preflight. The lines go to stderr before a run, or to
@@ -125,6 +144,52 @@ async fn preflight(target: &Path, check_only: bool, format: Format) -> Result<se
     Ok(checked)
 }
 
+/// Case starts and ends at `info` (`DSP_HARNESS_LOG=info`), for logs where no progress line
+/// is drawn.
+fn log_case_event(event: &RunEvent) {
+    match event {
+        RunEvent::CaseStarted { id, .. } => tracing::info!(case = %id, "case started"),
+        RunEvent::CaseFinished(report) => tracing::info!(case = %report.id, verdict = report.verdict.as_str(), "case finished"),
+        _ => {}
+    }
+}
+
+/// Triggers `interrupt` on the first SIGINT or SIGTERM; a second one ends the process at once
+/// with [`exit::INTERRUPTED`], for a person who will not wait for the grace period.
+pub fn interrupt_on_signals(interrupt: Interrupt) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            tracing::warn!("cannot listen for SIGINT and SIGTERM: an interruption will lose the run");
+            return;
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                on_signal(&interrupt);
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            on_signal(&interrupt);
+        }
+    });
+}
+
+fn on_signal(interrupt: &Interrupt) {
+    if interrupt.is_triggered() {
+        eprintln!("interrupted again: stopping at once");
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    }
+    eprintln!("interrupted: finishing the running cases (at most {} s) and writing the report", GRACE.as_secs());
+    interrupt.trigger();
+}
 /// Writes every report file and prints the summary; the exit code follows the verdicts.
 pub fn finish(report: &Report, report_dir: &Path, secrets: Vec<String>, format: Format) -> Result<u8, CliError> {
     let redactor = Redactor::with_secrets(secrets);

@@ -95,6 +95,28 @@ pub async fn run(attack: Attack) -> Result<(), LoadError> {
     outcome
 }
 
+/// Ties a run's interrupt to goose's killswitch both ways until the returned task is aborted:
+/// a triggered interrupt (SIGTERM, or SIGINT before goose took it over) ends the running
+/// attack, and goose's own Ctrl-C handler, which owns SIGINT once an attack started, triggers
+/// the interrupt so that no further step starts.
+pub fn watch_interrupt(interrupt: crate::runner::Interrupt) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = interrupt.triggered() => {
+                    goose::trigger_killswitch("interrupted");
+                    return;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if goose::is_killswitch_triggered() && !BUDGET_SPENT.load(Ordering::SeqCst) {
+                        interrupt.trigger();
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// Ends the running attack early (its request budget is spent).
 pub fn stop_early() {
     BUDGET_SPENT.store(true, Ordering::SeqCst);

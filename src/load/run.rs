@@ -24,6 +24,7 @@ use super::target::{host_port, TargetChoice, UrlTarget};
 use super::threshold::{check_scopes, evaluate, Planned, Threshold};
 use crate::reference::backend::format_size;
 use crate::report::model::{LoadReport, LoadScenario};
+use crate::runner::Interrupt;
 use crate::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions};
 
 /// The payload sizes pulled unless told otherwise: 1 KiB, 1 MiB and 64 MiB.
@@ -125,6 +126,9 @@ pub struct LoadOptions {
     pub thresholds: Vec<Threshold>,
     /// When this run is one of several workers, which one.
     pub worker: Option<Worker>,
+    /// Stops the run part-way (Ctrl-C): the scenarios measured so far are reported, the one
+    /// running is dropped, the rest do not start.
+    pub interrupt: Interrupt,
 }
 
 impl Default for LoadOptions {
@@ -143,6 +147,7 @@ impl Default for LoadOptions {
             request_timeout: Duration::from_secs(60),
             thresholds: Vec::new(),
             worker: None,
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -364,11 +369,14 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
         generated_payloads: generated,
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
     };
-    let measured = measure(&context, progress).await;
+    let mut measured = Measured::default();
+    // Boxed: the measuring future is large, and callers (tests) run it on small stacks.
+    let outcome = until_interrupted(&options.interrupt, Box::pin(measure(&context, progress, &mut measured))).await;
     if let Some(space) = space {
         space.shutdown().await;
     }
-    let (scenarios, memory, cpu) = measured?;
+    interrupted_is_ok(outcome)?;
+    let Measured { scenarios, memory, cpu } = measured;
     let peak = memory.iter().map(|(_, m)| m.peak_rss).max();
     let memory_note = if context.in_process {
         "resident memory (VmRSS/VmHWM) of this process, which runs the embedded data plane together with the \
@@ -414,9 +422,17 @@ async fn url_run(
         check: Check::Size,
         collector: Arc::new(Collector::new(options.max_requests)),
     };
-    let (figures, cpu) = pull_scenario(job, options, progress).await?;
-    progress(LoadEvent::Finished { scenario: &figures, memory: None, cpu });
-    let mut load = LoadReport { scenarios: vec![figures], thresholds: Vec::new(), peak_memory_bytes: None };
+    let mut measured = Measured::default();
+    let work = async {
+        let (figures, cpu) = pull_scenario(job, options, progress).await?;
+        progress(LoadEvent::Finished { scenario: &figures, memory: None, cpu });
+        measured.cpu.extend(cpu.map(|c| (URL_PULL.to_string(), c)));
+        measured.scenarios.push(figures);
+        Ok(())
+    };
+    interrupted_is_ok(until_interrupted(&options.interrupt, Box::pin(work)).await)?;
+    let cpu = measured.cpu;
+    let mut load = LoadReport { scenarios: measured.scenarios, thresholds: Vec::new(), peak_memory_bytes: None };
     load.thresholds = evaluate(&options.thresholds, &load, &[]);
     let run_target = RunTarget {
         name: target.url.clone(),
@@ -431,7 +447,7 @@ async fn url_run(
         secrets: target.authorization.iter().cloned().collect(),
         memory: Vec::new(),
         memory_note: "not measured: the pulled server runs outside this process".into(),
-        cpu: cpu.map(|c| (URL_PULL.to_string(), c)).into_iter().collect(),
+        cpu,
     })
 }
 
@@ -458,9 +474,39 @@ fn embedded_endpoints(space: &EmbeddedDataSpace) -> (Endpoints, RunTarget, Vec<S
     (endpoints, target, secrets)
 }
 
-type Measured = (Vec<LoadScenario>, Vec<(String, MemoryUsage)>, Vec<(String, CpuUse)>);
+/// The figures of the scenarios that ran to their end.
+#[derive(Default)]
+struct Measured {
+    scenarios: Vec<LoadScenario>,
+    memory: Vec<(String, MemoryUsage)>,
+    cpu: Vec<(String, CpuUse)>,
+}
 
-async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<Measured, LoadError> {
+/// Runs `work` until `interrupt` is triggered, which goose's own Ctrl-C handler also does
+/// (through [`attack::watch_interrupt`]). The attack in flight ends through the killswitch;
+/// anything else (a negotiation, a setup request) is dropped after the grace period.
+async fn until_interrupted(interrupt: &Interrupt, work: impl std::future::Future<Output = Result<(), LoadError>>) -> Result<(), LoadError> {
+    let watcher = attack::watch_interrupt(interrupt.clone());
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        _ = interrupt.grace_over() => Err(LoadError::Interrupted),
+    };
+    watcher.abort();
+    if matches!(outcome, Err(LoadError::Interrupted)) {
+        interrupt.trigger();
+    }
+    outcome
+}
+
+/// An interruption still reports what was measured; any other error ends the run.
+fn interrupted_is_ok(outcome: Result<(), LoadError>) -> Result<(), LoadError> {
+    match outcome {
+        Err(LoadError::Interrupted) => Ok(()),
+        other => other,
+    }
+}
+
+async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send), out: &mut Measured) -> Result<(), LoadError> {
     let options = cx.options;
     let sizes = if options.pulls() { options.sizes() } else { Vec::new() };
     let mut offered = sizes.clone();
@@ -481,9 +527,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
     }
     let baseline = cx.bare.as_ref().filter(|_| options.baseline == BaselineMode::Measure);
 
-    let mut scenarios = Vec::new();
-    let mut memory = Vec::new();
-    let mut cpu_use = Vec::new();
+    let Measured { scenarios, memory, cpu: cpu_use } = out;
     for &size in &sizes {
         let digest = digest_of.get(&size).cloned().unwrap_or_default();
         let mut baseline_figures = None;
@@ -571,7 +615,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
         }
         scenarios.push(figures);
     }
-    Ok((scenarios, memory, cpu_use))
+    Ok(())
 }
 
 async fn pull_scenario(

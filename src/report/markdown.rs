@@ -51,6 +51,10 @@ pub fn render_markdown(report: &Report) -> String {
     if let Some(preflight) = &report.preflight {
         warnings(&mut md, preflight);
     }
+    let interrupted = report.interrupted_cases();
+    if interrupted > 0 {
+        let _ = writeln!(md, "⚠️ **The run was interrupted**: {interrupted} cases were not run or did not finish; `report.html` lists them.\n");
+    }
     if !report.cases.is_empty() {
         md.push_str("| Area | Level | Passed | Failed | Skipped | Error |\n|---|---|--:|--:|--:|--:|\n");
         for g in &report.summary.groups {

@@ -291,6 +291,17 @@ pub struct CaseReport {
     pub logs: Vec<LogExcerpt>,
 }
 
+/// How the reason of a case begins when it was not run (or not finished) because the run was
+/// interrupted; such a case is skipped.
+pub const INTERRUPTED_REASON: &str = "interrupted";
+
+impl CaseReport {
+    /// True when the case was not run, or cut short, because the run was interrupted.
+    pub fn was_interrupted(&self) -> bool {
+        self.verdict == Verdict::Skip && self.reason.as_deref().is_some_and(|r| r.starts_with(INTERRUPTED_REASON))
+    }
+}
+
 /// One thing that did not hold, quoting what was expected and what came.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -516,6 +527,11 @@ impl Report {
     pub fn with_preflight(mut self, preflight: Option<PreflightReport>) -> Report {
         self.preflight = preflight;
         self
+    }
+
+    /// How many cases were not run, or cut short, because the run was interrupted.
+    pub fn interrupted_cases(&self) -> usize {
+        self.cases.iter().filter(|c| c.was_interrupted()).count()
     }
 
     /// True when no case failed or errored (skips do not fail a run).

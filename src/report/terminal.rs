@@ -74,6 +74,10 @@ pub fn render_terminal(report: &Report) -> String {
         out.push('\n');
         out.push_str(&load_tables(load));
     }
+    let interrupted = report.interrupted_cases();
+    if interrupted > 0 {
+        let _ = write!(out, "\nINTERRUPTED: {interrupted} cases were not run or did not finish (skipped, reason \"interrupted\")\n");
+    }
     let total = report.summary.total;
     let verdict = if report.all_passed() && thresholds_passed(&report) { "PASSED" } else { "FAILED" };
     let _ = write!(out, "\n{verdict}: ");

@@ -6,6 +6,7 @@
 //! shapes are the connector vendor's and not the protocol's. Data plane downloads go through
 //! [`RecordingClient::download`], which hashes the payload while it streams and never holds it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,6 +27,22 @@ const ERROR_BODY_LIMIT: usize = 1024 * 1024;
 /// The most of a DSP or management reply the harness reads before it gives up on the exchange:
 /// a peer that streams without end must cost one case, not the machine's memory.
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// This process's cap (`run --max-body`): every recording client starts with it, and the
+/// harness's own servers (callback hub, harness provider) refuse longer requests with 413.
+/// Process-wide because one run has one cap and the clients and servers that need it are made
+/// in many places; only `cli` sets it, once, before anything starts.
+static MAX_BODY: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_BODY);
+
+/// The cap on bodies read whole, [`DEFAULT_MAX_BODY`] unless `run --max-body` set another.
+pub fn max_body() -> usize {
+    MAX_BODY.load(Ordering::Relaxed)
+}
+
+/// Sets the process's cap; for `cli` at start-up.
+pub fn set_max_body(limit: usize) {
+    MAX_BODY.store(limit.max(1), Ordering::Relaxed);
+}
 
 /// Whether the bodies of an exchange are DSP messages to type and validate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +113,7 @@ impl RecordingClient {
     /// A client over a given connection pool, for example one from [`Self::peer_http`] that
     /// trusts a target's private CA.
     pub fn with_http(http: reqwest::Client, recorder: Recorder, schemas: SchemaSet, timeout: Duration) -> RecordingClient {
-        RecordingClient { http, recorder, schemas, timeout, max_body: DEFAULT_MAX_BODY }
+        RecordingClient { http, recorder, schemas, timeout, max_body: max_body() }
     }
 
     /// The same client with another cap on the replies it reads whole (see [`DEFAULT_MAX_BODY`]).

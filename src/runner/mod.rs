@@ -8,6 +8,7 @@ pub mod counterparty;
 pub mod error;
 pub mod http;
 pub mod preflight;
+pub mod interrupt;
 pub mod proxy;
 pub mod recorder;
 pub mod scenario;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod sink;
 
 pub use error::RunnerError;
+pub use interrupt::Interrupt;
 pub use http::{Checking, Download, RecordedResponse, RecordingClient};
 pub use proxy::{ProxyHandle, RecordingProxy};
 pub use recorder::Recorder;

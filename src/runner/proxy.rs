@@ -281,7 +281,7 @@ async fn capture(mut stream: ByteStream, content_type: Option<&str>) -> Result<C
         let chunk = chunk?;
         size += chunk.len();
         read.push(chunk);
-        if size > CAPTURE_LIMIT {
+        if size > CAPTURE_LIMIT.min(super::http::max_body()) {
             let prefix = futures::stream::iter(read.into_iter().map(Ok::<Bytes, BoxError>));
             return Ok(Captured::Streaming(Box::pin(prefix.chain(stream))));
         }

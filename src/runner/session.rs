@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use super::scenario::{run_scenario, Fixture, NetworkView, ScenarioConfig};
 use super::{Recorder, RecordingProxy, RunnerError};
-use crate::report::model::{CaseReport, LogExcerpt, PreflightReport, RunEvent, TargetInfo, Verdict};
+use super::interrupt::{self, Interrupt};
+use crate::report::model::{CaseReport, Level, LogExcerpt, PreflightReport, Role, RunEvent, TargetInfo, Verdict};
 use super::conformance::configure::docker_config;
-use super::conformance::{embedded_config, run_cases, selected_cases, target_config, ConformanceConfig, ConformanceError, RunOptions, Timing};
+use super::conformance::{embedded_config, run_cases_until, selected_cases, target_config, ConformanceConfig, ConformanceError, RunOptions, Timing};
 use crate::runtime::docker::{self, DockerOptions};
 use crate::suite::{Filter, SuiteError};
 use crate::target::file::{TargetFile, TargetFileError};
@@ -24,11 +25,13 @@ pub struct RunPlan {
     pub case_timeout: Duration,
     /// Which conformance cases run.
     pub filter: Filter,
+    /// Stops the run part-way (Ctrl-C); the cases that did not finish are reported as not run.
+    pub interrupt: Interrupt,
 }
 
 impl Default for RunPlan {
     fn default() -> Self {
-        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30), filter: Filter::default() }
+        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30), filter: Filter::default(), interrupt: Interrupt::new() }
     }
 }
 
@@ -76,7 +79,60 @@ async fn suites(config: ConformanceConfig, plan: &RunPlan, framing: &mut Framing
         return Ok(Vec::new());
     }
     let cases = selected_cases(&plan.filter)?;
-    Ok(run_cases(config, cases, &mut *framing.inner()).await?)
+    Ok(run_cases_until(config, cases, &mut *framing.inner(), &plan.interrupt).await?)
+}
+
+/// Runs the carbon-emissions scenario until `interrupt` is triggered: its steps then get the
+/// grace period, and the steps that did not finish by then are reported as not run.
+async fn scenario_until(config: ScenarioConfig, framing: &mut Framing<'_>, interrupt: &Interrupt) -> Vec<CaseReport> {
+    if interrupt.is_triggered() {
+        return scenario_cases_not_run(&[], interrupt::NOT_STARTED);
+    }
+    let finished = std::sync::Mutex::new(Vec::new());
+    let mut inner = framing.inner();
+    let collect = |event: RunEvent| {
+        if let RunEvent::CaseFinished(report) = &event {
+            finished.lock().unwrap_or_else(|e| e.into_inner()).push((**report).clone());
+        }
+        inner(event);
+    };
+    tokio::select! {
+        reports = run_scenario(config, collect) => reports,
+        _ = interrupt.grace_over() => {
+            let done = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+            scenario_cases_not_run(&done, interrupt::CUT_SHORT)
+        }
+    }
+}
+
+/// The scenario's cases: those in `done` as they finished, the rest skipped for `reason`.
+fn scenario_cases_not_run(done: &[CaseReport], reason: &str) -> Vec<CaseReport> {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    crate::runner::scenario::CASES
+        .iter()
+        .map(|case| match done.iter().find(|r| r.id == case.id) {
+            Some(report) => report.clone(),
+            None => CaseReport {
+                id: case.id.to_string(),
+                title: case.title.to_string(),
+                suite: crate::runner::scenario::SUITE.to_string(),
+                area: crate::runner::scenario::AREA.to_string(),
+                level: Level::Must,
+                role: Role::Both,
+                spec: case.spec.to_string(),
+                tck_id: None,
+                tags: vec!["mvds".to_string(), "carbon-emissions".to_string()],
+                verdict: Verdict::Skip,
+                reason: Some(reason.to_string()),
+                findings: Vec::new(),
+                steps: Vec::new(),
+                started_at: started_at.clone(),
+                duration_ms: 0,
+                exchanges: Vec::new(),
+                logs: Vec::new(),
+            },
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +177,7 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
         config.recorder = recorder.clone();
         config.schemas = schemas.clone();
         config.timeouts.step = plan.case_timeout;
-        cases.extend(run_scenario(config, framing.inner()).await);
+        cases.extend(scenario_until(config, &mut framing, &plan.interrupt).await);
     }
     let suite_cases = suites(embedded_config(&space, plan.run_options(schemas)), plan, &mut framing).await;
     let target = TargetInfo {

@@ -265,3 +265,110 @@ fn the_docker_runtime_without_an_engine_stops_at_once_with_a_clear_message() {
     assert!(stderr.contains("Docker engine"), "the message names the missing engine: {stderr}");
     assert!(!dir.path().join("r").exists(), "nothing ran, so no report was written");
 }
+
+/// Starts the binary with `args` (temporary files under `tmp`), waits for a stderr line
+/// containing `marker`, sends SIGINT, and returns the exit code, failing when the process does
+/// not end within five seconds of the signal.
+fn interrupt_after(args: &[&str], tmp: &Path, marker: &'static str) -> Option<i32> {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
+        .args(args)
+        .env("DSP_HARNESS_LOG", "dsp_harness=info")
+        .env("TMPDIR", tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(marker) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(90)).is_err() {
+        let _ = child.kill();
+        panic!("no line with {marker:?} within 90 s");
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let signalled = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return status.code();
+        }
+        if signalled.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("{args:?} did not stop within 5 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_no_temporary_store(tmp: &Path) {
+    let left: Vec<_> = std::fs::read_dir(tmp).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("dsp-harness-objectstore-")), "temporary stores left behind: {left:?}");
+}
+
+/// Issue #15: Ctrl-C once lost the whole run (no report, temporary stores left behind). Now a
+/// SIGINT after the first case finished stops the run within five seconds with
+/// `INTERRUPTED`, the report directory holds the finished cases and marks the rest as not
+/// run (in every format), and no temporary object store is left.
+#[test]
+fn issue_15_ctrl_c_writes_the_partial_report_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    let code = interrupt_after(&["run", "--report-dir", reports.to_str().unwrap()], &tmp, "case finished");
+    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "an interrupted run exits with INTERRUPTED");
+    let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
+    assert!(report.cases.iter().any(|c| !c.was_interrupted()), "the finished cases are in the report");
+    assert!(report.interrupted_cases() > 0, "the cases that did not run are marked");
+    for file in ["junit.xml", "report.html", "summary.md"] {
+        assert!(read(&reports, file).contains("interrupted"), "{file} shows the interrupted cases");
+    }
+    assert_no_temporary_store(&tmp);
+}
+
+/// The same for `load`: a SIGINT while a data-plane attack runs (goose's own handler has
+/// SIGINT then) ends the run with `INTERRUPTED`, and the report holds the baseline measured
+/// before it.
+#[test]
+fn issue_15_ctrl_c_during_load_keeps_the_measured_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    let args = ["load", "--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "6s", "--report-dir", reports.to_str().unwrap()];
+    let code = interrupt_after(&args, &tmp, "load: dataplane.pull.1KiB: 2 users");
+    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "an interrupted load run exits with INTERRUPTED");
+    let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
+    let names: Vec<String> = report.load.expect("a load report").scenarios.into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["baseline.pull.1KiB"], "the finished baseline is reported, the interrupted pull is not");
+    assert_no_temporary_store(&tmp);
+}
+
+/// Issue #15: `--max-body` sets the cap on replies the harness reads whole; a catalog longer
+/// than it fails its case with a finding that names the limit, and the run goes on.
+#[test]
+fn issue_15_max_body_caps_what_the_harness_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
+        .args(["run", "--case", "dsp.cat.provider.001", "--case", "dsp.met.provider.001", "--max-body", "300", "--report-dir", reports.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(i32::from(exit::CHECKS_FAILED)), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the report parses");
+    let catalog = report.cases.iter().find(|c| c.id == "dsp.cat.provider.001").expect("the catalog case ran");
+    let finding = catalog.findings.iter().find(|f| f.kind == "body-too-large").unwrap_or_else(|| panic!("no body-too-large finding: {catalog:?}"));
+    assert!(finding.message.contains("300 bytes"), "the finding names the limit: {}", finding.message);
+    let version = report.cases.iter().find(|c| c.id == "dsp.met.provider.001").expect("the version case ran");
+    assert_eq!(version.verdict, dsp_harness::report::model::Verdict::Pass, "a short reply still passes: {version:?}");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness")).args(["run", "--max-body", "lots"]).output().expect("the binary runs");
+    assert_eq!(bad.status.code(), Some(i32::from(exit::USAGE)));
+}

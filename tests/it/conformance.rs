@@ -174,15 +174,10 @@ async fn a_hanging_connector_costs_its_cases_not_the_run() {
     assert!(took < Duration::from_secs(10), "the run took {took:?}");
 }
 
-/// A target file describing a running reference provider (here the embedded one, reached over
-/// its URLs like any external connector, with the harness's keys loaded from a directory)
-/// runs every provider case: each passes, except those that need a token only a DAPS the
-/// harness runs itself can mint, which are skipped with that reason.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_target_file_drives_an_external_provider() {
-    let space = embedded::start(EmbeddedOptions::default()).await.expect("starts");
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    space.harness_keys.save(&dir.path().join("keys")).expect("the harness keys are saved");
+/// Writes a target file describing the embedded space's provider (reached over its URLs like
+/// any external connector, with the harness's keys loaded from a directory) into `dir`.
+fn write_target_file(space: &embedded::EmbeddedDataSpace, dir: &std::path::Path) -> std::path::PathBuf {
+    space.harness_keys.save(&dir.join("keys")).expect("the harness keys are saved");
     let info = &space.info;
     let text = format!(
         r#"
@@ -217,8 +212,20 @@ consumer = false
         issuer = space.daps.issuer(),
         source = space.carbon_source_url(),
     );
-    let path = dir.path().join("target.toml");
+    let path = dir.join("target.toml");
     std::fs::write(&path, text).expect("the target file is written");
+    path
+}
+
+/// A target file describing a running reference provider (here the embedded one, reached over
+/// its URLs like any external connector, with the harness's keys loaded from a directory)
+/// runs every provider case: each passes, except those that need a token only a DAPS the
+/// harness runs itself can mint, which are skipped with that reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_file_drives_an_external_provider() {
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = write_target_file(&space, dir.path());
     let file = dsp_harness::target::TargetFile::load(&path).expect("the target file parses");
     let config = dsp_harness::runner::conformance::target_config(&file, options()).expect("the target file makes a configuration");
     assert!(config.consumer.is_none());
@@ -258,4 +265,67 @@ async fn run_conformance_selects_and_reports_events() {
     let finished: Vec<&CaseReport> = events.iter().filter_map(|e| if let RunEvent::CaseFinished(r) = e { Some(r.as_ref()) } else { None }).collect();
     assert_eq!(finished.len(), 2);
     assert!(finished.iter().all(|r| r.verdict == Verdict::Pass && !r.exchanges.is_empty()));
+}
+
+/// Issue #15: the catalog content-type case once passed against a reply declared JSON whose
+/// body was junk, because it read only the header. Against a provider sending exactly that it
+/// fails, and the finding is about the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_the_catalog_content_type_case_fails_against_a_garbage_body() {
+    let cases: Vec<Case> = all_cases().expect("suites parse").into_iter().filter(|c| c.id.as_str() == "dsp.cat.provider.004").collect();
+    let reports = run(cases, Some((Role::Provider, Fault::GarbageCatalog))).await;
+    let report = reports.first().expect("the case ran");
+    assert_eq!(report.verdict, Verdict::Fail, "{}", describe(report));
+    assert!(report.findings.iter().any(|f| f.message.contains("not a JSON object")), "{}", describe(report));
+}
+
+/// Issue #15: paging is optional for a provider. Against one whose catalog is too short to page
+/// (nothing registered, so one page even with the harness's page-size hint) the paging cases
+/// are skipped with that reason, never failed; that they fail against a broken next or
+/// previous link is shown by the fault run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_an_unpaged_catalog_skips_the_paging_cases() {
+    let cases: Vec<Case> = all_cases().expect("suites parse").into_iter().filter(|c| c.tags.iter().any(|t| t == "paging")).collect();
+    assert_eq!(cases.len(), 2);
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("the embedded data space starts");
+    let mut config = embedded_config(&space, options());
+    config.consumer = None;
+    if let Some(provider) = config.provider.as_mut() {
+        provider.setup = false;
+    }
+    let reports = run_cases(config, cases, &mut |_| {}).await.expect("the run starts");
+    space.shutdown().await;
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Skip, "{}", describe(report));
+        assert!(report.reason.as_deref().is_some_and(|r| r.contains("does not page")), "{}", describe(report));
+    }
+}
+
+/// Issue #15: a `--target` run interrupted after its first case finishes stops starting cases
+/// and still returns every selected case: the finished ones with their verdicts, the rest
+/// skipped as interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_an_interrupted_target_run_reports_every_case() {
+    use dsp_harness::report::model::RunEvent;
+    use dsp_harness::runner::session::{run_target, RunPlan};
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = write_target_file(&space, dir.path());
+    let plan = RunPlan { scenario: false, ..RunPlan::default() };
+    let interrupt = plan.interrupt.clone();
+    let total = dsp_harness::runner::conformance::selected_cases(&plan.filter).expect("cases").len();
+    let mut on_event = |event: RunEvent| {
+        if matches!(event, RunEvent::CaseFinished(_)) {
+            interrupt.trigger();
+        }
+    };
+    let started = Instant::now();
+    let outcome = run_target(&path, &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut on_event).await.expect("the run starts");
+    let took = started.elapsed();
+    space.shutdown().await;
+    assert_eq!(outcome.cases.len(), total, "every selected case is reported");
+    let interrupted = outcome.cases.iter().filter(|c| c.was_interrupted()).count();
+    assert!(interrupted > total / 2, "most cases never started: {interrupted} of {total}");
+    assert!(outcome.cases.iter().any(|c| !c.was_interrupted()), "the finished cases keep their verdicts");
+    assert!(took < Duration::from_secs(20), "the run stopped soon after the interruption: {took:?}");
 }

@@ -14,6 +14,8 @@ mod conformance;
 mod edc_client;
 mod preflight;
 mod security;
+mod paging;
+mod pull_token;
 mod support;
 mod versions;
 mod architecture;

@@ -334,14 +334,63 @@ fn dataset_of(asset: &super::store::Asset, offers: Vec<Policy>, service: &DataSe
     Dataset { id: asset.id.clone(), has_policy: offers, distribution: distributions, extra }
 }
 
-async fn catalog_request(State(conn): State<Connector>, headers: HeaderMap, body: Bytes) -> Response {
+/// Datasets on one catalog page unless the request's `limit` asks for fewer (EDC's default).
+pub const CATALOG_PAGE_SIZE: usize = 50;
+
+/// The most datasets one catalog page holds, whatever `limit` asks.
+pub const MAX_CATALOG_PAGE_SIZE: usize = 1000;
+
+/// The page a catalog request asks for through the query of its URL (`?offset=&limit=`, the
+/// form this connector's own `next` and `previous` links take; DSP leaves it to the provider).
+fn catalog_page(uri: &axum::http::Uri) -> (usize, usize) {
+    let mut page = (0, CATALOG_PAGE_SIZE);
+    for pair in uri.query().unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("offset", v)) => page.0 = v.parse().unwrap_or(0),
+            Some(("limit", v)) => page.1 = v.parse::<usize>().unwrap_or(CATALOG_PAGE_SIZE).clamp(1, MAX_CATALOG_PAGE_SIZE),
+            _ => {}
+        }
+    }
+    page
+}
+
+/// Cuts a catalog to one page and says where the neighbouring pages are, as DSP 2025-1 asks
+/// of a provider that pages: `Link` headers with `rel="next"` and `rel="previous"`.
+fn page_catalog(conn: &Connector, catalog: &mut Catalog, (offset, limit): (usize, usize)) -> Vec<String> {
+    let total = catalog.dataset.len();
+    catalog.dataset = std::mem::take(&mut catalog.dataset).into_iter().skip(offset).take(limit).collect();
+    let base = format!("{}{}", conn.config().dsp_public_url.trim_end_matches('/'), binding::CATALOG_REQUEST);
+    let mut links = Vec::new();
+    if offset.saturating_add(limit) < total {
+        let next = if conn.fault(Fault::BrokenCatalogNextLink) { format!("{base}/no-such-page") } else { base.clone() };
+        links.push(format!("<{next}?offset={}&limit={limit}>; rel=\"next\"", offset + limit));
+    }
+    if offset > 0 && !conn.fault(Fault::NoCatalogPreviousLink) {
+        links.push(format!("<{base}?offset={}&limit={limit}>; rel=\"previous\"", offset.saturating_sub(limit)));
+    }
+    links
+}
+
+async fn catalog_request(State(conn): State<Connector>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let mut links = Vec::new();
     let result = async {
         let (_, message) = incoming(&conn, &headers, &body, MessageKind::CatalogRequestMessage, Area::Catalog).await?;
         let DspMessage::CatalogRequest(request) = message else { unreachable!("decoded by kind") };
-        Ok(Reply::Ok(DspMessage::Catalog(build_catalog(&conn, request.filter.as_deref().unwrap_or(&[])))))
+        let mut catalog = build_catalog(&conn, request.filter.as_deref().unwrap_or(&[]));
+        links = page_catalog(&conn, &mut catalog, catalog_page(&uri));
+        Ok(Reply::Ok(DspMessage::Catalog(catalog)))
     }
     .await;
-    finish(&conn, result)
+    if result.is_ok() && conn.fault(Fault::GarbageCatalog) {
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "\u{1}not json at all\u{ff}{[").into_response();
+    }
+    let mut response = finish(&conn, result);
+    for link in links {
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().append(header::LINK, value);
+        }
+    }
+    response
 }
 
 async fn dataset(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -829,7 +878,9 @@ async fn apply_transfer(
         }
     }
     let (state, side) = (t.state, t.side);
-    if state.is_terminal() && !conn.fault(Fault::TokenNeverRevoked) {
+    // A pull token is good for one stretch of STARTED: suspension revokes it as completion
+    // and termination do, and a resumption issues a fresh one.
+    if state != TransferState::Started && !flows::keeps_tokens(conn) {
         store.tokens.retain(|_, token| token.transfer_id != pid);
     }
     drop(store);

@@ -81,6 +81,12 @@ pub enum Fault {
     WrongVersion,
     /// Catalog filters are ignored.
     IgnoreCatalogFilter,
+    /// The catalog reply is junk bytes declared as `application/json`.
+    GarbageCatalog,
+    /// A paged catalog's `next` link leads nowhere (404).
+    BrokenCatalogNextLink,
+    /// A later catalog page carries no `previous` link.
+    NoCatalogPreviousLink,
     // Negotiation behaviour
     /// The provider agrees to an offer it never made.
     AgreeToUnknownOffer,

@@ -341,10 +341,18 @@ pub fn move_transfer(conn: &Connector, id: &str, input: TransferInput) -> Result
     let transfer = store.transfers.get_mut(id).ok_or_else(|| format!("unknown transfer process {id}"))?;
     transfer.state = transfer.state.next(input).map_err(|e| e.to_string())?;
     let t = TransferRef::of(transfer);
-    if transfer.state.is_terminal() && !conn.fault(Fault::TokenNeverRevoked) {
+    // Leaving STARTED (suspension, completion, termination) revokes the transfer's pull
+    // tokens; a restart issues a fresh one.
+    if transfer.state != TransferState::Started && !keeps_tokens(conn) {
         store.tokens.retain(|_, token| token.transfer_id != id);
     }
     Ok(t)
+}
+
+/// Whether a fault keeps pull tokens alive past STARTED (never revoked, or served whatever
+/// the state).
+pub fn keeps_tokens(conn: &Connector) -> bool {
+    conn.fault(Fault::TokenNeverRevoked) || conn.fault(Fault::ServeWhenNotStarted)
 }
 
 /// Ends a transfer whose move failed: TERMINATED locally with the reason, its pull tokens

@@ -91,6 +91,39 @@ fn body(bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(strip_prefixes(&value))
 }
 
+/// The page a list request asks for when its QuerySpec names none (EDC's default).
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// The largest page a list request gets; a larger `limit` is cut to it.
+pub const MAX_LIMIT: usize = 1000;
+
+/// The `offset` and `limit` of a list request's QuerySpec (an empty body asks for the first
+/// [`DEFAULT_LIMIT`] items), refusing what EDC refuses: a negative offset, a limit below one.
+fn page_of(bytes: &[u8]) -> Result<(usize, usize), ApiError> {
+    let spec = body(bytes)?;
+    let number = |key: &str, default: i64| match spec.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.get("@value").and_then(Value::as_i64))
+            .ok_or_else(|| bad(format!("QuerySpec {key} must be an integer, not {v}"))),
+    };
+    let offset = number("offset", 0)?;
+    let limit = number("limit", DEFAULT_LIMIT as i64)?;
+    if offset < 0 {
+        return Err(bad(format!("QuerySpec offset must not be negative, was {offset}")));
+    }
+    if limit < 1 {
+        return Err(bad(format!("QuerySpec limit must be at least 1, was {limit}")));
+    }
+    Ok((usize::try_from(offset).unwrap_or(usize::MAX), (limit as usize).min(MAX_LIMIT)))
+}
+
+/// One page of a list, as EDC answers it: a plain JSON array.
+fn paged(items: impl Iterator<Item = Value>, (offset, limit): (usize, usize)) -> Response {
+    Json(items.skip(offset).take(limit).collect::<Vec<_>>()).into_response()
+}
+
 fn text(value: &Value, key: &str) -> Option<String> {
     match value.get(key) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -149,9 +182,10 @@ async fn create_asset(State(conn): State<Connector>, headers: HeaderMap, bytes: 
     Ok(id_response(&id))
 }
 
-async fn list_assets(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+async fn list_assets(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
     authorize(&conn, &headers)?;
-    Ok(Json(conn.store().assets.values().map(asset_json).collect::<Vec<_>>()).into_response())
+    let page = page_of(&bytes)?;
+    Ok(paged(conn.store().assets.values().map(asset_json), page))
 }
 
 async fn get_asset(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
@@ -184,9 +218,10 @@ fn policy_json(p: &PolicyDefinition) -> Value {
     edc(o, "PolicyDefinition", &p.id)
 }
 
-async fn list_policies(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+async fn list_policies(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
     authorize(&conn, &headers)?;
-    Ok(Json(conn.store().policies.values().map(policy_json).collect::<Vec<_>>()).into_response())
+    let page = page_of(&bytes)?;
+    Ok(paged(conn.store().policies.values().map(policy_json), page))
 }
 
 async fn get_policy(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
@@ -239,9 +274,10 @@ fn contract_definition_json(d: &ContractDefinition) -> Value {
     edc(o, "ContractDefinition", &d.id)
 }
 
-async fn list_contract_definitions(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+async fn list_contract_definitions(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
     authorize(&conn, &headers)?;
-    Ok(Json(conn.store().contract_definitions.values().map(contract_definition_json).collect::<Vec<_>>()).into_response())
+    let page = page_of(&bytes)?;
+    Ok(paged(conn.store().contract_definitions.values().map(contract_definition_json), page))
 }
 
 async fn get_contract_definition(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
@@ -258,8 +294,16 @@ async fn catalog_request(State(conn): State<Connector>, headers: HeaderMap, byte
     let address = required(&b, "counterPartyAddress")?;
     let counter_party = text(&b, "counterPartyId");
     let filter = b.get("querySpec").and_then(|q| q.get("filterExpression")).cloned().and_then(|f| f.as_array().cloned());
+    // The QuerySpec's page becomes the page asked of the provider, in the `?offset=&limit=` form
+    // of the reference provider's own links (a provider that pages otherwise ignores it); with
+    // no limit given, the largest page, so that a paged provider's catalog arrives whole.
+    let spec = b.get("querySpec").cloned().unwrap_or(Value::Null);
+    let number = |key: &str| spec.get(key).and_then(|v| v.as_u64().or_else(|| v.get("@value").and_then(Value::as_u64)));
+    let offset = number("offset").unwrap_or(0);
+    let limit = number("limit").unwrap_or(super::dsp::MAX_CATALOG_PAGE_SIZE as u64).max(1);
+    let path = format!("{}?offset={offset}&limit={limit}", binding::CATALOG_REQUEST);
     let message = DspMessage::CatalogRequest(CatalogRequestMessage { filter });
-    let reply = conn.send(&address, binding::CATALOG_REQUEST, counter_party.as_deref(), &conn.codec().encode(&message)).await;
+    let reply = conn.send(&address, &path, counter_party.as_deref(), &conn.codec().encode(&message)).await;
     relay(reply)
 }
 
@@ -433,17 +477,15 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
     Ok(id_response(&consumer_pid.0))
 }
 
-async fn list_negotiations(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+async fn list_negotiations(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
     authorize(&conn, &headers)?;
-    let ids: Vec<String> = conn.store().negotiations.keys().cloned().collect();
-    let list: Vec<Value> = ids
-        .iter()
-        .filter_map(|id| {
-            let agreement = agreement_of(&conn, id);
-            conn.store().negotiations.get(id).map(|n| negotiation_json(n, agreement.as_deref()))
-        })
-        .collect();
-    Ok(Json(list).into_response())
+    let (offset, limit) = page_of(&bytes)?;
+    let ids: Vec<String> = conn.store().negotiations.keys().skip(offset).take(limit).cloned().collect();
+    let list = ids.iter().filter_map(|id| {
+        let agreement = agreement_of(&conn, id);
+        conn.store().negotiations.get(id).map(|n| negotiation_json(n, agreement.as_deref()))
+    });
+    Ok(paged(list, (0, limit)))
 }
 
 async fn get_negotiation(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
@@ -507,9 +549,10 @@ async fn negotiation_action(State(conn): State<Connector>, headers: HeaderMap, P
     }
 }
 
-async fn list_agreements(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+async fn list_agreements(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
     authorize(&conn, &headers)?;
-    Ok(Json(conn.store().agreements.values().map(agreement_json).collect::<Vec<_>>()).into_response())
+    let page = page_of(&bytes)?;
+    Ok(paged(conn.store().agreements.values().map(agreement_json), page))
 }
 
 async fn get_agreement(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
@@ -630,9 +673,10 @@ async fn initiate_transfer(State(conn): State<Connector>, headers: HeaderMap, by
     Ok(id_response(&consumer_pid.0))
 }
 
-async fn list_transfers(State(conn): State<Connector>, headers: HeaderMap) -> ApiResult {
+async fn list_transfers(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
     authorize(&conn, &headers)?;
-    Ok(Json(conn.store().transfers.values().map(transfer_json).collect::<Vec<_>>()).into_response())
+    let page = page_of(&bytes)?;
+    Ok(paged(conn.store().transfers.values().map(transfer_json), page))
 }
 
 async fn get_transfer(State(conn): State<Connector>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {

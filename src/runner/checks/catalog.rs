@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::protocol::binding;
 use crate::protocol::codec::CONTEXT_2025_1;
 use crate::report::model::Finding;
-use crate::runner::conformance::{register, CaseContext, CheckFn, Step};
+use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, Step};
 use crate::runner::RecordedResponse;
 use crate::target::lenient;
 
@@ -20,6 +20,8 @@ pub fn checks() -> Vec<(&'static str, CheckFn)> {
         "catalog.datasets_have_offers" => datasets_have_offers,
         "catalog.dataset_schema" => dataset_schema,
         "catalog.filter_excludes" => filter_excludes,
+        "catalog.paging_next" => paging_next,
+        "catalog.paging_previous" => paging_previous,
     ]
 }
 
@@ -33,6 +35,147 @@ fn catalog_request(filter: Option<Value>) -> Value {
 
 async fn fetch_catalog(ctx: &CaseContext) -> Step<RecordedResponse> {
     ctx.post_dsp(binding::CATALOG_REQUEST, catalog_request(None)).await
+}
+
+/// The most catalog pages the harness reads by following `next` links.
+pub const MAX_PAGES: usize = 50;
+
+/// The page size the harness suggests with `?limit=` when it wants to see a provider page: DSP
+/// leaves the link's query to the provider, so a provider may ignore the hint (and is then
+/// judged unpaged); the reference provider honours it.
+const PAGE_HINT: &str = "?offset=0&limit=1";
+
+/// The targets of a reply's `Link` headers with relation `rel` (RFC 8288: several headers or
+/// one comma-separated list; `rel` may name several relations).
+pub(crate) fn links(reply: &RecordedResponse, rel: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for value in reply.headers.get_all(reqwest::header::LINK).iter().filter_map(|v| v.to_str().ok()) {
+        for link in value.split(',') {
+            let Some((target, params)) = link.trim().strip_prefix('<').and_then(|rest| rest.split_once('>')) else { continue };
+            let names_rel = params.split(';').filter_map(|p| p.trim().strip_prefix("rel=")).any(|rels| rels.trim_matches('"').split_whitespace().any(|r| r.eq_ignore_ascii_case(rel)));
+            if names_rel {
+                found.push(target.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// A link target as a path under the provider's DSP base, or why the harness will not follow
+/// it: a catalog's pages live on the provider's own DSP endpoint, and the harness sends its
+/// token only there.
+fn under_dsp_base(ctx: &CaseContext, target: &str) -> Result<String, String> {
+    let url = ctx.connector().for_harness(target);
+    let base = ctx.connector().dsp_url.trim_end_matches('/');
+    match url.strip_prefix(base) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') => Ok(rest.to_string()),
+        _ => Err(format!("the link {target} leaves the provider's DSP endpoint {base}")),
+    }
+}
+
+/// The catalog pages from `first` on, following `next` links (at most [`MAX_PAGES`]). A link
+/// that cannot be followed, or a page that is no Catalog, is a finding and ends the walk.
+async fn pages_from(ctx: &CaseContext, first: RecordedResponse) -> Step<Vec<(RecordedResponse, Value)>> {
+    let mut pages = Vec::new();
+    let mut reply = first;
+    loop {
+        let seq = reply.seq as usize;
+        let Some(catalog) = ctx.expect_type(&reply, "Catalog") else { break };
+        let next = links(&reply, "next").into_iter().next();
+        pages.push((reply, catalog));
+        let Some(next) = next else { break };
+        if pages.len() >= MAX_PAGES {
+            ctx.fail(Finding::new("paging", format!("the catalog has more than {MAX_PAGES} pages; the harness stopped following next links")).at(seq));
+            break;
+        }
+        let path = match under_dsp_base(ctx, &next) {
+            Ok(path) => path,
+            Err(why) => {
+                ctx.fail(Finding::new("paging", why).at(seq));
+                break;
+            }
+        };
+        reply = ctx.post_dsp(&path, catalog_request(None)).await?;
+        if !ctx.expect_status(&reply, &[200]) {
+            ctx.fail(Finding::new("paging", format!("the catalog's next link {next} does not lead to a page")).at(reply.seq as usize));
+            break;
+        }
+    }
+    Ok(pages)
+}
+
+/// Every dataset id on every page, in order.
+fn all_dataset_ids(pages: &[(RecordedResponse, Value)]) -> Vec<String> {
+    pages.iter().flat_map(|(_, catalog)| dataset_ids(catalog)).collect()
+}
+
+/// A catalog the provider pages: asked first as it is, then with the harness's page-size hint.
+/// When the catalog is too short to page, a second asset is registered through the management
+/// API where the harness may. `None` when the provider does not page (not a failure: paging
+/// is optional for a provider).
+async fn paged_catalog(ctx: &CaseContext) -> Step<Option<RecordedResponse>> {
+    let reply = fetch_catalog(ctx).await?;
+    ctx.require(ctx.expect_status(&reply, &[200]), || Finding::new("status", "the catalog request was not answered"))?;
+    if !links(&reply, "next").is_empty() {
+        return Ok(Some(reply));
+    }
+    let short = reply.json().map(|c| dataset_ids(&c).len() < 2).unwrap_or(true);
+    if short && ctx.capabilities().api && ctx.connector().setup {
+        add_second_dataset(ctx).await?;
+    }
+    let hinted = ctx.post_dsp(&format!("{}{PAGE_HINT}", binding::CATALOG_REQUEST), catalog_request(None)).await?;
+    ctx.require(ctx.expect_status(&hinted, &[200]), || Finding::new("status", "the catalog request with a page-size hint was not answered"))?;
+    Ok((!links(&hinted, "next").is_empty()).then_some(hinted))
+}
+
+async fn add_second_dataset(ctx: &CaseContext) -> Step {
+    let management = ctx.management()?;
+    let id = format!("dsp-harness-paging-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let source = ctx.connector().asset_source_url.clone().unwrap_or_else(|| "http://127.0.0.1:9/dsp-harness-has-no-data".to_string());
+    let setup = |what: &str, e: crate::target::TargetError| CaseOutcome::Error(format!("the management API did not create the paging {what}: {e}"));
+    management.create_asset(&id, json!({"name": "dsp-harness paging asset"}), json!({"type": "HttpData", "baseUrl": source})).await.map_err(|e| setup("asset", e))?;
+    management.create_policy_definition(&id, json!({"@type": "Set", "permission": [{"action": "use"}]})).await.map_err(|e| setup("policy", e))?;
+    management.create_contract_definition(&id, &id, &id, crate::target::asset_selector(&id)).await.map_err(|e| setup("contract definition", e))?;
+    Ok(())
+}
+
+/// A paged catalog's `next` links lead to Catalog pages that together list each dataset once.
+async fn paging_next(ctx: &CaseContext) -> Step {
+    let Some(first) = paged_catalog(ctx).await? else {
+        return Err(CaseOutcome::Skip("the provider does not page its catalog (paging is optional)".to_string()));
+    };
+    let pages = pages_from(ctx, first).await?;
+    ctx.checkpoint()?;
+    let ids = all_dataset_ids(&pages);
+    let mut seen = std::collections::BTreeSet::new();
+    for id in &ids {
+        if !seen.insert(id) {
+            ctx.fail(Finding::new("paging", format!("dataset {id} is listed on more than one page")));
+        }
+    }
+    ctx.require(pages.len() > 1, || Finding::new("paging", "the catalog announced a next page but the walk ended on the first"))?;
+    Ok(())
+}
+
+/// On a later page of a paged catalog a `previous` link leads back to a Catalog page.
+async fn paging_previous(ctx: &CaseContext) -> Step {
+    let Some(first) = paged_catalog(ctx).await? else {
+        return Err(CaseOutcome::Skip("the provider does not page its catalog (paging is optional)".to_string()));
+    };
+    let first_seq = first.seq as usize;
+    let next = links(&first, "next").into_iter().next().unwrap_or_default();
+    let path = under_dsp_base(ctx, &next).map_err(|why| ctx.fail_now(Finding::new("paging", why).at(first_seq)))?;
+    let second = ctx.post_dsp(&path, catalog_request(None)).await?;
+    ctx.require(ctx.expect_status(&second, &[200]), || Finding::new("paging", format!("the catalog's next link {next} does not lead to a page")))?;
+    let previous = links(&second, "previous").into_iter().chain(links(&second, "prev")).next();
+    let Some(previous) = previous else {
+        return Err(ctx.fail_now(Finding::new("paging", "a later catalog page has no Link with rel=\"previous\"").expected("rel=\"previous\"", "none").at(second.seq as usize)));
+    };
+    let path = under_dsp_base(ctx, &previous).map_err(|why| ctx.fail_now(Finding::new("paging", why).at(second.seq as usize)))?;
+    let back = ctx.post_dsp(&path, catalog_request(None)).await?;
+    ctx.require(ctx.expect_status(&back, &[200]), || Finding::new("paging", format!("the previous link {previous} does not lead to a page")))?;
+    ctx.expect_type(&back, "Catalog");
+    Ok(())
 }
 
 fn dataset_ids(catalog: &Value) -> Vec<String> {
@@ -56,8 +199,14 @@ async fn some_dataset(ctx: &CaseContext) -> Step<String> {
 async fn request_lists_dataset(ctx: &CaseContext) -> Step {
     let reply = fetch_catalog(ctx).await?;
     ctx.require(ctx.expect_status(&reply, &[200]), || Finding::new("status", "the catalog request was not answered"))?;
-    let Some(catalog) = ctx.expect_type(&reply, "Catalog") else { return Ok(()) };
-    let ids = dataset_ids(&catalog);
+    let seq = reply.seq;
+    // The dataset may be on any page of a paged catalog.
+    let pages = pages_from(ctx, reply).await?;
+    if pages.is_empty() {
+        return Ok(());
+    }
+    let ids = all_dataset_ids(&pages);
+    let reply = RecordedResponse { seq, ..pages[0].0.clone() };
     match ctx.dataset() {
         Some(wanted) if !ids.iter().any(|id| id == wanted) => ctx.fail(
             Finding::new("catalog", format!("the catalog does not list dataset {wanted}")).expected(wanted, format!("[{}]", ids.join(", "))).at(reply.seq as usize),
@@ -92,12 +241,17 @@ async fn unknown_dataset(ctx: &CaseContext) -> Step {
     Ok(())
 }
 
+/// The catalog is declared as JSON and is JSON: a reply that says `application/json` over a
+/// body that does not parse, or is no Catalog, fails too (issue #15).
 async fn content_type(ctx: &CaseContext) -> Step {
     let reply = fetch_catalog(ctx).await?;
     ctx.expect_status(&reply, &[200]);
     ctx.expect_content_type_json(&reply);
-    // A body declared as JSON must be JSON: the header alone passed a peer answering garbage.
-    ctx.expect_json(&reply);
+    let Some(body) = ctx.expect_json(&reply) else { return Ok(()) };
+    let actual = crate::schema::message_type(&body).unwrap_or("none");
+    if actual != "Catalog" {
+        ctx.fail(Finding::new("body", "the JSON reply is not a Catalog").expected("Catalog", actual).at(reply.seq as usize));
+    }
     Ok(())
 }
 

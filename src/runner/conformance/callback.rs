@@ -155,6 +155,8 @@ impl CallbackHub {
             .route(ASSET_DATA_PATH, axum::routing::get(asset_data))
             .route("/c/{token}", axum::routing::any(receive_root))
             .route("/c/{token}/{*rest}", axum::routing::any(receive))
+            // The run's cap on bodies read whole, instead of axum's default of 2 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(crate::runner::http::max_body()))
             .with_state(mailboxes.clone());
         Ok(CallbackHub { public_base, local_base, mailboxes, _server: ServerTask::spawn(listener, app) })
     }

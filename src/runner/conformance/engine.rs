@@ -17,6 +17,7 @@ use super::setup;
 use super::target::{ConnectorUnderTest, Timing};
 use super::tokens::TokenSource;
 use crate::report::model::{CaseReport, Exchange, Finding, Role, RunEvent, Verdict};
+use crate::runner::interrupt::{self, Interrupt};
 use crate::runner::{Recorder, RecordingClient, RunnerError};
 use crate::schema::SchemaSet;
 use crate::suite::{Case, Filter, SuiteError};
@@ -67,6 +68,18 @@ pub fn selected_cases(filter: &Filter) -> Result<Vec<Case>, SuiteError> {
 /// their reports in the given order. Emits only `CaseStarted` and `CaseFinished`, so a caller
 /// that also runs other things (the carbon-emissions scenario) frames the run itself.
 pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut dyn FnMut(RunEvent)) -> Result<Vec<CaseReport>, ConformanceError> {
+    run_cases_until(config, cases, events, &Interrupt::new()).await
+}
+
+/// [`run_cases`] that stops when `interrupt` is triggered: no case starts after it, running
+/// cases get the grace period, and every case that did not finish is reported as skipped
+/// with an `interrupted` reason, so the reports still cover every case.
+pub async fn run_cases_until(
+    config: ConformanceConfig,
+    cases: Vec<Case>,
+    events: &mut dyn FnMut(RunEvent),
+    interrupt: &Interrupt,
+) -> Result<Vec<CaseReport>, ConformanceError> {
     let hub = Arc::new(CallbackHub::start(&config.identity.callback).await?);
     let mut config = config;
     if let Some(cut) = config.provider.as_mut() {
@@ -82,7 +95,11 @@ pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut
     let provider_fixtures = match (&config.provider, wants_offer) {
         (Some(cut), true) => {
             let client = RecordingClient::with_http(config.http.clone(), Recorder::new(), config.schemas.clone(), config.timing.wait);
-            Arc::new(setup::prepare_provider(cut, &client, &tokens, &run_id).await)
+            tokio::select! {
+                fixtures = setup::prepare_provider(cut, &client, &tokens, &run_id) => Arc::new(fixtures),
+                // No case will start, so nothing needs the offer.
+                _ = interrupt.triggered() => Arc::new(Fixtures::default()),
+            }
         }
         _ => Arc::new(Fixtures::default()),
     };
@@ -108,6 +125,7 @@ pub async fn run_cases(config: ConformanceConfig, cases: Vec<Case>, events: &mut
             schemas: config.schemas.clone(),
             http: config.http.clone(),
             events: tx.clone(),
+            interrupt: interrupt.clone(),
         };
         job.run()
     });
@@ -163,10 +181,17 @@ struct Job {
     schemas: SchemaSet,
     http: reqwest::Client,
     events: mpsc::UnboundedSender<RunEvent>,
+    interrupt: Interrupt,
 }
 
 impl Job {
     async fn run(self) -> CaseReport {
+        if self.interrupt.is_triggered() {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let report = report_of(&self.case, CaseOutcome::Skip(interrupt::NOT_STARTED.to_string()), Vec::new(), now, Duration::ZERO);
+            let _ = self.events.send(RunEvent::CaseFinished(Box::new(report.clone())));
+            return report;
+        }
         let _ = self.events.send(RunEvent::CaseStarted { id: self.case.id.to_string(), title: self.case.title.clone() });
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let started = Instant::now();
@@ -190,12 +215,18 @@ impl Job {
                 });
                 // The case runs in its own task so that a panic in a check costs the case only.
                 let mut task = tokio::spawn(async move { check(&ctx).await });
-                let outcome = match tokio::time::timeout(limit, &mut task).await {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(join)) => CaseOutcome::Error(format!("the check crashed: {join}")),
-                    Err(_) => {
+                let outcome = tokio::select! {
+                    finished = tokio::time::timeout(limit, &mut task) => match finished {
+                        Ok(Ok(outcome)) => outcome,
+                        Ok(Err(join)) => CaseOutcome::Error(format!("the check crashed: {join}")),
+                        Err(_) => {
+                            task.abort();
+                            CaseOutcome::Error(format!("the case did not finish within {} s", limit.as_secs_f32()))
+                        }
+                    },
+                    _ = self.interrupt.grace_over() => {
                         task.abort();
-                        CaseOutcome::Error(format!("the case did not finish within {} s", limit.as_secs_f32()))
+                        CaseOutcome::Skip(interrupt::CUT_SHORT.to_string())
                     }
                 };
                 self.hub.close(&mailbox);
@@ -289,6 +320,10 @@ mod tests {
     }
 
     async fn run_job(check_fn: Option<CheckFn>, connector: bool, timeout: Duration) -> CaseReport {
+        run_job_until(check_fn, connector, timeout, Interrupt::new()).await
+    }
+
+    async fn run_job_until(check_fn: Option<CheckFn>, connector: bool, timeout: Duration, interrupt: Interrupt) -> CaseReport {
         let hub = Arc::new(CallbackHub::start(&CallbackConfig::default()).await.unwrap());
         let (tx, _rx) = mpsc::unbounded_channel();
         let cut = ConnectorUnderTest {
@@ -316,9 +351,30 @@ mod tests {
             schemas: SchemaSet::embedded_2025_1(),
             http: reqwest::Client::new(),
             events: tx,
+            interrupt,
         }
         .run()
         .await
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_run_starts_no_case_and_cuts_a_running_one_short_after_the_grace() {
+        let interrupt = Interrupt::new();
+        interrupt.trigger();
+        let report = run_job_until(Some(check("finds")), true, Duration::from_secs(30), interrupt).await;
+        assert_eq!((report.verdict, report.reason.as_deref()), (Verdict::Skip, Some(interrupt::NOT_STARTED)));
+        assert!(report.was_interrupted());
+
+        let interrupt = Interrupt::new();
+        let later = interrupt.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            later.trigger();
+        });
+        let started = Instant::now();
+        let report = run_job_until(Some(check("hangs")), true, Duration::from_secs(60), interrupt).await;
+        assert_eq!((report.verdict, report.reason.as_deref()), (Verdict::Skip, Some(interrupt::CUT_SHORT)));
+        assert!(started.elapsed() < interrupt::GRACE + Duration::from_secs(2), "the grace bounds the wait");
     }
 
     #[tokio::test]

@@ -55,19 +55,30 @@ async fn register_offer(cut: &ConnectorUnderTest, client: &RecordingClient, run_
 /// `offer` (or its first offer).
 async fn find_offer(cut: &ConnectorUnderTest, client: &RecordingClient, tokens: &TokenSource, dataset: Option<&str>, offer: Option<&str>) -> Result<Offer, String> {
     let token = tokens.token(TokenKind::Valid, &cut.participant_id).await.map_err(|e| format!("no token for the catalog request: {e:?}"))?;
-    let url = binding::join(&cut.dsp_url, binding::CATALOG_REQUEST);
+    let mut url = binding::join(&cut.dsp_url, binding::CATALOG_REQUEST);
     let body = json!({"@context": [crate::protocol::codec::CONTEXT_2025_1], "@type": "CatalogRequestMessage"});
-    let mut builder = client.http().post(&url).json(&body);
-    if let Some(token) = token {
-        builder = builder.header(reqwest::header::AUTHORIZATION, token);
+    // A paged catalog may hold the dataset on any page: follow `next` links (bounded, and only
+    // on the provider's own DSP endpoint, where the token may go).
+    let mut catalogs = Vec::new();
+    for _ in 0..crate::runner::checks::catalog::MAX_PAGES {
+        let mut builder = client.http().post(&url).json(&body);
+        if let Some(token) = &token {
+            builder = builder.header(reqwest::header::AUTHORIZATION, token);
+        }
+        let request = builder.build().map_err(|e| format!("cannot build the catalog request: {e}"))?;
+        let reply = client.send("harness", &cut.name, request).await.map_err(|e| format!("the catalog request failed: {e}"))?;
+        if !reply.status.is_success() {
+            return Err(format!("the catalog request was answered {}", reply.status.as_u16()));
+        }
+        catalogs.push(reply.json().ok_or("the catalog is not JSON")?);
+        let wanted_found = dataset.is_some_and(|id| catalogs.iter().any(|c| lenient::list(c, "dataset").iter().any(|d| lenient::id(d) == Some(id))));
+        let next = crate::runner::checks::catalog::links(&reply, "next").into_iter().next().map(|n| cut.for_harness(&n));
+        match next {
+            Some(next) if !wanted_found && dataset.is_some() && next.starts_with(cut.dsp_url.trim_end_matches('/')) => url = next,
+            _ => break,
+        }
     }
-    let request = builder.build().map_err(|e| format!("cannot build the catalog request: {e}"))?;
-    let reply = client.send("harness", &cut.name, request).await.map_err(|e| format!("the catalog request failed: {e}"))?;
-    if !reply.status.is_success() {
-        return Err(format!("the catalog request was answered {}", reply.status.as_u16()));
-    }
-    let catalog = reply.json().ok_or("the catalog is not JSON")?;
-    let datasets = lenient::list(&catalog, "dataset");
+    let datasets: Vec<&Value> = catalogs.iter().flat_map(|c| lenient::list(c, "dataset")).collect();
     let chosen = match dataset {
         Some(id) => datasets.into_iter().find(|d| lenient::id(d) == Some(id)).ok_or_else(|| format!("the catalog has no dataset {id}"))?,
         None => datasets.into_iter().find(|d| !lenient::list(d, "hasPolicy").is_empty()).ok_or("the catalog has no dataset with an offer")?,

@@ -390,6 +390,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(binding::WELL_KNOWN_VERSION, get(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Version, m, u, h, b)))
         .route("/data", get(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Data, m, u, h, b)))
         .nest("/dsp", dsp)
+        // The run's cap on bodies read whole, instead of axum's default of 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(crate::runner::http::max_body()))
         .with_state(shared)
 }
 
