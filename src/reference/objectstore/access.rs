@@ -15,6 +15,8 @@ use s3s::{s3_error, S3Request, S3Result};
 /// The store's access policy, asked by s3s after the signature checked out.
 pub(crate) struct Guard {
     pub(crate) region: String,
+    /// The s3s-fs root, where each bucket is a directory.
+    pub(crate) root: std::path::PathBuf,
 }
 
 #[async_trait::async_trait]
@@ -37,8 +39,14 @@ impl S3Access for Guard {
         if cx.s3_op().name() == "PostObject" {
             return Err(s3_error!(MethodNotAllowed, "browser form uploads (post object) are disabled"));
         }
-        if let S3Path::Object { key, .. } = cx.s3_path() {
+        if let S3Path::Object { bucket, key } = cx.s3_path() {
             check_key(key)?;
+            // s3s-fs would answer NoSuchKey for a missing bucket, and a PUT would create it.
+            // The name is safe to join: s3s has checked it against S3's bucket naming rules.
+            let is_bucket = tokio::fs::metadata(self.root.join(&**bucket)).await.is_ok_and(|m| m.is_dir());
+            if !is_bucket {
+                return Err(s3_error!(NoSuchBucket, "the specified bucket does not exist"));
+            }
         }
         Ok(())
     }

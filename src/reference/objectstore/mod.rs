@@ -4,6 +4,7 @@
 //! also holds the S3 client helper used against it and against connectors' stores.
 
 mod access;
+mod backend;
 mod client;
 mod error;
 mod server;

@@ -12,6 +12,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{s3_error, S3Result};
 
 use super::access::Guard;
+use super::backend::Backend;
 use super::error::ObjectStoreError;
 
 /// How the store is set up. The store accepts requests signed with exactly this key pair, for
@@ -97,14 +98,17 @@ impl ObjectStore {
                 (temp.path().to_owned(), Some(temp))
             }
         };
+        // s3s-fs works on the canonical path; the bucket check in `Guard` must use the same one.
+        let root = root.canonicalize().map_err(|e| data_dir_error(&root, e.to_string()))?;
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| data_dir_error(&root, format!("{e:?}")))?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(Backend { fs, root: root.clone() });
         builder.set_auth(SingleKey {
             access_key: config.access_key,
             secret_key: config.secret_key.into(),
         });
         builder.set_access(Guard {
             region: config.region.clone(),
+            root: root.clone(),
         });
         builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(limits()))));
         Ok(Self {
