@@ -4,7 +4,7 @@
 //! wherever a key enters (the request path, a copy source, a batch delete). Every request must
 //! be SigV4-signed for the store's region: s3s checks the signature against whatever region the
 //! client names and also accepts SigV2, so both are checked here. Browser form uploads (POST
-//! object) are disabled: the harness never needs them.
+//! object) are disabled: the harness never needs them (`server` refuses them first).
 
 use axum::http::{HeaderMap, Uri};
 use s3s::access::{S3Access, S3AccessContext};
@@ -37,6 +37,7 @@ impl S3Access for Guard {
             Some(_) => {}
         }
         if cx.s3_op().name() == "PostObject" {
+            // `server` refuses form uploads before s3s reads them; this is the second lock.
             return Err(s3_error!(MethodNotAllowed, "browser form uploads (post object) are disabled"));
         }
         if let S3Path::Object { bucket, key } = cx.s3_path() {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -20,6 +20,9 @@ pub fn router(store: ObjectStore) -> Router {
 }
 
 async fn answer(store: ObjectStore, request: Request) -> Response {
+    if is_form_upload(&request) {
+        return form_uploads_disabled();
+    }
     match store.service().call(request.map(s3s::Body::http_body_unsync)).await {
         Ok(response) => response.map(axum::body::Body::new).into_response(),
         // s3s answers every S3 error itself; an `Err` means it could not even do that.
@@ -111,4 +114,21 @@ impl Drop for RunningObjectStore {
             let _ = tx.send(());
         }
     }
+}
+
+/// A browser form upload (POST object). s3s would read the form, and buffer its file, before
+/// any access check, so such requests are refused before s3s sees them.
+fn is_form_upload(request: &Request) -> bool {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    request.method() == Method::POST
+        && content_type.is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+fn form_uploads_disabled() -> Response {
+    let body = concat!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+        "<Error><Code>MethodNotAllowed</Code>",
+        "<Message>browser form uploads (post object) are disabled</Message></Error>"
+    );
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
 }

@@ -137,8 +137,8 @@ impl ObjectStore {
 }
 
 /// s3s's limits, tightened where the store needs less: browser form uploads (POST object) are
-/// refused by [`Guard`], but s3s reads a form before asking it, so the form and its file are
-/// capped to keep a refused upload from being held in memory.
+/// refused before s3s (in `server`) and by [`Guard`], but s3s would read a form before asking
+/// `Guard`, so should one ever reach it, the form and its file are capped to stay out of memory.
 fn limits() -> S3Config {
     let mut config = S3Config::default();
     config.post_object_max_file_size = 0;
