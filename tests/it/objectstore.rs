@@ -846,12 +846,6 @@ async fn streaming_modes_signed_by_the_aws_signer_are_accepted() {
         (400, Some("BadDigest")),
         "{body}"
     );
-    // The upload whose trailer did not match did not replace the good object (s3s-fs alone
-    // renames before it compares; the store checks while the body streams).
-    assert_eq!(
-        sha256(&get_bytes(&s3, "modes", "unsigned-trailer.bin").await),
-        sha256(&payload)
-    );
 
     // STREAMING-AWS4-HMAC-SHA256-PAYLOAD: signed chunks, no trailer.
     let url = format!("{}/modes/signed-chunks.bin", running.endpoint());
