@@ -12,5 +12,5 @@ mod store;
 
 pub use client::s3_client;
 pub use error::ObjectStoreError;
-pub use server::{router, serve, serve_with_shutdown, RunningObjectStore};
+pub use server::{router, RunningObjectStore};
 pub use store::{ObjectStore, ObjectStoreConfig};

@@ -1,8 +1,7 @@
 //! The HTTP face of the object store: an axum router that hands every request to the store's
 //! s3s service (path-style addressing; s3s authenticates, answers S3's XML errors and streams
-//! bodies to and from s3s-fs), and helpers that serve it on a listener.
+//! bodies to and from s3s-fs), and a store serving in a background task for tests.
 
-use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::extract::Request;
@@ -33,28 +32,6 @@ async fn answer(store: ObjectStore, request: Request) -> Response {
     }
 }
 
-/// Serves the store on `listener` until the task is dropped.
-pub async fn serve(store: ObjectStore, listener: TcpListener) -> Result<(), ObjectStoreError> {
-    axum::serve(listener, router(store))
-        .await
-        .map_err(ObjectStoreError::Serve)
-}
-
-/// Serves the store on `listener` until `shutdown` completes, then drains open connections.
-pub async fn serve_with_shutdown<F>(
-    store: ObjectStore,
-    listener: TcpListener,
-    shutdown: F,
-) -> Result<(), ObjectStoreError>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    axum::serve(listener, router(store))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ObjectStoreError::Serve)
-}
-
 /// A store serving in a background task; stops when dropped.
 #[derive(Debug)]
 pub struct RunningObjectStore {
@@ -72,9 +49,10 @@ impl RunningObjectStore {
             .map_err(ObjectStoreError::Serve)?;
         let addr = listener.local_addr().map_err(ObjectStoreError::Serve)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve_with_shutdown(store.clone(), listener, async move {
+        let serving = axum::serve(listener, router(store.clone())).with_graceful_shutdown(async move {
             let _ = rx.await;
-        }));
+        });
+        let task = tokio::spawn(async move { serving.await.map_err(ObjectStoreError::Serve) });
         Ok(Self {
             store,
             addr,

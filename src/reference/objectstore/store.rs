@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{s3_error, S3Result};
 
@@ -110,7 +109,6 @@ impl ObjectStore {
             region: config.region.clone(),
             root: root.clone(),
         });
-        builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(limits()))));
         Ok(Self {
             inner: Arc::new(Inner {
                 service: builder.build(),
@@ -134,16 +132,4 @@ impl ObjectStore {
     pub(crate) fn service(&self) -> &S3Service {
         &self.inner.service
     }
-}
-
-/// s3s's limits, tightened where the store needs less: browser form uploads (POST object) are
-/// refused before s3s (in `server`) and by [`Guard`], but s3s would read a form before asking
-/// `Guard`, so should one ever reach it, the form and its file are capped to stay out of memory.
-fn limits() -> S3Config {
-    let mut config = S3Config::default();
-    config.post_object_max_file_size = 0;
-    config.form_max_field_size = 16 * 1024;
-    config.form_max_fields_size = 64 * 1024;
-    config.form_max_parts = 32;
-    config
 }
