@@ -1167,6 +1167,19 @@ async fn keys_that_would_be_unsafe_paths_are_refused_wherever_they_enter() {
         assert_eq!(get.code(), Some("InvalidArgument"), "get {key:?}: {get:?}");
     }
 
+    // A segment must fit in a file name; the whole key, in S3's 1024 bytes (s3s checks that).
+    for (key, code) in [("k".repeat(256), "KeyTooLongError"), ("k/".repeat(512) + "k", "KeyTooLongError")] {
+        let put = s3
+            .put_object()
+            .bucket("safe")
+            .key(&key)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect_err("long key");
+        assert_eq!(put.code(), Some(code), "{} bytes: {put:?}", key.len());
+    }
+
     let copy = s3
         .copy_object()
         .bucket("safe")

@@ -91,8 +91,12 @@ fn check_copy_source(source: &CopySource) -> S3Result<()> {
     }
 }
 
-/// Keys become paths under the data directory, so they must be plain relative paths.
+/// Keys become paths under the data directory, so they must be plain relative paths whose
+/// segments fit in a file name (255 bytes on the usual file systems).
 fn check_key(key: &str) -> S3Result<()> {
+    if key.split('/').any(|segment| segment.len() > 255) {
+        return Err(s3_error!(KeyTooLongError, "a key segment is longer than 255 bytes, which this store cannot keep as a file name"));
+    }
     let bad_segment = key.split('/').any(|segment| matches!(segment, "" | "." | ".."));
     if bad_segment || key.contains('\0') {
         return Err(s3_error!(
@@ -109,10 +113,11 @@ mod tests {
 
     #[test]
     fn keys_that_are_not_plain_relative_paths_are_refused() {
-        for good in ["a", "a/b/c.json", "reports/2024 q1+q2/x", "..a/b..", "a.b/.c"] {
+        let longest = format!("{0}/{0}/{0}/{1}", "k".repeat(255), "k".repeat(255));
+        for good in ["a", "a/b/c.json", "reports/2024 q1+q2/x", "..a/b..", "a.b/.c", &longest] {
             assert!(check_key(good).is_ok(), "{good} should be accepted");
         }
-        for bad in ["", "../x", "a/../../b", "a/./b", ".", "a//b", "/a", "a/", "a\0b"] {
+        for bad in ["", "../x", "a/../../b", "a/./b", ".", "a//b", "/a", "a/", "a\0b", &"k".repeat(256)] {
             assert!(check_key(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -26,28 +26,20 @@ pub struct ObjectStoreConfig {
     pub data_dir: Option<PathBuf>,
 }
 
-/// A handle on the store; cheap to clone, all clones share the same state.
-#[derive(Clone)]
+/// A handle on the store; cheap to clone, all clones share the same state. Its `Debug` shows no
+/// key: the key pair lives inside the s3s service, whose `Debug` prints nothing of it.
+#[derive(Clone, Debug)]
 pub struct ObjectStore {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     service: S3Service,
     region: String,
     root: PathBuf,
     /// Keeps the temporary data directory alive (and deletes it with the last handle).
     _temp_dir: Option<tempfile::TempDir>,
-}
-
-impl std::fmt::Debug for ObjectStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The keys stay out of logs.
-        f.debug_struct("ObjectStore")
-            .field("region", &self.inner.region)
-            .field("data_dir", &self.inner.root)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The one key pair the store knows. s3s's `SimpleAuth` answers an unknown key with
