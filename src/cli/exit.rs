@@ -5,7 +5,8 @@
 
 /// Everything ran and every check passed (skips do not fail a run).
 pub const SUCCESS: u8 = 0;
-/// The harness itself failed unexpectedly (a bug: please report it).
+/// The harness itself failed unexpectedly (a bug: please report it). A panic exits with this
+/// code (the panic hook in `main.rs`), not with Rust's 101, which is `THRESHOLD_BREACHED`.
 pub const INTERNAL_ERROR: u8 = 1;
 /// The command line was wrong (clap's own code).
 pub const USAGE: u8 = 2;
@@ -30,7 +31,7 @@ pub const REGRESSED: u8 = 102;
 /// Every code with its meaning, for `dsp-harness exit-codes` and the README.
 pub const ALL: [(u8, &str, &str); 10] = [
     (SUCCESS, "SUCCESS", "everything ran and every check passed"),
-    (INTERNAL_ERROR, "INTERNAL_ERROR", "the harness failed unexpectedly (a bug)"),
+    (INTERNAL_ERROR, "INTERNAL_ERROR", "the harness failed unexpectedly, a panic included (a bug: please report it)"),
     (USAGE, "USAGE", "the command line was wrong"),
     (SETUP_FAILED, "SETUP_FAILED", "the harness could not run (target file, ports, report directory, components)"),
     (DOCKER_UNAVAILABLE, "DOCKER_UNAVAILABLE", "--runtime docker was asked for and no Docker engine answers"),

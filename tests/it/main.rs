@@ -16,6 +16,7 @@ mod preflight;
 mod security;
 mod paging;
 mod pull_token;
+mod bug_exit;
 mod support;
 mod versions;
 mod architecture;
