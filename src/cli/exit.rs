@@ -16,7 +16,8 @@ pub const SETUP_FAILED: u8 = 3;
 /// `--runtime docker` was asked for and no Docker engine answers.
 pub const DOCKER_UNAVAILABLE: u8 = 4;
 /// `run --target`: the preflight found something that makes the target untestable (a URL
-/// that does not answer, a refused key or token, a missing variable); no case ran.
+/// that does not answer, a refused key or token, a missing variable); no case ran, and the report
+/// gives every case as an error naming the failed preflight lines.
 pub const PREFLIGHT_FAILED: u8 = 5;
 /// The run was interrupted (Ctrl-C, SIGTERM): the partial report was written (unfinished cases
 /// skipped as interrupted) and what the run started was stopped and removed.

@@ -66,6 +66,7 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
     if args.target.is_some() || args.runtime == Runtime::Embedded {
         interrupt_on_signals(plan.interrupt.clone());
     }
+    let mut preflight_stopped = false;
     let outcome = match (&args.target, args.runtime) {
         (None, Runtime::Embedded) => {
             session::run_embedded(EmbeddedOptions::default(), &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
@@ -82,11 +83,21 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
             session::run_docker(options, &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
         }
         (Some(target), _) => {
-            let checked = preflight(target, args.check, args.format).await?;
-            if args.check {
-                return Ok(exit::SUCCESS);
+            let (checked, failed) = preflight(target, plan.case_timeout, args.check, args.format).await?;
+            if failed {
+                eprintln!("error: the preflight of {} failed (the lines marked fail above); no case ran", target.display());
             }
-            session::run_checked_target(checked, &plan, &schemas, &mut on_event).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?
+            if args.check {
+                return Ok(if failed { exit::PREFLIGHT_FAILED } else { exit::SUCCESS });
+            }
+            if failed {
+                // No case runs against a target the preflight found untestable, but the run
+                // still leaves its report: every case an error naming the failed lines.
+                preflight_stopped = true;
+                session::preflight_failed_outcome(checked, &plan).map_err(CliError::setup)?
+            } else {
+                session::run_checked_target(checked, &plan, &schemas, &mut on_event).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?
+            }
         }
     };
     let finished = chrono::Utc::now();
@@ -106,6 +117,9 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
 )
     .with_preflight(outcome.preflight);
     let code = finish(&report, &report_dir, outcome.secrets, args.format)?;
+    if preflight_stopped {
+        return Ok(exit::PREFLIGHT_FAILED);
+    }
     if plan.interrupt.is_triggered() {
         eprintln!("interrupted: the cases that did not finish are reported as not run");
         return Ok(exit::INTERRUPTED);
@@ -114,10 +128,9 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
 }
 
 /// Reads the target file and runs its preflight. The lines go to stderr before a run, or to
-/// stdout with `--check` (where they are the result); a failed line stops here with
-/// `PREFLIGHT_FAILED`.
-async fn preflight(target: &Path, check_only: bool, format: Format) -> Result<session::CheckedTarget, CliError> {
-    let checked = session::check_target(target).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?;
+/// stdout with `--check` (where they are the result); the flag says whether a line failed.
+async fn preflight(target: &Path, timeout: std::time::Duration, check_only: bool, format: Format) -> Result<(session::CheckedTarget, bool), CliError> {
+    let checked = session::check_target_within(target, timeout).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?;
     let secrets = [checked.file.api_key().ok(), checked.file.static_token().ok().flatten()];
     let redactor = Redactor::with_secrets(secrets.into_iter().flatten().filter(|k| !k.is_empty()).collect());
     let report = redactor.redact_preflight(&checked.preflight);
@@ -134,14 +147,8 @@ async fn preflight(target: &Path, check_only: bool, format: Format) -> Result<se
         (true, Format::Human) => print!("{text}"),
         (false, _) => eprint!("{text}"),
     }
-    if report.failed() {
-        let failed = report.checks.iter().filter(|c| c.status == crate::report::model::PreflightStatus::Fail).count();
-        return Err(CliError {
-            code: exit::PREFLIGHT_FAILED,
-            message: format!("the preflight of {} failed ({failed} line(s) marked fail above); no case ran", target.display()),
-        });
-    }
-    Ok(checked)
+    let failed = report.failed();
+    Ok((checked, failed))
 }
 
 /// Case starts and ends at `info` (`DSP_HARNESS_LOG=info`), for logs where no progress line

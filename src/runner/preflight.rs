@@ -25,6 +25,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks `file` and everything it names. Never fails: what goes wrong is a `fail` line.
 pub async fn preflight(file: &TargetFile) -> PreflightReport {
+    preflight_within(file, REQUEST_TIMEOUT).await
+}
+
+/// The preflight with every request bounded by `timeout` (a run's `--timeout`, at most
+/// [`REQUEST_TIMEOUT`]), so a connector that hangs costs the preflight no more than a case.
+pub async fn preflight_within(file: &TargetFile, timeout: Duration) -> PreflightReport {
+    let timeout = timeout.min(REQUEST_TIMEOUT);
     let mut lines = vec![target_line(file)];
     lines.extend(secret_lines(file));
     let config = match target_config(file, RunOptions::default()) {
@@ -37,7 +44,7 @@ pub async fn preflight(file: &TargetFile) -> PreflightReport {
         }
     };
     let http = config.as_ref().map(|c| c.http.clone()).unwrap_or_else(|| RecordingClient::peer_http(None).unwrap_or_default());
-    let client = RecordingClient::with_http(http, Recorder::new(), crate::schema::SchemaSet::embedded_2025_1(), REQUEST_TIMEOUT);
+    let client = RecordingClient::with_http(http, Recorder::new(), crate::schema::SchemaSet::embedded_2025_1(), timeout);
     let token = match &config {
         Some(config) => {
             let (line, token) = token_line(file, &config.tokens).await;
@@ -362,7 +369,7 @@ fn unreachable(check: &str, url: &str, error: &RunnerError, field: &str) -> Pref
 
 /// A GET through the client, unrecorded by any case; the status and at most 1 MiB of body.
 async fn get(client: &RecordingClient, url: &str) -> Result<(u16, Vec<u8>), String> {
-    let reply = client.http().get(url).timeout(REQUEST_TIMEOUT).send().await.map_err(|e| crate::runner::http::error_chain(&e))?;
+    let reply = client.http().get(url).timeout(client.timeout()).send().await.map_err(|e| crate::runner::http::error_chain(&e))?;
     let status = reply.status().as_u16();
     let mut body = Vec::new();
     let mut reply = reply;

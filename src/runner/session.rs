@@ -262,16 +262,56 @@ pub struct CheckedTarget {
 /// Reads a target file and runs its preflight (`run --target FILE --check`, and the start of
 /// every target run). An unreadable file is an error; everything else is a preflight line.
 pub async fn check_target(path: &std::path::Path) -> Result<CheckedTarget, SessionError> {
+    check_target_within(path, super::preflight::REQUEST_TIMEOUT).await
+}
+
+/// [`check_target`] with the preflight's requests bounded by a run's case timeout.
+pub async fn check_target_within(path: &std::path::Path, timeout: Duration) -> Result<CheckedTarget, SessionError> {
     let file = TargetFile::load(path)?;
-    let preflight = super::preflight::preflight(&file).await;
+    let preflight = super::preflight::preflight_within(&file, timeout).await;
     Ok(CheckedTarget { file, preflight })
+}
+
+/// The outcome of a target run its preflight stopped: no case ran, and every selected case is an
+/// error whose reason names the failed preflight lines (a case of a role the file does not test
+/// is skipped, as in a run), so the run still leaves a complete report.
+pub fn preflight_failed_outcome(checked: CheckedTarget, plan: &RunPlan) -> Result<Outcome, SessionError> {
+    let CheckedTarget { file, preflight } = checked;
+    let failed: Vec<String> = preflight
+        .checks
+        .iter()
+        .filter(|c| c.status == crate::report::model::PreflightStatus::Fail)
+        .map(|c| c.line())
+        .collect();
+    let reason = format!("not run: the preflight failed ({})", failed.join("; "));
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let cases = if plan.suites { selected_cases(&plan.filter)? } else { Vec::new() };
+    let reports = cases
+        .iter()
+        .map(|case| {
+            let tested = match case.role {
+                Role::Provider => file.roles.provider,
+                Role::Consumer => file.roles.consumer,
+                Role::Both => file.roles.provider && file.roles.consumer,
+            };
+            let outcome = if tested {
+                super::conformance::CaseOutcome::Error(reason.clone())
+            } else {
+                super::conformance::CaseOutcome::Skip(format!("the target file does not test the {:?} role", case.role).to_lowercase())
+            };
+            super::conformance::report_of(case, outcome, Vec::new(), started_at.clone(), Duration::ZERO)
+        })
+        .collect();
+    let secrets = [file.api_key().ok(), file.static_token().ok().flatten()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
+    let target = TargetInfo { name: file.name.clone(), management: file.management_driver().map(|d| d.name().to_string()).unwrap_or_else(|_| "unknown".to_string()), dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
+    Ok(Outcome { cases: reports, runtime: "external".to_string(), target, secrets, preflight: Some(preflight) })
 }
 
 /// Runs the suites against the connector a target file describes, read and checked by
 /// [`check_target`] first. The carbon-emissions scenario needs both reference connectors and
 /// is not part of a target run.
 pub async fn run_target(path: &std::path::Path, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
-    let checked = check_target(path).await?;
+    let checked = check_target_within(path, plan.case_timeout).await?;
     run_checked_target(checked, plan, schemas, events).await
 }
 

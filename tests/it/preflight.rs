@@ -183,7 +183,8 @@ async fn cli(args: &[&str]) -> u8 {
 }
 
 /// `run --target --check` exits 0 when nothing failed and `PREFLIGHT_FAILED` otherwise; a run
-/// whose preflight fails stops before any case and writes no report.
+/// whose preflight fails stops before any case, and still writes its report: every case an
+/// error naming the failed preflight line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_and_run_stop_on_a_failed_preflight() {
     let sound = scripted(SOUND).await;
@@ -197,7 +198,16 @@ async fn check_and_run_stop_on_a_failed_preflight() {
     assert_eq!(cli(&["run", "--target", bad.to_str().unwrap(), "--check", "--format", "json"]).await, exit::PREFLIGHT_FAILED);
     let reports = dir.path().join("reports");
     assert_eq!(cli(&["run", "--target", bad.to_str().unwrap(), "--report-dir", reports.to_str().unwrap()]).await, exit::PREFLIGHT_FAILED);
-    assert!(!reports.exists(), "no case ran, so no report was written");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).expect("a report even so")).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    for case in cases {
+        let reason = case["reason"].as_str().unwrap_or_default();
+        assert!(case["verdict"] == "error" || case["verdict"] == "skip", "{case}");
+        if case["verdict"] == "error" {
+            assert!(reason.starts_with("not run: the preflight failed") && reason.contains("catalog"), "{reason}");
+        }
+    }
     let received = refusing.received_requests().await.unwrap_or_default();
     assert!(received.iter().all(|r| !r.url.path().contains("/negotiations")), "no case ran against the refusing connector");
 }

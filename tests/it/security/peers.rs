@@ -116,8 +116,11 @@ async fn check(how: Misbehaviour) -> Result<(), String> {
     if took > budget {
         return Err(format!("the run took {took:?}, more than {budget:?}"));
     }
-    if code != dsp_harness::cli::exit::CHECKS_FAILED {
-        return Err(format!("exit code {code}, wanted {} (checks failed)", dsp_harness::cli::exit::CHECKS_FAILED));
+    // A peer bad enough for the preflight to find it (one that hangs) stops the run before any
+    // case: the report is written all the same, every case an error that names the preflight.
+    let exit = dsp_harness::cli::exit::CHECKS_FAILED;
+    if code != exit && code != dsp_harness::cli::exit::PREFLIGHT_FAILED {
+        return Err(format!("exit code {code}, wanted {exit} (checks failed) or {} (preflight failed)", dsp_harness::cli::exit::PREFLIGHT_FAILED));
     }
     let text = std::fs::read_to_string(reports.join("report.json")).map_err(|e| format!("no report.json: {e}"))?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("report.json: {e}"))?;
