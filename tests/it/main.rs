@@ -12,4 +12,5 @@ mod cli;
 mod load;
 mod conformance;
 mod edc_client;
+mod indie;
 mod support;

@@ -1,0 +1,185 @@
+//! The harness against a connector it did not write: `tests/indie/`, a DSP 2025-1 connector in
+//! Python (stdlib and `cryptography`) with an EDC-v3-shaped management API, written from the
+//! specification rather than from `src/protocol` or `src/reference`. With real DATs from the
+//! reference DAPS, the whole suite must give no failure and no error, and skip at most 15 % of
+//! the cases; then each `--fault` of that connector, one at a time, must make at least one case
+//! fail (issue #10).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use dsp_harness::identity::ParticipantKeys;
+use dsp_harness::reference::daps::{self, Daps, DapsConfig};
+use dsp_harness::report::model::{CaseReport, Verdict};
+use dsp_harness::runner::session::{run_target, RunPlan};
+use dsp_harness::schema::SchemaSet;
+use dsp_harness::suite::Filter;
+use serde_json::{json, Value};
+
+use crate::support::require_tool;
+
+const ADMIN_KEY: &str = "indie-admin-key";
+const CONNECTOR_ID: &str = "indie-connector";
+const HARNESS_ID: &str = "dsp-harness";
+const API_KEY: &str = "indie-management-key";
+
+/// The Python connector, killed when dropped.
+struct Indie {
+    child: Child,
+    urls: Value,
+}
+
+impl Drop for Indie {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DAPS, the connector registered at it, and a target file describing the connector.
+struct Setup {
+    _daps: Daps,
+    _dir: tempfile::TempDir,
+    _indie: Indie,
+    target: PathBuf,
+}
+
+fn indie_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/indie")
+}
+
+async fn setup(faults: &[&str]) -> Setup {
+    let daps = Daps::new(DapsConfig { issuer: String::new(), admin_key: ADMIN_KEY.into(), token_lifetime: Duration::from_secs(900), clock_offset_secs: 0 }).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    daps.set_issuer(&format!("http://{}", listener.local_addr().unwrap()));
+    tokio::spawn(daps::serve(daps.clone(), listener));
+
+    let dir = tempfile::tempdir().unwrap();
+    let harness = ParticipantKeys::generate(HARNESS_ID).unwrap();
+    daps.register(&harness, "http://harness.test/");
+    harness.save(&dir.path().join("harness-keys")).unwrap();
+    let connector = ParticipantKeys::generate(CONNECTOR_ID).unwrap();
+    daps.register(&connector, "http://indie.test/");
+    connector.save(&dir.path().join("connector-keys")).unwrap();
+
+    // The connector's own directory of participants: which DAT subject is which participant.
+    let config = json!({
+        "participant_id": CONNECTOR_ID,
+        "api_key": API_KEY,
+        "peers": { harness.client_id().as_str(): HARNESS_ID },
+        "auth": {
+            "token_url": daps.token_url(),
+            "key_dir": dir.path().join("connector-keys"),
+            "jwks_url": daps.jwks_url(),
+            "issuer": daps.issuer(),
+        },
+    });
+    let config_path = dir.path().join("connector.json");
+    std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let indie = spawn(&config_path, faults);
+    let target = dir.path().join("indie.toml");
+    std::fs::write(&target, target_file(&indie.urls, &daps)).unwrap();
+    Setup { _daps: daps, _dir: dir, _indie: indie, target }
+}
+
+fn spawn(config: &Path, faults: &[&str]) -> Indie {
+    let mut command = Command::new("python3");
+    command.arg(indie_dir().join("main.py")).arg("--config").arg(config);
+    for fault in faults {
+        command.arg("--fault").arg(fault);
+    }
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let urls: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("the connector printed {line:?}: {e}"));
+    Indie { child, urls }
+}
+
+fn target_file(urls: &Value, daps: &Daps) -> String {
+    let s = |k: &str| urls[k].as_str().unwrap().to_string();
+    format!(
+        r#"name = "indie"
+
+[dsp]
+url = "{dsp}"
+root_url = "{root}"
+participant_id = "{CONNECTOR_ID}"
+
+[management]
+kind = "edc-v3"
+url = "{management}"
+api_key = "{API_KEY}"
+setup = true
+
+[auth]
+kind = "daps"
+token_url = "{token_url}"
+key_dir = "harness-keys"
+jwks_url = "{jwks_url}"
+issuer = "{issuer}"
+
+[dataset]
+source_url = "{backend}"
+
+[harness]
+participant_id = "{HARNESS_ID}"
+"#,
+        dsp = s("dsp"),
+        root = s("root"),
+        management = s("management"),
+        backend = s("backend"),
+        token_url = daps.token_url(),
+        jwks_url = daps.jwks_url(),
+        issuer = daps.issuer(),
+    )
+}
+
+async fn run(target: &Path, patterns: &[&str]) -> Vec<CaseReport> {
+    let words: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+    let plan = RunPlan {
+        scenario: false,
+        suites: true,
+        case_timeout: Duration::from_secs(20),
+        filter: Filter::from_words(&words, &[], None, &[], &[]).unwrap(),
+    };
+    let outcome = run_target(target, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run against the indie connector");
+    outcome.cases
+}
+
+fn describe(case: &CaseReport) -> String {
+    let findings: Vec<String> = case.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect();
+    format!("{} {:?}: {} {}", case.id, case.verdict, case.reason.clone().unwrap_or_default(), findings.join("; "))
+}
+
+fn ready(test: &str) -> bool {
+    require_tool(test, "python3", "--version", "python3")
+        && (Command::new("python3").args(["-c", "import cryptography"]).status().map(|s| s.success()).unwrap_or(false) || {
+            crate::support::skip(test, "python3 has no cryptography module (pip install cryptography)");
+            false
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_independent_connector_passes_every_case_it_can_be_tested_for() {
+    if !ready("indie::sound") {
+        return;
+    }
+    let setup = setup(&[]).await;
+    let cases = run(&setup.target, &[]).await;
+    let bad: Vec<String> = cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).map(describe).collect();
+    let skipped: Vec<&CaseReport> = cases.iter().filter(|c| c.verdict == Verdict::Skip).collect();
+    let mut by_reason: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for case in &skipped {
+        by_reason.entry(case.reason.clone().unwrap_or_default()).or_default().push(&case.id);
+    }
+    eprintln!("indie: {} cases, {} skipped", cases.len(), skipped.len());
+    for (reason, ids) in &by_reason {
+        eprintln!("  skip ({}) {reason}: {}", ids.len(), ids.join(" "));
+    }
+    assert!(bad.is_empty(), "false verdicts against the independent connector:\n{}", bad.join("\n"));
+    assert!(!cases.is_empty());
+    assert!(skipped.len() * 100 <= cases.len() * 15, "{} of {} cases skipped (more than 15 %)", skipped.len(), cases.len());
+}
