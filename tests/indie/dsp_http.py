@@ -62,8 +62,17 @@ class DspHandler(Handler):
 
 
 class ProviderHandler(DspHandler):
-    routes = PROVIDER_ROUTES
+    """The connector's one DSP endpoint: provider routes, and the consumer's callbacks (a
+    connector has one protocol address; a process id says which role it belongs to)."""
+
+    routes = [("POST", CONSUMER_ROUTES[0][1], "initial_offer")] + PROVIDER_ROUTES
     serves_version = True
+
+    def initial_offer(self, claims):
+        ConsumerHandler.initial_offer(self, claims)
+
+    def consumer_side(self, id, table):
+        return unquote(id) not in getattr(self.app.store, "provider_" + table) and unquote(id) in getattr(self.app.store, "consumer_" + table)
 
     def catalog(self, claims):
         self.send_json(200, self.app.provider.catalog(self.json_body(CE)))
@@ -80,6 +89,8 @@ class ProviderHandler(DspHandler):
         self.send_json(200, self.app.provider.negotiation_doc(n))
 
     def negotiation_message(self, claims, id, what):
+        if self.consumer_side(id, "negotiations"):
+            return ConsumerHandler.negotiation_callback(self, claims, id, what)
         p = self.app.provider
         n = p.find_negotiation(unquote(id))
         body = self.json_body(CNE, (n["providerPid"], n["consumerPid"]))
@@ -99,6 +110,8 @@ class ProviderHandler(DspHandler):
         self.send_json(200, self.app.provider.transfer_doc(t))
 
     def transfer_message(self, claims, id, what):
+        if self.consumer_side(id, "transfers"):
+            return ConsumerHandler.transfer_callback(self, claims, id, what)
         p = self.app.provider
         t = p.find_transfer(unquote(id))
         body = self.json_body(TE, (t["providerPid"], t["consumerPid"]))

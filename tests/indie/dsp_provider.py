@@ -321,11 +321,13 @@ class Provider:
             self.revoke_token(t)
 
     def consumer_start(self, t, body):
+        """The consumer restarts a suspended transfer: STARTED again, and the token it was
+        given works again (the consumer holds no other data address)."""
         self.transfer_message(t, body, "TransferStartMessage")
-        self.transfer_transition(t, ("SUSPENDED",), "SUSPENDED")
-        # The consumer asks to restart: start again with a fresh token, on the provider's own
-        # move, as for the first start.
-        later(self.app.delay, self.start_transfer, t["providerPid"], ("SUSPENDED",))
+        self.transfer_transition(t, ("SUSPENDED",), "STARTED")
+        with self.store.lock:
+            if t["token"]:
+                self.store.tokens[t["token"]] = t["providerPid"]
 
     def completion(self, t, body):
         self.transfer_message(t, body, "TransferCompletionMessage")

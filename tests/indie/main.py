@@ -95,7 +95,9 @@ def main():
     management = serve(ManagementHandler, app)
     dataplane = serve(DataPlaneHandler, app)
     app.dsp_url = root + "/api/dsp"
-    app.callback_url = callback + "/callback"
+    # The consumer's callback address is the connector's own DSP endpoint; the separate
+    # callback server answers there too, for peers that were given it.
+    app.callback_url = app.dsp_url
     app.public_url = dataplane + "/public"
     print(json.dumps({"dsp": app.dsp_url, "root": root, "callback": app.callback_url, "management": management + "/management",
                       "public": app.public_url, "backend": dataplane + "/backend/data", "faults": sorted(app.faults)}), flush=True)
