@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::protocol::binding;
 use crate::protocol::codec::CONTEXT_2025_1;
 use crate::report::model::Finding;
-use crate::runner::conformance::{register, CaseContext, CheckFn, Step};
+use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, Step};
 use crate::runner::RecordedResponse;
 use crate::target::lenient;
 
@@ -140,15 +140,37 @@ async fn dataset_schema(ctx: &CaseContext) -> Step {
 }
 
 /// A catalog filter naming no existing dataset yields no datasets (filter syntax is left to
-/// the profile; this uses the `{"id": ...}` form).
+/// the profile; this uses the `{"id": ...}` form). Filtering is optional (MAY): a provider that
+/// does not apply filters at all, which shows as a filter naming one of several datasets not
+/// narrowing the catalog, is skipped with that reason; so is a catalog of a single dataset,
+/// where ignoring and applying a filter cannot be told apart. Only a provider that does filter
+/// and still answers datasets for a filter matching nothing fails.
 async fn filter_excludes(ctx: &CaseContext) -> Step {
     let nothing = format!("urn:dsp-harness:matches-nothing:{}", uuid::Uuid::new_v4());
     let reply = ctx.post_dsp(binding::CATALOG_REQUEST, catalog_request(Some(json!([{ "id": nothing }])))).await?;
     ctx.require(ctx.expect_status(&reply, &[200]), || Finding::new("status", "the filtered catalog request was not answered"))?;
     let Some(catalog) = ctx.expect_json(&reply) else { return Ok(()) };
     let ids = dataset_ids(&catalog);
-    if !ids.is_empty() {
-        ctx.fail(Finding::new("catalog", "the catalog ignored a filter that matches no dataset").expected("no datasets", format!("[{}]", ids.join(", "))).at(reply.seq as usize));
+    if ids.is_empty() {
+        return Ok(());
     }
+    let full = fetch_catalog(ctx).await?;
+    let all = dataset_ids(&full.json().unwrap_or(Value::Null));
+    let same = |a: &[String], b: &[String]| a.len() == b.len() && a.iter().all(|id| b.contains(id));
+    if same(&ids, &all) {
+        if all.len() < 2 {
+            return Err(CaseOutcome::Skip(
+                "the provider answered its whole catalog of one dataset to a filter matching nothing; with one dataset a provider that ignores filters (filtering is optional, DSP 2025-1 CatalogRequestMessage) cannot be told from one that applies them wrongly".to_string(),
+            ));
+        }
+        let one = ctx.dataset().map(str::to_string).unwrap_or_else(|| all[0].clone());
+        let narrowed = ctx.post_dsp(binding::CATALOG_REQUEST, catalog_request(Some(json!([{ "id": one }])))).await?;
+        if same(&dataset_ids(&narrowed.json().unwrap_or(Value::Null)), &all) {
+            return Err(CaseOutcome::Skip(
+                "the provider does not apply catalog filters (a filter naming one of its datasets did not narrow the catalog); filtering is optional in DSP 2025-1".to_string(),
+            ));
+        }
+    }
+    ctx.fail(Finding::new("catalog", "the catalog applies filters but ignored one that matches no dataset").expected("no datasets", format!("[{}]", ids.join(", "))).at(reply.seq as usize));
     Ok(())
 }
