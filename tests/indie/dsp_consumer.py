@@ -40,7 +40,7 @@ class Consumer:
 
     def start_negotiation(self, address, counter_party_id, policy):
         offer = strip_context(policy) if isinstance(policy, dict) else {}
-        offer = {k: v for k, v in offer.items() if k not in ("assigner", "assignee")} if "keep-assigner" not in self.faults else offer
+        offer = {k: v for k, v in offer.items() if k not in ("assigner", "assignee")}
         offer.setdefault("@type", "Offer")
         n = {"consumerPid": new_pid(), "providerPid": None, "state": "REQUESTED", "address": address,
              "providerId": counter_party_id, "offer": offer, "agreement": None, "created": time.time()}

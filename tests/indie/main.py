@@ -42,7 +42,6 @@ FAULTS = {
     "never-verify": "the consumer never verifies an agreement",
     "verify-wrong-pid": "the consumer's verification names another providerPid",
     "accept-any-callback": "the consumer's callbacks change state from any state",
-    "keep-assigner": "the consumer's request keeps the offer as the catalog had it",
 }
 
 
