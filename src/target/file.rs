@@ -140,6 +140,13 @@ pub enum AuthSection {
         /// The DAPS issuer (`iss`); the token URL without `/token` when absent.
         #[serde(default)]
         issuer: Option<String>,
+        /// The admin key of a reference DAPS (`dsp-harness serve daps`), so the harness can
+        /// have it mint the expired and wrong-audience tokens of the identity cases
+        /// (`POST {issuer}/admin/mint`). Prefer `daps_admin_key_env`.
+        #[serde(default)]
+        daps_admin_key: Option<String>,
+        #[serde(default)]
+        daps_admin_key_env: Option<String>,
     },
     /// One fixed token, sent in the `Authorization` header as it is.
     Static {
@@ -317,6 +324,17 @@ impl TargetFile {
     pub fn static_token(&self) -> Result<Option<String>, TargetFileError> {
         match &self.auth {
             AuthSection::Static { token, token_env } => secret(token.as_deref(), token_env.as_deref(), &self.path, "auth.token_env").map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The admin key of the target's reference DAPS, when the file names one.
+    pub fn daps_admin_key(&self) -> Result<Option<String>, TargetFileError> {
+        match &self.auth {
+            AuthSection::Daps { daps_admin_key: None, daps_admin_key_env: None, .. } => Ok(None),
+            AuthSection::Daps { daps_admin_key, daps_admin_key_env, .. } => {
+                secret(daps_admin_key.as_deref(), daps_admin_key_env.as_deref(), &self.path, "auth.daps_admin_key_env").map(Some)
+            }
             _ => Ok(None),
         }
     }
