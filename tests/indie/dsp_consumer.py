@@ -1,8 +1,9 @@
 """The consumer role: what the management API starts (catalog requests, contract requests,
 transfer requests) and the callbacks a provider sends to the consumer's callback address
 (offers, agreements, FINALIZED events, terminations; transfer start, completion, suspension,
-termination). The consumer verifies an agreement on its own, as EDC does; it accepts an offer
-only when told (EDC's management API has no such call, so it never is).
+termination). The consumer verifies an agreement on its own, as EDC does, and accepts a
+provider's offer on its own (this connector's policy: it takes whatever its provider offers,
+since its management API, like EDC's, has no call to accept one).
 """
 
 import re
@@ -171,7 +172,18 @@ class Consumer:
              "providerId": self.app.participant_of(claims), "offer": offer, "agreement": None, "created": time.time()}
         with self.store.lock:
             self.store.consumer_negotiations[n["consumerPid"]] = n
+        later(self.app.delay, self.accept, n["consumerPid"])
         return n
+
+    def accept(self, cpid):
+        n = self.store.consumer_negotiations[cpid]
+        with self.store.lock:
+            if n["state"] != "OFFERED":
+                return
+            n["state"] = "ACCEPTED"
+        message = {"@context": [DSP_CONTEXT], "@type": "ContractNegotiationEventMessage", "providerPid": n["providerPid"],
+                   "consumerPid": n["consumerPid"], "eventType": "ACCEPTED"}
+        self.send_to_provider(n, "events", message)
 
     def negotiation_callback(self, n, what, body):
         if what == "offers":
@@ -180,6 +192,7 @@ class Consumer:
                 raise HttpError(400, "the offer message has no offer", CNE, (n["providerPid"], n["consumerPid"]))
             self.move(n, ("REQUESTED",), "OFFERED")
             n["offer"] = field(body, "offer")
+            later(self.app.delay, self.accept, n["consumerPid"])
         elif what == "agreement":
             self.check(body, "ContractAgreementMessage", n)
             agreement = field(body, "agreement")
