@@ -1,6 +1,7 @@
-"""The two DSP HTTP servers: the provider's protocol endpoint (with the version document at
-its root) and the consumer's callback endpoint. Both refuse a request without a valid DAT with
-401 and the protocol's error body for the area, before anything else happens.
+"""The DSP HTTP server: the connector's protocol endpoint (with the version document at its
+root), serving the provider's routes and the consumer's callbacks. It refuses a request without
+a valid DAT with 401 and the protocol's error body for the area, before anything else happens.
+`ConsumerHandler` holds the consumer's routes, which `ProviderHandler` delegates to.
 """
 
 from common import DSP_CONTEXT, Handler, HttpError

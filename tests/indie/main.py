@@ -1,5 +1,5 @@
-"""Starts the independent DSP 2025-1 connector: four servers on 127.0.0.1:0 (DSP provider
-endpoint, consumer callbacks, EDC-v3-shaped management API, data plane), then one JSON line on
+"""Starts the independent DSP 2025-1 connector: three servers on 127.0.0.1:0 (the DSP
+endpoint of both roles, the EDC-v3-shaped management API, the data plane), then one JSON line on
 stdout naming their URLs. Configuration comes from a JSON file (`--config`); `--fault NAME`
 (repeatable) breaks one rule each (see FAULTS).
 
@@ -15,7 +15,7 @@ from http.server import ThreadingHTTPServer
 from common import Outgoing
 from dataplane import DataPlaneHandler
 from dsp_consumer import Consumer
-from dsp_http import ConsumerHandler, ProviderHandler
+from dsp_http import ProviderHandler
 from dsp_provider import Provider
 from identity import DatClient, DatVerifier
 from management import ManagementHandler
@@ -70,10 +70,16 @@ class App:
         return self.peers.get(sub) or (claims or {}).get("referringConnector") or sub or "unknown"
 
 
+class Server(ThreadingHTTPServer):
+    # The harness runs cases concurrently; the default backlog of 5 drops connections under
+    # load, which clients only retry after seconds.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def serve(handler, app):
     handler_class = type(handler.__name__, (handler,), {"app": app})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), handler_class)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -90,12 +96,10 @@ def main():
         config = json.load(f)
     app = App(config, args.fault)
     root = serve(ProviderHandler, app)
-    callback = serve(ConsumerHandler, app)
     management = serve(ManagementHandler, app)
     dataplane = serve(DataPlaneHandler, app)
     app.dsp_url = root + "/api/dsp"
-    # The consumer's callback address is the connector's own DSP endpoint; the separate
-    # callback server answers there too, for peers that were given it.
+    # The consumer's callback address is the connector's own DSP endpoint.
     app.callback_url = app.dsp_url
     app.public_url = dataplane + "/public"
     print(json.dumps({"dsp": app.dsp_url, "root": root, "callback": app.callback_url, "management": management + "/management",
