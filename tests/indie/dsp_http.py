@@ -70,6 +70,8 @@ class ProviderHandler(DspHandler):
     serves_version = True
 
     def initial_offer(self, claims):
+        if "no-initial-offers" in self.app.faults:
+            raise HttpError(405, "this connector starts every negotiation itself", CNE)
         ConsumerHandler.initial_offer(self, claims)
 
     def consumer_side(self, id, table):

@@ -39,6 +39,7 @@ FAULTS = {
     "wrong-bytes": "the data plane alters the first byte",
     "wrong-version": "the version document names 2024-1",
     "send-no-token": "outgoing DSP messages carry no token",
+    "no-initial-offers": "provider-initiated offers are not served (an optional feature turned off)",
     "never-verify": "the consumer never verifies an agreement",
     "verify-wrong-pid": "the consumer's verification names another providerPid",
     "accept-any-callback": "the consumer's callbacks change state from any state",

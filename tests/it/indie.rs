@@ -246,5 +246,23 @@ async fn every_fault_of_the_independent_connector_is_caught() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Faults that no case can catch yet, with the reason.
-const UNTESTED: &[&str] = &[];
+/// Switches of the connector that break no rule, with the test that shows their verdict.
+const UNTESTED: &[&str] = &[
+    // Turns off an optional feature: its cases must skip, not fail (see
+    // `an_absent_optional_feature_is_a_skip_not_a_failure`).
+    "no-initial-offers",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absent_optional_feature_is_a_skip_not_a_failure() {
+    if !ready("indie::optional") {
+        return;
+    }
+    let setup = setup(&["no-initial-offers"]).await;
+    let cases = run(&setup.target, &["dsp.cn.consumer.017", "dsp.cn.consumer.018"]).await;
+    assert_eq!(cases.len(), 2);
+    for case in &cases {
+        assert_eq!(case.verdict, Verdict::Skip, "{}", describe(case));
+        assert!(case.reason.as_deref().unwrap_or_default().contains("provider-initiated offers"), "{}", describe(case));
+    }
+}

@@ -361,6 +361,7 @@ async fn initial_offer_creates_offered(ctx: &CaseContext) -> Step {
     let hp = start(ctx).await?;
     let offer = hp.send_initial_offer(&ctx.connector().dsp_url, &SendOptions::default()).await.map_err(|e| crate::runner::conformance::CaseOutcome::Error(e.to_string()))?;
     let reply = &offer.response;
+    not_served(reply)?;
     ctx.expect_status(reply, &[201]);
     ctx.expect_content_type_json(reply);
     if let Some(body) = ctx.expect_type(reply, "ContractNegotiation") {
@@ -371,10 +372,23 @@ async fn initial_offer_creates_offered(ctx: &CaseContext) -> Step {
     Ok(())
 }
 
+/// Provider-initiated negotiations are optional for a consumer (these cases are SHOULD): one
+/// that does not serve `POST /negotiations/offers` at all (404, 405, 501) is skipped with that
+/// reason, while one that serves it wrongly fails.
+fn not_served(reply: &RecordedResponse) -> Step {
+    match reply.status.as_u16() {
+        status @ (404 | 405 | 501) => Err(CaseOutcome::Skip(format!(
+            "the consumer does not take provider-initiated offers (POST /negotiations/offers answered {status}); a consumer may start every negotiation itself"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// After an initial offer the consumer accepts, verifies the agreement and reaches FINALIZED.
 async fn initial_offer_to_finalized(ctx: &CaseContext) -> Step {
     let hp = start(ctx).await?;
     let offer = hp.send_initial_offer(&ctx.connector().dsp_url, &SendOptions::default()).await.map_err(|e| crate::runner::conformance::CaseOutcome::Error(e.to_string()))?;
+    not_served(&offer.response)?;
     expect_taken(ctx, &offer.response, "the initial offer")?;
     let Some(harness_side) = hp.negotiation(&offer.provider_pid).filter(|x| x.consumer_pid.is_some()) else {
         return Err(ctx.fail_now(Finding::new("body", "the answer to the initial offer names no consumerPid").at(offer.response.seq as usize)));
