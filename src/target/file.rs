@@ -409,6 +409,17 @@ mod tests {
     }
 
     #[test]
+    fn the_daps_admin_key_comes_from_the_file_or_a_named_variable() {
+        let daps = MINIMAL.replace("kind = \"none\"", "kind = \"daps\"\ntoken_url = \"http://d/token\"\nkey_dir = \"k\"");
+        assert_eq!(parse(&daps).unwrap().daps_admin_key().unwrap(), None);
+        let inline = daps.replace("key_dir = \"k\"", "key_dir = \"k\"\ndaps_admin_key = \"secret\"");
+        assert_eq!(parse(&inline).unwrap().daps_admin_key().unwrap().as_deref(), Some("secret"));
+        let unset = daps.replace("key_dir = \"k\"", "key_dir = \"k\"\ndaps_admin_key_env = \"DSP_HARNESS_TEST_UNSET_DAPS_KEY\"");
+        let error = parse(&unset).unwrap().daps_admin_key().unwrap_err().to_string();
+        assert!(error.contains("DSP_HARNESS_TEST_UNSET_DAPS_KEY") && error.contains("auth.daps_admin_key_env"), "{error}");
+    }
+
+    #[test]
     fn tagged_sections_refuse_unknown_keys_and_kinds() {
         let typo = MINIMAL.replace("participant_id = \"provider\"", "participant_id = \"provider\"\nparticipant = \"x\"");
         assert!(matches!(parse(&typo), Err(TargetFileError::Parse { .. })));
