@@ -79,9 +79,9 @@ def later(delay, fn, *args):
         time.sleep(delay)
         try:
             fn(*args)
-        except urllib.error.URLError as e:
+        except OSError as e:
             # A peer that went away (a finished test case) is not this connector's problem.
-            print(f"indie: a background move could not reach its peer: {e.reason}", file=sys.stderr)
+            print(f"indie: a background move could not reach its peer: {getattr(e, 'reason', e)}", file=sys.stderr)
         except Exception:  # noqa: BLE001 - a background move that fails is logged, not fatal
             traceback.print_exc()
     threading.Thread(target=run, daemon=True).start()
