@@ -192,7 +192,7 @@ async fn the_independent_connector_passes_every_case_it_can_be_tested_for() {
 
 /// Each fault of the connector, the cases that must catch it (at least one must fail), so a
 /// broken rule is never missed. Cases are run per fault, a few at a time, so the table stays
-/// quick; three connectors at a time, so the rest of the suite running beside it keeps its
+/// quick; two connectors at a time, so the rest of the suite running beside it keeps its
 /// share of the machine.
 const FAULTS: &[(&str, &[&str])] = &[
     ("accept-no-token", &["dsp.id.provider.001", "dsp.id.provider.008"]),
@@ -239,7 +239,7 @@ async fn every_fault_of_the_independent_connector_is_caught() {
         assert!(listed.contains(&name) || UNTESTED.contains(&name), "fault {name} of tests/indie/main.py has no row in the fault table");
     }
     let mut problems = Vec::new();
-    for chunk in FAULTS.chunks(3) {
+    for chunk in FAULTS.chunks(2) {
         let results = futures::future::join_all(chunk.iter().map(|(fault, cases)| check(fault, cases))).await;
         problems.extend(results.into_iter().flatten());
     }
