@@ -140,6 +140,13 @@ pub enum AuthSection {
         /// The DAPS issuer (`iss`); the token URL without `/token` when absent.
         #[serde(default)]
         issuer: Option<String>,
+        /// The admin key of a reference DAPS (`dsp-harness serve daps`), so the harness can
+        /// have it mint the expired and wrong-audience tokens of the identity cases
+        /// (`POST {issuer}/admin/mint`). Prefer `daps_admin_key_env`.
+        #[serde(default)]
+        daps_admin_key: Option<String>,
+        #[serde(default)]
+        daps_admin_key_env: Option<String>,
     },
     /// One fixed token, sent in the `Authorization` header as it is.
     Static {
@@ -321,6 +328,17 @@ impl TargetFile {
         }
     }
 
+    /// The admin key of the target's reference DAPS, when the file names one.
+    pub fn daps_admin_key(&self) -> Result<Option<String>, TargetFileError> {
+        match &self.auth {
+            AuthSection::Daps { daps_admin_key: None, daps_admin_key_env: None, .. } => Ok(None),
+            AuthSection::Daps { daps_admin_key, daps_admin_key_env, .. } => {
+                secret(daps_admin_key.as_deref(), daps_admin_key_env.as_deref(), &self.path, "auth.daps_admin_key_env").map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The driver of the management API the file names: the one place the kind is read.
     pub fn management_driver(&self) -> Result<Driver, TargetFileError> {
         Ok(match &self.management {
@@ -388,6 +406,17 @@ mod tests {
         assert_eq!(file.root_url(), "http://localhost:8282");
         assert!(file.roles.provider && file.roles.consumer);
         assert_eq!(file.harness.participant_id, "dsp-harness");
+    }
+
+    #[test]
+    fn the_daps_admin_key_comes_from_the_file_or_a_named_variable() {
+        let daps = MINIMAL.replace("kind = \"none\"", "kind = \"daps\"\ntoken_url = \"http://d/token\"\nkey_dir = \"k\"");
+        assert_eq!(parse(&daps).unwrap().daps_admin_key().unwrap(), None);
+        let inline = daps.replace("key_dir = \"k\"", "key_dir = \"k\"\ndaps_admin_key = \"secret\"");
+        assert_eq!(parse(&inline).unwrap().daps_admin_key().unwrap().as_deref(), Some("secret"));
+        let unset = daps.replace("key_dir = \"k\"", "key_dir = \"k\"\ndaps_admin_key_env = \"DSP_HARNESS_TEST_UNSET_DAPS_KEY\"");
+        let error = parse(&unset).unwrap().daps_admin_key().unwrap_err().to_string();
+        assert!(error.contains("DSP_HARNESS_TEST_UNSET_DAPS_KEY") && error.contains("auth.daps_admin_key_env"), "{error}");
     }
 
     #[test]

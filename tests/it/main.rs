@@ -17,6 +17,7 @@ mod security;
 mod paging;
 mod pull_token;
 mod bug_exit;
+mod indie;
 mod support;
 mod versions;
 mod architecture;

@@ -278,8 +278,11 @@ pub fn build_catalog(conn: &Connector, filter: &[Value]) -> Catalog {
     };
     let mut datasets = Vec::new();
     if !conn.fault(Fault::EmptyCatalog) {
+        // The fault applies filters but falls back to the whole catalog when they match nothing.
+        let matches_any = store.assets.values().any(|a| filter.iter().any(|f| matches_filter(a, f)));
+        let apply = !filter.is_empty() && !(conn.fault(Fault::IgnoreCatalogFilter) && !matches_any);
         for asset in store.assets.values() {
-            if !conn.fault(Fault::IgnoreCatalogFilter) && !filter.is_empty() && !filter.iter().any(|f| matches_filter(asset, f)) {
+            if apply && !filter.iter().any(|f| matches_filter(asset, f)) {
                 continue;
             }
             let offers = if conn.fault(Fault::NoOffers) { Vec::new() } else { store.offers_for(&asset.id) };

@@ -79,7 +79,8 @@ pub enum Fault {
     NoVersionDocument,
     /// The version document does not list 2025-1.
     WrongVersion,
-    /// Catalog filters are ignored.
+    /// A catalog filter that matches nothing is ignored (the whole catalog is answered), while
+    /// filters that match something are applied.
     IgnoreCatalogFilter,
     /// The catalog reply is junk bytes declared as `application/json`.
     GarbageCatalog,

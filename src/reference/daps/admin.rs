@@ -1,6 +1,8 @@
-//! The admin API of the reference DAPS: registering clients from their certificates and
-//! listing them. Every call needs the admin key in `X-Api-Key`; registration is how
-//! connectors outside the process (containers, a connector under test) join the data space.
+//! The admin API of the reference DAPS: registering clients from their certificates, listing
+//! them, and minting test tokens. Every call needs the admin key in `X-Api-Key`; registration
+//! is how connectors outside the process (containers, a connector under test) join the data
+//! space, and minting is how a harness that does not run this DAPS in its own process gets the
+//! expired and wrong-audience DATs of the identity cases.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -13,7 +15,7 @@ use serde_json::Value;
 use crate::identity::ADMIN_KEY_HEADER;
 
 use super::error::DapsError;
-use super::state::{Daps, Registered, RegistrationRequest};
+use super::state::{Daps, MintOverrides, Registered, RegistrationRequest};
 
 /// The body of `POST /admin/clients`.
 #[derive(Debug, Deserialize)]
@@ -64,6 +66,55 @@ pub(crate) async fn list_clients(State(daps): State<Daps>, headers: HeaderMap) -
         Ok(()) => {
             let clients: Vec<Value> = daps.clients().iter().map(|c| c.to_json()).collect();
             Json(clients).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The body of `POST /admin/mint`: a DAT for a registered client with chosen audience and
+/// times. Nothing else can be chosen (issuer, type and key stay the DAPS's own), so a minted
+/// token differs from an issued one only in what the identity cases need to vary.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct MintBody {
+    /// The client id (`sub`) of a registered client.
+    subject: String,
+    audience: Vec<String>,
+    #[serde(default)]
+    issued_at: Option<i64>,
+    #[serde(default)]
+    not_before: Option<i64>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+}
+
+/// `POST /admin/mint`: `{"access_token": ..., "token_type": "bearer"}`.
+pub(crate) async fn mint_token(
+    State(daps): State<Daps>,
+    headers: HeaderMap,
+    body: Result<Json<MintBody>, JsonRejection>,
+) -> Response {
+    let result = authorize(&daps, &headers).and_then(|()| {
+        let Json(body) = body.map_err(|rejection| DapsError::InvalidRequest(rejection.body_text()))?;
+        if daps.client(&body.subject).is_none() {
+            return Err(DapsError::InvalidRequest(format!("subject {} is not a registered client", body.subject)));
+        }
+        if body.audience.is_empty() {
+            return Err(DapsError::InvalidRequest("audience must name at least one participant".into()));
+        }
+        daps.mint(MintOverrides {
+            subject: Some(body.subject),
+            audience: Some(body.audience),
+            issued_at: body.issued_at,
+            not_before: body.not_before,
+            expires_at: body.expires_at,
+            ..MintOverrides::default()
+        })
+    });
+    match result {
+        Ok(token) => {
+            tracing::warn!("daps minted a test token through the admin api");
+            Json(serde_json::json!({"access_token": token, "token_type": "bearer"})).into_response()
         }
         Err(error) => error.into_response(),
     }

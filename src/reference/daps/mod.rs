@@ -10,6 +10,7 @@ mod token;
 
 pub use error::DapsError;
 pub use server::{router, serve, serve_with_shutdown};
+pub use server::MINT_PATH;
 pub use state::{
     default_referring_connector, ClientRegistration, Daps, DapsConfig, MintOverrides, Registered,
     RegistrationRequest, DEFAULT_TOKEN_LIFETIME, JWKS_PATH, TOKEN_PATH,

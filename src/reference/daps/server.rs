@@ -9,10 +9,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::admin::{list_clients, register_client};
+use super::admin::{list_clients, mint_token, register_client};
 use super::error::DapsError;
 use super::state::{Daps, JWKS_PATH, TOKEN_PATH};
 use super::token::token_endpoint;
+
+/// Where the admin API mints test tokens (admin key required).
+pub const MINT_PATH: &str = "/admin/mint";
 
 /// All DAPS routes.
 pub fn router(daps: Daps) -> Router {
@@ -21,6 +24,7 @@ pub fn router(daps: Daps) -> Router {
         .route(JWKS_PATH, get(jwks))
         .route("/jwks.json", get(jwks))
         .route("/admin/clients", post(register_client).get(list_clients))
+        .route(MINT_PATH, post(mint_token))
         .route("/health", get(health))
         .layer(axum::middleware::from_fn(limit_body))
         .with_state(daps)
@@ -98,6 +102,40 @@ mod tests {
             ..DapsConfig::default()
         })
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn minting_needs_the_admin_key_and_a_registered_subject() {
+        let daps = daps();
+        let keys = crate::identity::ParticipantKeys::generate("minted").unwrap();
+        daps.register(&keys, "http://minted.test/");
+        let body = json!({"subject": keys.client_id().as_str(), "audience": ["someone"], "expiresAt": 1});
+        let request = |key: Option<&str>, body: &Value| {
+            let mut builder = Request::post(MINT_PATH).header("content-type", "application/json");
+            if let Some(key) = key {
+                builder = builder.header("x-api-key", key);
+            }
+            builder.body(Body::from(body.to_string())).unwrap()
+        };
+        for key in [None, Some("wrong")] {
+            let (status, answer) = call(router(daps.clone()), request(key, &body)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+            assert!(answer.get("access_token").is_none());
+        }
+        let stranger = json!({"subject": "nobody", "audience": ["someone"]});
+        let (status, _) = call(router(daps.clone()), request(Some("k"), &stranger)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, answer) = call(router(daps.clone()), request(Some("k"), &body)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let token = answer["access_token"].as_str().unwrap();
+        let payload: Value = {
+            use base64::Engine;
+            let part = token.split('.').nth(1).unwrap();
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+        };
+        assert_eq!(payload["exp"], 1);
+        assert!(payload["aud"] == json!(["someone"]) || payload["aud"] == "someone", "{payload}");
+        assert_eq!(payload["iss"], "http://daps.test");
     }
 
     #[tokio::test]

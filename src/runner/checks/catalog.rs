@@ -296,15 +296,69 @@ async fn dataset_schema(ctx: &CaseContext) -> Step {
 }
 
 /// A catalog filter naming no existing dataset yields no datasets (filter syntax is left to
-/// the profile; this uses the `{"id": ...}` form).
+/// the profile; this uses the `{"id": ...}` form). Filtering is optional (MAY): a provider that
+/// does not apply filters at all, which shows as a filter naming one of several datasets not
+/// narrowing the catalog, is skipped with that reason. A catalog of a single dataset cannot show
+/// that, so the harness registers a second dataset of its own first where the target lets it
+/// set up (and skips where it does not). Only a provider that does filter
+/// and still answers datasets for a filter matching nothing fails.
 async fn filter_excludes(ctx: &CaseContext) -> Step {
     let nothing = format!("urn:dsp-harness:matches-nothing:{}", uuid::Uuid::new_v4());
     let reply = ctx.post_dsp(binding::CATALOG_REQUEST, catalog_request(Some(json!([{ "id": nothing }])))).await?;
     ctx.require(ctx.expect_status(&reply, &[200]), || Finding::new("status", "the filtered catalog request was not answered"))?;
     let Some(catalog) = ctx.expect_json(&reply) else { return Ok(()) };
-    let ids = dataset_ids(&catalog);
-    if !ids.is_empty() {
-        ctx.fail(Finding::new("catalog", "the catalog ignored a filter that matches no dataset").expected("no datasets", format!("[{}]", ids.join(", "))).at(reply.seq as usize));
+    let mut ids = dataset_ids(&catalog);
+    let mut reply = reply;
+    if ids.is_empty() {
+        return Ok(());
     }
+    let full = fetch_catalog(ctx).await?;
+    let mut all = dataset_ids(&full.json().unwrap_or(Value::Null));
+    let same = |a: &[String], b: &[String]| a.len() == b.len() && a.iter().all(|id| b.contains(id));
+    if same(&ids, &all) && all.len() < 2 && register_probe_dataset(ctx).await {
+        all = dataset_ids(&fetch_catalog(ctx).await?.json().unwrap_or(Value::Null));
+        reply = ctx.post_dsp(binding::CATALOG_REQUEST, catalog_request(Some(json!([{ "id": nothing }])))).await?;
+        ids = dataset_ids(&reply.json().unwrap_or(Value::Null));
+        if ids.is_empty() {
+            return Ok(());
+        }
+    }
+    if same(&ids, &all) {
+        if all.len() < 2 {
+            return Err(CaseOutcome::Skip(
+                "the provider answered its whole catalog of one dataset to a filter matching nothing; with one dataset a provider that ignores filters (filtering is optional, DSP 2025-1 CatalogRequestMessage) cannot be told from one that applies them wrongly".to_string(),
+            ));
+        }
+        let one = ctx.dataset().map(str::to_string).unwrap_or_else(|| all[0].clone());
+        let narrowed = ctx.post_dsp(binding::CATALOG_REQUEST, catalog_request(Some(json!([{ "id": one }])))).await?;
+        if same(&dataset_ids(&narrowed.json().unwrap_or(Value::Null)), &all) {
+            return Err(CaseOutcome::Skip(
+                "the provider does not apply catalog filters (a filter naming one of its datasets did not narrow the catalog); filtering is optional in DSP 2025-1".to_string(),
+            ));
+        }
+    }
+    ctx.fail(Finding::new("catalog", "the catalog applies filters but ignored one that matches no dataset").expected("no datasets", format!("[{}]", ids.join(", "))).at(reply.seq as usize));
     Ok(())
+}
+
+/// Registers a second dataset of the harness's own (where the target lets the harness set up
+/// its offer), so that whether the provider applies filters at all can be seen. Whether it
+/// worked is all that matters: the case skips otherwise.
+async fn register_probe_dataset(ctx: &CaseContext) -> bool {
+    let cut = ctx.connector();
+    if !cut.setup {
+        return false;
+    }
+    let Ok(management) = ctx.management() else { return false };
+    let suffix = uuid::Uuid::new_v4();
+    let (asset, policy, definition) =
+        (format!("dsp-harness-filter-probe-{suffix}"), format!("dsp-harness-filter-probe-policy-{suffix}"), format!("dsp-harness-filter-probe-definition-{suffix}"));
+    let mut properties = json!({"name": "dsp-harness catalog filter probe", "contenttype": "application/json"});
+    if let (Some(all), Value::Object(extra)) = (properties.as_object_mut(), cut.management.asset_properties()) {
+        all.extend(extra);
+    }
+    let source = cut.asset_source_url.clone().unwrap_or_else(|| "http://127.0.0.1:9/dsp-harness-filter-probe".to_string());
+    management.create_asset(&asset, properties, json!({"type": "HttpData", "baseUrl": source})).await.is_ok()
+        && management.create_policy_definition(&policy, json!({"@type": "Set", "permission": [{"action": "use"}]})).await.is_ok()
+        && management.create_contract_definition(&definition, &policy, &policy, crate::target::asset_selector(&asset)).await.is_ok()
 }

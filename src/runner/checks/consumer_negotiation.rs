@@ -16,7 +16,8 @@ use super::consumer::{
 };
 use crate::protocol::{binding, codec_for, ConsumerPid, DspMessage, MessageKind, NegotiationState, ProtocolVersion, ProviderPid};
 use crate::report::model::Finding;
-use crate::runner::conformance::{register, CaseContext, CheckFn, NegotiationStep, Step};
+use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, NegotiationStep, Step};
+use crate::runner::RecordedResponse;
 use crate::runner::counterparty::{HarnessProvider, NegotiationMove, Received, SendOptions, Token};
 
 pub fn checks() -> Vec<(&'static str, CheckFn)> {
@@ -71,18 +72,95 @@ async fn harness_is_refused(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotia
     expect_negotiation_state(ctx, hp, n, stays, Look::Now).await
 }
 
+/// Like [`harness_is_refused`] in OFFERED, for a consumer that may accept on its own.
+async fn harness_is_refused_offered(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotiation, mv: NegotiationMove) -> Step {
+    let reply = provider_moves(hp, n, mv).await?;
+    skip_if_accepted_first(ctx, hp, n, &reply).await?;
+    expect_refused(ctx, &reply, ERROR, &[], Some((&n.consumer_pid, &n.provider_pid)));
+    if ctx.connector().management.negotiation_step_support(&NegotiationStep::Accept).is_ok() || ctx.capabilities().consumer_dsp_reads {
+        return expect_negotiation_state(ctx, hp, n, NegotiationState::Offered, Look::Now).await;
+    }
+    // The consumer may have accepted on its own meanwhile; any other state is the move's doing.
+    let management = ctx.management()?;
+    match management.negotiation_state(&n.id).await {
+        Ok(answer) if answer.value == "OFFERED" || answer.value == "ACCEPTED" => {}
+        Ok(answer) => ctx.fail(
+            Finding::new("state", "a refused move changed the consumer's negotiation")
+                .expected("OFFERED (or ACCEPTED, by its own move)", answer.value.clone())
+                .at(answer.exchange as usize),
+        ),
+        Err(e) => return Err(CaseOutcome::Error(format!("the management API did not report the negotiation's state: {e}"))),
+    }
+    ctx.checkpoint()
+}
+
 /// The harness offers; the consumer reports OFFERED.
 async fn offered(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotiation) -> Step {
     harness_does(ctx, hp, n, NegotiationMove::Offer(None), "the counter-offer").await?;
-    expect_negotiation_state(ctx, hp, n, NegotiationState::Offered, Look::Until).await
+    expect_offered(ctx, hp, n).await
+}
+
+/// The consumer reports OFFERED; one that may accept on its own (its API cannot be told to)
+/// may already report ACCEPTED, by its own move.
+async fn expect_offered(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotiation) -> Step {
+    if ctx.connector().management.negotiation_step_support(&NegotiationStep::Accept).is_ok() || ctx.capabilities().consumer_dsp_reads {
+        return expect_negotiation_state(ctx, hp, n, NegotiationState::Offered, Look::Until).await;
+    }
+    let management = ctx.management()?;
+    let deadline = std::time::Instant::now() + ctx.timing().wait;
+    loop {
+        let last = match management.negotiation_state(&n.id).await {
+            Ok(answer) if answer.value == "OFFERED" || answer.value == "ACCEPTED" => return ctx.checkpoint(),
+            Ok(answer) => answer.value,
+            Err(e) => e.to_string(),
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(ctx.fail_now(
+                Finding::new("state", "the consumer did not take the offer").expected("OFFERED (or ACCEPTED, by its own move)", last),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The consumer accepts the offer on the table: an `ACCEPTED` event reaches the harness and
 /// the consumer reports ACCEPTED.
+///
+/// A consumer whose management API cannot be told to accept may accept on its own (an offer
+/// that is the one it asked for): the harness waits for that event, and skips with the API's
+/// reason only when none comes.
 async fn accepts(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotiation) -> Step {
-    let event = consumer_negotiation_step(ctx, hp, n, NegotiationStep::Accept, MessageKind::ContractNegotiationEventMessage, "an ACCEPTED event").await?;
+    let event = match ctx.connector().management.negotiation_step_support(&NegotiationStep::Accept) {
+        Ok(()) => consumer_negotiation_step(ctx, hp, n, NegotiationStep::Accept, MessageKind::ContractNegotiationEventMessage, "an ACCEPTED event").await?,
+        Err(reason) => match hp.wait_for_message(&n.provider_pid, MessageKind::ContractNegotiationEventMessage, 0, wait_for_own_move(ctx)).await {
+            Some(received) => {
+                super::consumer::expect_sent_well(ctx, &received, "an ACCEPTED event");
+                ctx.checkpoint()?;
+                received
+            }
+            None => return Err(CaseOutcome::Skip(format!("{reason}, and the consumer did not accept the offer on its own"))),
+        },
+    };
     expect_event(ctx, &event, "ACCEPTED");
     expect_negotiation_state(ctx, hp, n, NegotiationState::Accepted, Look::Until).await
+}
+
+/// How long the harness waits for a consumer to accept an offer on its own.
+fn wait_for_own_move(ctx: &CaseContext) -> std::time::Duration {
+    ctx.timing().wait.min(std::time::Duration::from_secs(3))
+}
+
+/// After the harness's move was taken in OFFERED: a consumer that accepts on its own may have
+/// accepted first, where the move is valid, so the case cannot be judged.
+async fn skip_if_accepted_first(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotiation, reply: &RecordedResponse) -> Step {
+    if !reply.status.is_success() || ctx.connector().management.negotiation_step_support(&NegotiationStep::Accept).is_ok() {
+        return Ok(());
+    }
+    let accepted = hp.wait_for_message(&n.provider_pid, MessageKind::ContractNegotiationEventMessage, 0, std::time::Duration::from_millis(300)).await;
+    if accepted.is_some_and(|r| r.is_event("ACCEPTED")) {
+        return Err(CaseOutcome::Skip("the consumer accepted the offer on its own before the harness's move arrived, where that move is valid, so the case cannot be judged".to_string()));
+    }
+    Ok(())
 }
 
 fn expect_event(ctx: &CaseContext, event: &Received, event_type: &str) {
@@ -145,7 +223,6 @@ async fn requested(ctx: &CaseContext, hp: &HarnessProvider) -> Step<Negotiation>
 /// CN_C:01-01: request, offer, consumer accepts, provider agrees, consumer verifies, provider
 /// finalizes.
 async fn offer_accepted_to_finalized(ctx: &CaseContext) -> Step {
-    ctx.require_negotiation_steps(&[NegotiationStep::Accept])?;
     let hp = start(ctx).await?;
     let n = requested(ctx, &hp).await?;
     offered(ctx, &hp, &n).await?;
@@ -209,6 +286,15 @@ async fn terminates_requested(ctx: &CaseContext) -> Step {
 async fn terminates_agreed(ctx: &CaseContext) -> Step {
     ctx.require_negotiation_steps(&[NegotiationStep::Terminate])?;
     let hp = start(ctx).await?;
+    if !ctx.capabilities().holds_consumer_verification {
+        let n = consumer_requests(ctx, &hp, Verifying::OnItsOwn).await?;
+        let since = agreed_in_window(ctx, &hp, &n).await?;
+        consumer_terminates(ctx, &hp, &n).await?;
+        if hp.wait_for_message(&n.provider_pid, MessageKind::ContractAgreementVerificationMessage, since, std::time::Duration::ZERO).await.is_some() {
+            return Err(CaseOutcome::Skip("the consumer verified the agreement on its own before it was told to terminate, so it did not terminate instead of verifying".to_string()));
+        }
+        return Ok(());
+    }
     let n = consumer_requests(ctx, &hp, Verifying::WhenTold).await?;
     harness_does(ctx, &hp, &n, NegotiationMove::Agreement, "the agreement").await?;
     expect_negotiation_state(ctx, &hp, &n, NegotiationState::Agreed, Look::Until).await?;
@@ -225,7 +311,6 @@ async fn provider_terminates_offered(ctx: &CaseContext) -> Step {
 
 /// CN_C:02-05: request, offer, consumer accepts, provider terminates.
 async fn provider_terminates_accepted(ctx: &CaseContext) -> Step {
-    ctx.require_negotiation_steps(&[NegotiationStep::Accept])?;
     let hp = start(ctx).await?;
     let n = requested(ctx, &hp).await?;
     offered(ctx, &hp, &n).await?;
@@ -256,7 +341,7 @@ async fn rejects_agreement_when_offered(ctx: &CaseContext) -> Step {
     let hp = start(ctx).await?;
     let n = requested(ctx, &hp).await?;
     offered(ctx, &hp, &n).await?;
-    harness_is_refused(ctx, &hp, &n, NegotiationMove::Agreement, NegotiationState::Offered).await
+    harness_is_refused_offered(ctx, &hp, &n, NegotiationMove::Agreement).await
 }
 
 /// CN_C:03-03: request, offer, then `FINALIZED`.
@@ -264,12 +349,11 @@ async fn rejects_finalized_when_offered(ctx: &CaseContext) -> Step {
     let hp = start(ctx).await?;
     let n = requested(ctx, &hp).await?;
     offered(ctx, &hp, &n).await?;
-    harness_is_refused(ctx, &hp, &n, NegotiationMove::Finalized, NegotiationState::Offered).await
+    harness_is_refused_offered(ctx, &hp, &n, NegotiationMove::Finalized).await
 }
 
 /// CN_C:03-04: request, offer, consumer accepts, then `FINALIZED` without an agreement.
 async fn rejects_finalized_when_accepted(ctx: &CaseContext) -> Step {
-    ctx.require_negotiation_steps(&[NegotiationStep::Accept])?;
     let hp = start(ctx).await?;
     let n = requested(ctx, &hp).await?;
     offered(ctx, &hp, &n).await?;
@@ -279,7 +363,6 @@ async fn rejects_finalized_when_accepted(ctx: &CaseContext) -> Step {
 
 /// CN_C:03-05: request, offer, consumer accepts, then another offer.
 async fn rejects_offer_when_accepted(ctx: &CaseContext) -> Step {
-    ctx.require_negotiation_steps(&[NegotiationStep::Accept])?;
     let hp = start(ctx).await?;
     let n = requested(ctx, &hp).await?;
     offered(ctx, &hp, &n).await?;
@@ -310,6 +393,7 @@ async fn initial_offer_creates_offered(ctx: &CaseContext) -> Step {
     let hp = start(ctx).await?;
     let offer = hp.send_initial_offer(&ctx.connector().dsp_url, &SendOptions::default()).await.map_err(|e| crate::runner::conformance::CaseOutcome::Error(e.to_string()))?;
     let reply = &offer.response;
+    not_served(reply)?;
     ctx.expect_status(reply, &[201]);
     ctx.expect_content_type_json(reply);
     if let Some(body) = ctx.expect_type(reply, "ContractNegotiation") {
@@ -320,11 +404,23 @@ async fn initial_offer_creates_offered(ctx: &CaseContext) -> Step {
     Ok(())
 }
 
+/// Provider-initiated negotiations are optional for a consumer (these cases are SHOULD): one
+/// that does not serve `POST /negotiations/offers` at all (404, 405, 501) is skipped with that
+/// reason, while one that serves it wrongly fails.
+fn not_served(reply: &RecordedResponse) -> Step {
+    match reply.status.as_u16() {
+        status @ (404 | 405 | 501) => Err(CaseOutcome::Skip(format!(
+            "the consumer does not take provider-initiated offers (POST /negotiations/offers answered {status}); a consumer may start every negotiation itself"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// After an initial offer the consumer accepts, verifies the agreement and reaches FINALIZED.
 async fn initial_offer_to_finalized(ctx: &CaseContext) -> Step {
-    ctx.require_negotiation_steps(&[NegotiationStep::Accept, NegotiationStep::Verify])?;
     let hp = start(ctx).await?;
     let offer = hp.send_initial_offer(&ctx.connector().dsp_url, &SendOptions::default()).await.map_err(|e| crate::runner::conformance::CaseOutcome::Error(e.to_string()))?;
+    not_served(&offer.response)?;
     expect_taken(ctx, &offer.response, "the initial offer")?;
     let Some(harness_side) = hp.negotiation(&offer.provider_pid).filter(|x| x.consumer_pid.is_some()) else {
         return Err(ctx.fail_now(Finding::new("body", "the answer to the initial offer names no consumerPid").at(offer.response.seq as usize)));
@@ -332,7 +428,7 @@ async fn initial_offer_to_finalized(ctx: &CaseContext) -> Step {
     // The reference connector's management id of a negotiation is its own pid.
     let consumer_pid = harness_side.consumer_pid.clone().unwrap_or_else(|| ConsumerPid(String::new()));
     let n = Negotiation { id: consumer_pid.0.clone(), provider_pid: offer.provider_pid.clone(), consumer_pid, callback: ctx.connector().dsp_url.clone() };
-    expect_negotiation_state(ctx, &hp, &n, NegotiationState::Offered, Look::Until).await?;
+    expect_offered(ctx, &hp, &n).await?;
     accepts(ctx, &hp, &n).await?;
     let since = hp.received_count();
     harness_does(ctx, &hp, &n, NegotiationMove::Agreement, "the agreement").await?;
@@ -384,7 +480,7 @@ async fn rejects_accepted_event(ctx: &CaseContext) -> Step {
     let hp = start(ctx).await?;
     let n = requested(ctx, &hp).await?;
     offered(ctx, &hp, &n).await?;
-    harness_is_refused(ctx, &hp, &n, NegotiationMove::Accepted, NegotiationState::Offered).await
+    harness_is_refused_offered(ctx, &hp, &n, NegotiationMove::Accepted).await
 }
 
 /// An agreement after the provider terminated is refused; the negotiation stays TERMINATED.
@@ -412,9 +508,29 @@ async fn rejects_malformed_agreement(ctx: &CaseContext) -> Step {
     expect_negotiation_state(ctx, &hp, &n, NegotiationState::Requested, Look::Now).await
 }
 
+/// For a consumer that verifies on its own: the harness agrees and acts at once, in the window
+/// before the consumer's verification; it skips when the verification came first. Returns the
+/// received count before the agreement, to look for a late verification.
+async fn agreed_in_window(ctx: &CaseContext, hp: &HarnessProvider, n: &Negotiation) -> Step<usize> {
+    let since = hp.received_count();
+    harness_does(ctx, hp, n, NegotiationMove::Agreement, "the agreement").await?;
+    if hp.wait_for_message(&n.provider_pid, MessageKind::ContractAgreementVerificationMessage, since, std::time::Duration::ZERO).await.is_some() {
+        return Err(CaseOutcome::Skip(format!(
+            "the {} verified the agreement on its own before the harness could act while it held AGREED (its management API cannot hold it there)",
+            ctx.name()
+        )));
+    }
+    Ok(since)
+}
+
 /// The provider terminates a negotiation the consumer holds in AGREED.
 async fn provider_terminates_agreed(ctx: &CaseContext) -> Step {
     let hp = start(ctx).await?;
+    if !ctx.capabilities().holds_consumer_verification {
+        let n = consumer_requests(ctx, &hp, Verifying::OnItsOwn).await?;
+        agreed_in_window(ctx, &hp, &n).await?;
+        return provider_terminates(ctx, &hp, &n).await;
+    }
     let n = consumer_requests(ctx, &hp, Verifying::WhenTold).await?;
     harness_does(ctx, &hp, &n, NegotiationMove::Agreement, "the agreement").await?;
     expect_negotiation_state(ctx, &hp, &n, NegotiationState::Agreed, Look::Until).await?;
@@ -423,7 +539,7 @@ async fn provider_terminates_agreed(ctx: &CaseContext) -> Step {
 
 /// The consumer terminates after accepting an offer.
 async fn terminates_accepted(ctx: &CaseContext) -> Step {
-    ctx.require_negotiation_steps(&[NegotiationStep::Accept, NegotiationStep::Terminate])?;
+    ctx.require_negotiation_steps(&[NegotiationStep::Terminate])?;
     let hp = start(ctx).await?;
     let n = requested(ctx, &hp).await?;
     offered(ctx, &hp, &n).await?;

@@ -83,7 +83,7 @@ async fn refuses_token(ctx: &CaseContext) -> Step {
             let (path, body) = transfer_message(ctx, &t, TransferMessage::Termination);
             let reply = ctx.send_dsp(DspRequest::post(path, body).with_token(token)).await?;
             expect_refused(ctx, &reply, word);
-            expect_transfer_state(ctx, &t, TransferState::Requested).await?;
+            expect_transfer_stays(ctx, &t, TransferState::Requested).await?;
         }
         other => return Err(CaseOutcome::Error(format!("unknown endpoint {other:?} in the suite entry"))),
     }

@@ -254,7 +254,7 @@ pub async fn send_ok(ctx: &CaseContext, n: &Negotiation, message: ConsumerMessag
 }
 
 /// Stops the case unless the provider accepted (2xx) a valid message.
-fn accepted(ctx: &CaseContext, reply: RecordedResponse, what: &str) -> Step<RecordedResponse> {
+pub fn accepted(ctx: &CaseContext, reply: RecordedResponse, what: &str) -> Step<RecordedResponse> {
     ctx.require(reply.status.is_success(), || {
         Finding::new("status", format!("the provider refused a valid {what} message: {}", crate::runner::conformance::expect::quote(&reply.text())))
             .expected("2xx", reply.status.as_u16().to_string())
@@ -265,7 +265,7 @@ fn accepted(ctx: &CaseContext, reply: RecordedResponse, what: &str) -> Step<Reco
 
 /// Whether the provider refused a message with a 4xx and an error body of `error_type`;
 /// soft: a finding when it did not, and the case goes on.
-fn refused(ctx: &CaseContext, reply: &RecordedResponse, error_type: &str) -> bool {
+pub fn refused(ctx: &CaseContext, reply: &RecordedResponse, error_type: &str) -> bool {
     let before = ctx.findings().len();
     ctx.expect_error_body(reply, error_type, &[]);
     ctx.findings().len() == before
@@ -332,12 +332,14 @@ pub async fn negotiation_in(ctx: &CaseContext, state: NegotiationState) -> Step<
 }
 
 /// [`negotiation_in`] for a provider that acts on its own: wait for the state it reaches.
+/// REQUESTED and VERIFIED it leaves by itself, after a while of its own choosing (EDC's state
+/// machine runs in ticks): the harness acts in that window, having seen the state with a GET
+/// first, and skips only when the provider has moved on already. Checks that follow accept
+/// the state the provider reaches by itself from there ([`expect_negotiation_stays`]).
 async fn negotiation_reached(ctx: &CaseContext, state: NegotiationState) -> Step<Negotiation> {
     use NegotiationState as S;
     match state {
-        S::Requested | S::Verified => {
-            ctx.require_held_provider(&format!("it leaves {} without waiting for the consumer, so the harness cannot act in that state", state.as_str()))?
-        }
+        S::Requested | S::Verified => {}
         S::Offered | S::Accepted => ctx.require_held_provider(&format!(
             "it is never told to counter-offer, so a negotiation never reaches {} (the only DSP way there is an offer from the provider)",
             state.as_str()
@@ -346,11 +348,17 @@ async fn negotiation_reached(ctx: &CaseContext, state: NegotiationState) -> Step
     }
     let mut n = request(ctx).await?;
     match state {
+        S::Requested => still_in(ctx, &n, state).await?,
         S::Terminated => {
             // Whether the provider has agreed yet or not, a termination is valid.
             send_ok(ctx, &n, ConsumerMessage::Termination).await?;
         }
         S::Agreed => await_agreement(ctx, &mut n).await?,
+        S::Verified => {
+            await_agreement(ctx, &mut n).await?;
+            send_ok(ctx, &n, ConsumerMessage::Verification).await?;
+            still_in(ctx, &n, state).await?;
+        }
         _ => {
             await_agreement(ctx, &mut n).await?;
             send_ok(ctx, &n, ConsumerMessage::Verification).await?;
@@ -360,8 +368,76 @@ async fn negotiation_reached(ctx: &CaseContext, state: NegotiationState) -> Step
     Ok(n)
 }
 
+/// The state a provider that acts on its own moves on to from `state` without the consumer.
+pub fn own_successor(state: NegotiationState) -> Option<NegotiationState> {
+    match state {
+        NegotiationState::Requested => Some(NegotiationState::Agreed),
+        NegotiationState::Verified => Some(NegotiationState::Finalized),
+        _ => None,
+    }
+}
+
+/// The negotiation's state as the provider reports it, without judging the reply.
+pub async fn negotiation_state_now(ctx: &CaseContext, n: &Negotiation) -> Step<Option<String>> {
+    let reply = ctx.get_dsp(&binding::negotiation(n.provider_pid.as_str())).await?;
+    Ok(reply.json().and_then(|b| b.get("state").and_then(Value::as_str).map(|s| s.rsplit([':', '/']).next().unwrap_or(s).to_string())))
+}
+
+/// Skips unless the negotiation is still in `state` (a provider that acts on its own may have
+/// left it before the harness could act there).
+async fn still_in(ctx: &CaseContext, n: &Negotiation, state: NegotiationState) -> Step {
+    match negotiation_state_now(ctx, n).await? {
+        Some(now) if now == state.as_str() => Ok(()),
+        now => ctx.require_held_provider(&format!(
+            "it left {} (it was {}) before the harness could act in that state",
+            state.as_str(),
+            now.as_deref().unwrap_or("unreadable")
+        )),
+    }
+}
+
+/// Skips when the provider has moved on by itself from `state` to where a message the harness
+/// sent in `state` is valid, so that its acceptance says nothing about `state`.
+pub async fn skip_if_moved_on(ctx: &CaseContext, n: &Negotiation, state: NegotiationState) -> Step {
+    if ctx.provider_is_held() {
+        return Ok(());
+    }
+    let Some(next) = own_successor(state) else { return Ok(()) };
+    match negotiation_state_now(ctx, n).await? {
+        Some(now) if now != state.as_str() && (now == next.as_str() || now == "VERIFIED" || now == "FINALIZED") => ctx.require_held_provider(&format!(
+            "it moved from {} to {} by itself before the harness's message arrived, where that message is valid, so the case cannot be judged",
+            state.as_str(),
+            next.as_str()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Like [`expect_negotiation_state`], for a negotiation the harness left in `state`: a provider
+/// that acts on its own may also be in the state it reaches by itself from there.
+pub async fn expect_negotiation_stays(ctx: &CaseContext, n: &Negotiation, state: NegotiationState) -> Step<bool> {
+    let next = own_successor(state).filter(|_| !ctx.provider_is_held());
+    let Some(next) = next else { return expect_negotiation_state(ctx, n, state).await };
+    let reply = ctx.get_dsp(&binding::negotiation(n.provider_pid.as_str())).await?;
+    if !ctx.expect_status(&reply, &[200]) {
+        return Ok(false);
+    }
+    let Some(body) = ctx.expect_type(&reply, "ContractNegotiation") else { return Ok(false) };
+    let pids = ctx.expect_pids(&body, reply.seq, Some(&n.consumer_pid), Some(&n.provider_pid));
+    let now = body.get("state").and_then(Value::as_str).map(|s| s.rsplit([':', '/']).next().unwrap_or(s).to_string()).unwrap_or_default();
+    if now != state.as_str() && now != next.as_str() {
+        ctx.fail(
+            Finding::new("state", format!("the negotiation did not stay {} (or move on to {} by the provider's own move)", state.as_str(), next.as_str()))
+                .expected(format!("{} or {}", state.as_str(), next.as_str()), now)
+                .at(reply.seq as usize),
+        );
+        return Ok(false);
+    }
+    Ok(pids)
+}
+
 /// Waits for the agreement a provider sends on its own and checks it.
-async fn await_agreement(ctx: &CaseContext, n: &mut Negotiation) -> Step {
+pub async fn await_agreement(ctx: &CaseContext, n: &mut Negotiation) -> Step {
     let cpid = n.consumer_pid.clone();
     let agreement = ctx.wait_incoming("a ContractAgreementMessage", is("ContractAgreementMessage", cpid.clone())).await?;
     check_incoming(ctx, &agreement, &binding::negotiation_agreement(cpid.as_str()), &n.consumer_pid, &n.provider_pid).await;
@@ -370,7 +446,7 @@ async fn await_agreement(ctx: &CaseContext, n: &mut Negotiation) -> Step {
 }
 
 /// Waits for the FINALIZED event a provider sends on its own after the verification.
-async fn await_finalized(ctx: &CaseContext, n: &Negotiation) -> Step {
+pub async fn await_finalized(ctx: &CaseContext, n: &Negotiation) -> Step {
     let cpid = n.consumer_pid.clone();
     let finalized = ctx.wait_incoming("a FINALIZED event", is_event("FINALIZED", cpid.clone())).await?;
     check_incoming(ctx, &finalized, &binding::negotiation_events(cpid.as_str()), &n.consumer_pid, &n.provider_pid).await;
@@ -439,6 +515,36 @@ pub async fn expect_transfer_state(ctx: &CaseContext, t: &Transfer, state: Trans
     let Some(body) = ctx.expect_type(&reply, "TransferProcess") else { return Ok(false) };
     let pids = ctx.expect_pids(&body, reply.seq, Some(&t.consumer_pid), Some(&t.provider_pid));
     Ok(ctx.expect_state(&body, reply.seq, state.as_str()) && pids)
+}
+
+/// The transfer's state as the provider reports it, without judging the reply.
+pub async fn transfer_state_now(ctx: &CaseContext, t: &Transfer) -> Step<Option<String>> {
+    let reply = ctx.get_dsp(&binding::transfer(t.provider_pid.as_str())).await?;
+    Ok(reply.json().and_then(|b| b.get("state").and_then(Value::as_str).map(|s| s.rsplit([':', '/']).next().unwrap_or(s).to_string())))
+}
+
+/// Like [`expect_transfer_state`], for a transfer the harness left in `state`: a provider that
+/// starts on its own may have started a REQUESTED one meanwhile.
+pub async fn expect_transfer_stays(ctx: &CaseContext, t: &Transfer, state: TransferState) -> Step<bool> {
+    if ctx.provider_is_held() || state != TransferState::Requested {
+        return expect_transfer_state(ctx, t, state).await;
+    }
+    let reply = ctx.get_dsp(&binding::transfer(t.provider_pid.as_str())).await?;
+    if !ctx.expect_status(&reply, &[200]) {
+        return Ok(false);
+    }
+    let Some(body) = ctx.expect_type(&reply, "TransferProcess") else { return Ok(false) };
+    let pids = ctx.expect_pids(&body, reply.seq, Some(&t.consumer_pid), Some(&t.provider_pid));
+    let now = body.get("state").and_then(Value::as_str).map(|s| s.rsplit([':', '/']).next().unwrap_or(s).to_string()).unwrap_or_default();
+    if now != "REQUESTED" && now != "STARTED" {
+        ctx.fail(
+            Finding::new("state", "the transfer did not stay REQUESTED (or start by the provider's own move)")
+                .expected("REQUESTED or STARTED", now)
+                .at(reply.seq as usize),
+        );
+        return Ok(false);
+    }
+    Ok(pids)
 }
 
 /// Makes the provider take a transfer step and waits for the message it must send. `nth`
@@ -522,9 +628,6 @@ pub async fn send_transfer_refused(ctx: &CaseContext, t: &Transfer, message: Tra
 pub async fn transfer_in(ctx: &CaseContext, state: TransferState) -> Step<Transfer> {
     use TransferState as S;
     let held = ctx.provider_is_held();
-    if state == S::Requested {
-        ctx.require_held_provider("it starts a requested transfer without waiting, so the harness cannot act in REQUESTED")?;
-    }
     if held {
         ctx.require_negotiation_steps(&[NegotiationStep::Agree, NegotiationStep::Finalize])?;
         if state != S::Requested {
@@ -534,6 +637,17 @@ pub async fn transfer_in(ctx: &CaseContext, state: TransferState) -> Step<Transf
     let (_, agreement) = finalized_agreement(ctx).await?;
     let (mut t, _) = transfer_request(ctx, &agreement).await?;
     if state == S::Requested {
+        // A provider that starts on its own does so after a while of its own choosing: the
+        // harness acts in that window, and skips only when the start came first.
+        if !held {
+            match transfer_state_now(ctx, &t).await? {
+                Some(now) if now == "REQUESTED" => {}
+                now => ctx.require_held_provider(&format!(
+                    "it started the requested transfer (it was {}) before the harness could act in REQUESTED",
+                    now.as_deref().unwrap_or("unreadable")
+                ))?,
+            }
+        }
         return Ok(t);
     }
     if held {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::context::HarnessIdentity;
 use super::engine::ConformanceConfig;
 use super::target::{CallbackConfig, ConnectorUnderTest, DatasetChoice, Timing};
-use super::tokens::TokenSource;
+use super::tokens::{Minter, TokenSource};
 use crate::identity::{DatClient, DatVerifier, ParticipantKeys};
 use crate::protocol::ProtocolVersion;
 use crate::report::model::Role;
@@ -57,7 +57,7 @@ pub fn embedded_config(space: &EmbeddedDataSpace, options: RunOptions) -> Confor
     ConformanceConfig {
         provider: Some(connector("provider", Role::Provider, &info.provider)),
         consumer: Some(connector("consumer", Role::Consumer, &info.consumer)),
-        tokens: TokenSource::Daps { client: DatClient::new(info.daps.token_url(), space.harness_keys.clone(), http.clone()), minter: Some(space.daps.clone()) },
+        tokens: TokenSource::Daps { client: DatClient::new(info.daps.token_url(), space.harness_keys.clone(), http.clone()), minter: Some(Minter::InProcess(space.daps.clone())) },
         identity: HarnessIdentity {
             participant_id: HARNESS_ID.to_string(),
             verifier: Some(DatVerifier::new(space.daps.jwks_url(), space.daps.issuer(), http)),
@@ -145,11 +145,14 @@ pub fn target_config(file: &TargetFile, options: RunOptions) -> Result<Conforman
         url_rewrites: UrlRewrite::default(),
     };
     let (tokens, verifier) = match &file.auth {
-        AuthSection::Daps { token_url, key_dir, jwks_url, issuer } => {
+        AuthSection::Daps { token_url, key_dir, jwks_url, issuer, .. } => {
             let keys = ParticipantKeys::load(&file.resolve(key_dir)).map_err(|e| invalid(format!("auth.key_dir: {e}")))?;
             let issuer = issuer.clone().unwrap_or_else(|| token_url.trim_end_matches('/').trim_end_matches("/token").to_string());
+            // A reference DAPS whose admin key the file names mints the bad tokens; its admin
+            // API lives at the DAPS's base URL, which is its issuer.
+            let minter = file.daps_admin_key()?.map(|key| Minter::remote(&issuer, key, http.clone()));
             let verifier = jwks_url.as_ref().map(|jwks| DatVerifier::new(jwks.clone(), issuer, http.clone()));
-            (TokenSource::Daps { client: DatClient::new(token_url.clone(), keys, http.clone()), minter: None }, verifier)
+            (TokenSource::Daps { client: DatClient::new(token_url.clone(), keys, http.clone()), minter }, verifier)
         }
         AuthSection::Static { .. } => (TokenSource::Static { token: file.static_token()?.unwrap_or_default() }, None),
         AuthSection::None => (TokenSource::None, None),

@@ -15,6 +15,6 @@ pub(crate) use context::register;
 pub use callback::{CallbackHub, CallbackReply, Incoming, Mailbox, Responder};
 pub use context::{CaseContext, CaseOutcome, CheckFn, ContextParts, DspRequest, Fixtures, HarnessIdentity, NegotiationStep, Offer, RequestBody, Step, TransferStep};
 pub use target::{CallbackConfig, ConnectorUnderTest, DatasetChoice, Timing};
-pub use tokens::{TokenKind, TokenSource};
+pub use tokens::{Minter, TokenKind, TokenSource};
 pub use engine::{report_of, run_cases, run_cases_until, run_conformance, selected_cases, ConformanceConfig, ConformanceError};
 pub use configure::{embedded_config, target_config, RunOptions};

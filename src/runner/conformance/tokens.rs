@@ -1,7 +1,9 @@
 //! Where the harness gets the tokens it presents: real DATs from a DAPS (as the participant
 //! `dsp-harness`), a static token from the target file, or none. The identity cases also need
-//! bad tokens: expired ones (only a DAPS the harness controls can mint those), ones for another
-//! audience, and ones signed by a key no DAPS publishes.
+//! bad tokens: expired ones (only a DAPS the harness controls can mint those: the one it runs
+//! in its own process, or a reference DAPS elsewhere whose admin key the target file names,
+//! through `POST /admin/mint`), ones for another audience, and ones signed by a key no DAPS
+//! publishes.
 
 use crate::identity::{forge, DatClaims, DatClient, OneOrMany};
 use crate::reference::daps::{Daps, MintOverrides};
@@ -29,9 +31,9 @@ pub const FOREIGN_AUDIENCE: &str = "urn:connector:somebody-else";
 /// Where tokens come from.
 #[derive(Clone)]
 pub enum TokenSource {
-    /// A DAPS the harness is registered at; `minter` is set when the harness runs that DAPS
-    /// itself (the embedded reference DAPS) and can mint any claims with its key.
-    Daps { client: DatClient, minter: Option<Daps> },
+    /// A DAPS the harness is registered at; `minter` is set when the harness can have that
+    /// DAPS sign claims it chooses (it runs it itself, or knows its admin key).
+    Daps { client: DatClient, minter: Option<Minter> },
     /// One fixed token, sent as it is.
     Static { token: String },
     /// The connector under test needs no token.
@@ -54,6 +56,50 @@ impl std::fmt::Debug for TokenSource {
             TokenSource::Daps { client, minter } => f.debug_struct("Daps").field("client", client).field("minter", &minter.is_some()).finish(),
             TokenSource::Static { .. } => f.write_str("Static"),
             TokenSource::None => f.write_str("None"),
+        }
+    }
+}
+
+/// A DAPS that signs the claims the harness chooses.
+#[derive(Clone)]
+pub enum Minter {
+    /// The reference DAPS in this process.
+    InProcess(Daps),
+    /// A reference DAPS elsewhere (`dsp-harness serve daps`), through its admin API.
+    Remote { mint_url: String, admin_key: String, http: reqwest::Client },
+}
+
+impl Minter {
+    /// A remote reference DAPS whose base URL (its issuer) is `daps_url`.
+    pub fn remote(daps_url: &str, admin_key: String, http: reqwest::Client) -> Minter {
+        Minter::Remote { mint_url: format!("{}{}", daps_url.trim_end_matches('/'), crate::reference::daps::MINT_PATH), admin_key, http }
+    }
+
+    async fn mint(&self, overrides: MintOverrides) -> Result<String, String> {
+        match self {
+            Minter::InProcess(daps) => daps.mint(overrides).map_err(|e| e.to_string()),
+            Minter::Remote { mint_url, admin_key, http } => {
+                let body = serde_json::json!({
+                    "subject": overrides.subject,
+                    "audience": overrides.audience.unwrap_or_default(),
+                    "issuedAt": overrides.issued_at,
+                    "notBefore": overrides.not_before,
+                    "expiresAt": overrides.expires_at,
+                });
+                let response = http
+                    .post(mint_url)
+                    .header(crate::identity::ADMIN_KEY_HEADER, admin_key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| format!("the daps at {mint_url} cannot be reached: {e}"))?;
+                let status = response.status();
+                let answer: serde_json::Value = response.json().await.unwrap_or_default();
+                match answer.get("access_token").and_then(serde_json::Value::as_str) {
+                    Some(token) if status.is_success() => Ok(token.to_string()),
+                    _ => Err(format!("the daps refused to mint ({status}): {answer}; is auth.daps_admin_key_env its admin key?")),
+                }
+            }
         }
     }
 }
@@ -104,22 +150,23 @@ impl TokenSource {
                 TokenKind::Missing => Ok(None),
                 TokenKind::Valid => client.token(audience).await.map(Some).map_err(|e| TokenUnavailable::Failed(format!("no token from the daps: {e}"))),
                 TokenKind::WrongAudience => match minter {
-                    Some(daps) => mint(daps, client, |o| o.audience = Some(vec![FOREIGN_AUDIENCE.to_string()])).map(Some),
+                    Some(minter) => mint(minter, client, |o| o.audience = Some(vec![FOREIGN_AUDIENCE.to_string()])).await.map(Some),
                     None => client.token(FOREIGN_AUDIENCE).await.map(Some).map_err(|e| TokenUnavailable::Failed(format!("no token from the daps: {e}"))),
                 },
                 TokenKind::Expired => match minter {
-                    Some(daps) => {
+                    Some(minter) => {
                         let now = crate::identity::unix_now();
-                        mint(daps, client, |o| {
+                        mint(minter, client, |o| {
                             o.audience = Some(vec![audience.to_string()]);
                             o.issued_at = Some(now - 7200);
                             o.not_before = Some(now - 7200);
                             o.expires_at = Some(now - 3600);
                         })
+                        .await
                         .map(Some)
                     }
                     None => Err(TokenUnavailable::Unsupported(
-                        "only a DAPS the harness runs itself can mint an expired token; the target's DAPS is external".to_string(),
+                        "only a DAPS the harness controls can mint an expired token; with a reference DAPS (dsp-harness serve daps) name its admin key in [auth] daps_admin_key_env".to_string(),
                     )),
                 },
                 TokenKind::Tampered => {
@@ -147,10 +194,10 @@ fn describe(kind: TokenKind) -> &'static str {
     }
 }
 
-fn mint(daps: &Daps, client: &DatClient, tweak: impl FnOnce(&mut MintOverrides)) -> Result<String, TokenUnavailable> {
+async fn mint(minter: &Minter, client: &DatClient, tweak: impl FnOnce(&mut MintOverrides)) -> Result<String, TokenUnavailable> {
     let mut overrides = MintOverrides { subject: Some(client.keys().client_id().as_str().to_string()), ..MintOverrides::default() };
     tweak(&mut overrides);
-    daps.mint(overrides).map_err(|e| TokenUnavailable::Failed(format!("cannot mint a token: {e}")))
+    minter.mint(overrides).await.map_err(|e| TokenUnavailable::Failed(format!("cannot mint a token: {e}")))
 }
 
 /// Signs the claims of a real token again with a key nobody trusts, fresh times included, so
