@@ -451,9 +451,11 @@ async fn url_run(
     })
 }
 
-fn embedded_endpoints(space: &EmbeddedDataSpace) -> (Endpoints, RunTarget, Vec<String>) {
+/// The endpoints of an embedded data space's two connectors and backend, as a load run (or a
+/// test driving the same flow) reaches them.
+pub fn endpoints_of(space: &EmbeddedDataSpace) -> Endpoints {
     let info = &space.info;
-    let endpoints = Endpoints {
+    Endpoints {
         provider_id: info.provider.participant_id.clone(),
         provider_dsp_url: info.provider.dsp_url.clone(),
         provider_management_url: info.provider.management_url.clone(),
@@ -462,7 +464,12 @@ fn embedded_endpoints(space: &EmbeddedDataSpace) -> (Endpoints, RunTarget, Vec<S
         consumer_api_key: info.consumer.api_key.clone(),
         payload_url: format!("{}/payload/{{size}}", space.backend_url),
         protocol: crate::protocol::ProtocolVersion::V2025_1.edc_protocol().to_string(),
-    };
+    }
+}
+
+fn embedded_endpoints(space: &EmbeddedDataSpace) -> (Endpoints, RunTarget, Vec<String>) {
+    let info = &space.info;
+    let endpoints = endpoints_of(space);
     let target = RunTarget {
         name: "reference data space (embedded)".into(),
         management: "reference".into(),

@@ -64,6 +64,24 @@ async fn a_missing_target_file_or_report_is_a_setup_failure() {
 }
 
 /// Every credential a real run used: API keys, DATs, pull tokens, S3 keys.
+/// The report a run of `outcome` writes, with fixed ids and times, for the secret searches.
+pub(crate) fn secret_test_report(outcome: &dsp_harness::runner::session::Outcome) -> Report {
+    Report::new(
+        RunInfo {
+            id: "secret-test".into(),
+            command: "run".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:01Z".into(),
+            duration_ms: 1000,
+            runtime: outcome.runtime.clone(),
+            target: outcome.target.clone(),
+            schemas: "embedded".into(),
+        },
+        outcome.cases.clone(),
+        None,
+    )
+}
+
 pub(crate) fn secrets_of(report: &Report, known: &[String]) -> Vec<String> {
     let mut secrets: Vec<String> = known.to_vec();
     for exchange in report.cases.iter().flat_map(|c| &c.exchanges) {
@@ -118,20 +136,7 @@ async fn no_token_or_key_of_a_real_run_appears_in_any_report_file() {
     };
     let plan = RunPlan { scenario: true, suites: false, case_timeout: std::time::Duration::from_secs(10), ..RunPlan::default() };
     let outcome = run_embedded(options, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.unwrap();
-    let report = Report::new(
-        RunInfo {
-            id: "secret-test".into(),
-            command: "run".into(),
-            started_at: "2026-01-01T00:00:00Z".into(),
-            finished_at: "2026-01-01T00:00:01Z".into(),
-            duration_ms: 1000,
-            runtime: outcome.runtime.clone(),
-            target: outcome.target.clone(),
-            schemas: "embedded".into(),
-        },
-        outcome.cases,
-        None,
-    );
+    let report = secret_test_report(&outcome);
     let secrets = secrets_of(&report, &outcome.secrets);
     assert!(secrets.iter().any(|s| s.starts_with("eyJ")), "the run used DATs, and the test must look for them");
     assert!(secrets.len() >= 6, "too few secrets found to make this test mean anything: {}", secrets.len());

@@ -149,6 +149,7 @@ async fn run(target: &Path, patterns: &[&str]) -> Vec<CaseReport> {
         suites: true,
         case_timeout: Duration::from_secs(20),
         filter: Filter::from_words(&words, &[], None, &[], &[]).unwrap(),
+        ..RunPlan::default()
     };
     let outcome = run_target(target, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run against the indie connector");
     outcome.cases

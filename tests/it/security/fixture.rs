@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use dsp_harness::identity::{DatClient, ParticipantKeys};
-use dsp_harness::load::{Endpoints, Parties, PullAccess};
+use dsp_harness::load::{Parties, PullAccess};
 use dsp_harness::protocol::ProtocolVersion;
 use dsp_harness::reference::connector::Connector;
 use dsp_harness::reference::daps::MintOverrides;
@@ -29,17 +29,7 @@ pub(crate) struct Pids {
 impl Space {
     pub(crate) async fn start(options: EmbeddedOptions) -> Space {
         let space = embedded::start(options).await.expect("the data space starts");
-        let info = &space.info;
-        let endpoints = Endpoints {
-            provider_id: info.provider.participant_id.clone(),
-            provider_dsp_url: info.provider.dsp_url.clone(),
-            provider_management_url: info.provider.management_url.clone(),
-            provider_api_key: info.provider.api_key.clone(),
-            consumer_management_url: info.consumer.management_url.clone(),
-            consumer_api_key: info.consumer.api_key.clone(),
-            payload_url: format!("{}/payload/{{size}}", space.backend_url),
-            protocol: ProtocolVersion::V2025_1.edc_protocol().to_string(),
-        };
+        let endpoints = dsp_harness::load::endpoints_of(&space);
         let parties = Parties::new(endpoints, Duration::from_secs(20));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
         Space { space, parties, http }

@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use dsp_harness::report::model::{Report, RunInfo};
 use dsp_harness::report::{self, Redactor};
 use dsp_harness::runner::session::{run_embedded, RunPlan};
 use dsp_harness::runtime::embedded::EmbeddedOptions;
@@ -65,20 +64,7 @@ fn no_secret_of_the_scenario_and_the_suites_reaches_a_report_file_or_the_log() {
     };
     let plan = RunPlan { scenario: true, suites: true, case_timeout: std::time::Duration::from_secs(10), ..RunPlan::default() };
     let outcome = runtime.block_on(run_embedded(options, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {})).unwrap();
-    let report = Report::new(
-        RunInfo {
-            id: "secret-test".into(),
-            command: "run".into(),
-            started_at: "2026-01-01T00:00:00Z".into(),
-            finished_at: "2026-01-01T00:00:01Z".into(),
-            duration_ms: 1000,
-            runtime: outcome.runtime.clone(),
-            target: outcome.target.clone(),
-            schemas: "embedded".into(),
-        },
-        outcome.cases,
-        None,
-    );
+    let report = crate::cli::secret_test_report(&outcome);
     let secrets = crate::cli::secrets_of(&report, &outcome.secrets);
     assert!(report.cases.len() > 100, "the suites ran ({} cases)", report.cases.len());
     assert!(secrets.iter().filter(|s| s.starts_with("eyJ")).count() > 10, "the run used DATs, and the test must look for them");
