@@ -222,6 +222,9 @@ fn show(event: LoadEvent<'_>) {
 pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
     let options = options(&args)?;
     super::run::interrupt_on_signals(options.interrupt.clone());
+    // After the tokio handler, so that this one, not goose's, answers SIGINT (SIGTERM stays with
+    // the tokio handler).
+    load::take_sigint(options.interrupt.clone(), i32::from(exit::INTERRUPTED));
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
     let run = load::run(&options, &mut show).await.map_err(CliError::setup)?;

@@ -95,6 +95,27 @@ pub async fn run(attack: Attack) -> Result<(), LoadError> {
     outcome
 }
 
+/// Takes SIGINT for the whole load run, before goose's first attack can. Goose installs a
+/// process-wide Ctrl-C handler at its first attack and resets its killswitch at the start of
+/// every attack, so a SIGINT landing between two attacks (or just before one) was caught by
+/// goose's handler and then forgotten: the attack ran its whole duration. With this handler the
+/// signal always reaches the run's interrupt (a second one ends the process with `exit_code`),
+/// and [`watch_interrupt`] keeps the killswitch pulled for as long as an attack may start.
+pub fn take_sigint(interrupt: crate::runner::Interrupt, exit_code: i32) {
+    let result = ctrlc::set_handler(move || {
+        if interrupt.is_triggered() {
+            tracing::warn!("interrupted again: stopping at once");
+            std::process::exit(exit_code);
+        }
+        tracing::warn!("interrupted: stopping the running attack and writing the report");
+        interrupt.trigger();
+        goose::trigger_killswitch("interrupted");
+    });
+    if let Err(error) = result {
+        tracing::warn!("cannot take SIGINT from goose ({error}): an interruption between two attacks may be missed");
+    }
+}
+
 /// Ties a run's interrupt to goose's killswitch both ways until the returned task is aborted:
 /// a triggered interrupt (SIGTERM, or SIGINT before goose took it over) ends the running
 /// attack, and goose's own Ctrl-C handler, which owns SIGINT once an attack started, triggers
@@ -103,16 +124,20 @@ pub fn watch_interrupt(interrupt: crate::runner::Interrupt) -> tokio::task::Join
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = interrupt.triggered() => {
-                    goose::trigger_killswitch("interrupted");
-                    return;
-                }
+                _ = interrupt.triggered() => break,
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {
                     if goose::is_killswitch_triggered() && !BUDGET_SPENT.load(Ordering::SeqCst) {
                         interrupt.trigger();
                     }
                 }
             }
+        }
+        // Keep the switch pulled until the watcher is aborted: an interruption that lands just
+        // before an attack starts would otherwise be reset by it, and the attack would run its
+        // whole duration.
+        loop {
+            goose::trigger_killswitch("interrupted");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
 }

@@ -31,6 +31,7 @@ pub use run::{
     DEFAULT_SIZES, FLOW, MAX_DURATION, MAX_SIZE, MAX_USERS, URL_PULL,
 };
 pub use setup::Endpoints;
+pub use attack::take_sigint;
 pub use setup::{Parties, PullAccess};
 pub use target::{LoadTarget, TargetChoice, UrlTarget};
 pub use threshold::Threshold;
