@@ -168,6 +168,7 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
     let bound = embedded::bind(options).await?;
     let (provider_proxy, to_provider) = RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone()).await?;
     let (consumer_proxy, to_consumer) = RecordingProxy::start("provider", "consumer", &format!("{}/dsp", bound.consumer_url()), recorder.clone(), schemas.clone()).await?;
+    let consumer_proxy_url = consumer_proxy.clone();
     let space = bound.start(Advertised { provider_dsp_url: Some(provider_proxy.clone()), consumer_dsp_url: Some(consumer_proxy) }).await?;
     let secrets = space.info.secrets();
     let mut cases = Vec::new();
@@ -179,7 +180,18 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
         config.timeouts.step = plan.case_timeout;
         cases.extend(scenario_until(config, &mut framing, &plan.interrupt).await);
     }
-    let suite_cases = suites(embedded_config(&space, plan.run_options(schemas)), plan, &mut framing).await;
+    let mut config = embedded_config(&space, plan.run_options(schemas));
+    // The connectors hand out the proxies' addresses as their DSP base (in catalog `Link`s, data
+    // services, callbacks); the harness itself talks to them directly.
+    for (cut, proxy, direct) in [
+        (config.provider.as_mut(), &provider_proxy, &space.info.provider.dsp_url),
+        (config.consumer.as_mut(), &consumer_proxy_url, &space.info.consumer.dsp_url),
+    ] {
+        if let Some(cut) = cut {
+            cut.url_rewrites = crate::runtime::UrlRewrite::new([(proxy.trim_end_matches('/').to_string(), direct.trim_end_matches('/').to_string())]);
+        }
+    }
+    let suite_cases = suites(config, plan, &mut framing).await;
     let target = TargetInfo {
         name: "reference (embedded)".to_string(),
         management: "reference".to_string(),

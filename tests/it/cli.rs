@@ -377,3 +377,20 @@ fn issue_15_max_body_caps_what_the_harness_reads() {
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness")).args(["run", "--max-body", "lots"]).output().expect("the binary runs");
     assert_eq!(bad.status.code(), Some(i32::from(exit::USAGE)));
 }
+
+/// The README's first command: `run` on the embedded default (recording proxies between the
+/// connectors, the scenario and every suite) passes every case and skips none. The proof that
+/// every case passes against the reference connectors drives them without the proxies; this
+/// one catches what only the proxies change (the DSP base the connectors hand out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_run_passes_every_case_and_skips_none() {
+    let outcome = run_embedded(EmbeddedOptions::default(), &RunPlan::default(), &SchemaSet::embedded_2025_1(), &mut |_| {}).await.unwrap();
+    let not_passed: Vec<String> = outcome
+        .cases
+        .iter()
+        .filter(|c| c.verdict != dsp_harness::report::model::Verdict::Pass)
+        .map(|c| format!("{} {:?}: {:?} {:?}", c.id, c.verdict, c.reason, c.findings.first().map(|f| &f.message)))
+        .collect();
+    assert!(outcome.cases.len() > 180, "only {} cases ran", outcome.cases.len());
+    assert!(not_passed.is_empty(), "the default run must pass every case:\n{}", not_passed.join("\n"));
+}
