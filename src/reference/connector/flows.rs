@@ -336,6 +336,23 @@ impl TransferRef {
     }
 }
 
+/// How long a consumer's own move waits for the provider's pid. A consumer records its transfer
+/// before the provider's acknowledgement (the `TransferProcess` with the provider's pid) has
+/// come back; a termination, suspension or completion asked for in that window would go to
+/// `/transfers//...` and be refused, so it waits for the pid first.
+const PROVIDER_PID_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn provider_pid_known(conn: &Connector, id: &str) {
+    let deadline = tokio::time::Instant::now() + PROVIDER_PID_WAIT;
+    loop {
+        let waiting = conn.store().transfers.get(id).is_some_and(|t| t.side == Side::Consumer && t.provider_pid.as_ref().is_none_or(|p| p.as_str().is_empty()));
+        if !waiting || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn move_transfer(conn: &Connector, id: &str, input: TransferInput) -> Result<TransferRef, String> {
     let mut store = conn.store();
     let transfer = store.transfers.get_mut(id).ok_or_else(|| format!("unknown transfer process {id}"))?;
@@ -457,12 +474,14 @@ pub fn issue_pull_token(conn: &Connector, transfer_id: &str) -> String {
 }
 
 pub async fn complete_transfer(conn: &Connector, id: &str) -> Result<(), String> {
+    provider_pid_known(conn, id).await;
     let t = move_transfer(conn, id, TransferInput::Completion)?;
     let message = DspMessage::TransferCompletion(PidPair { provider_pid: t.provider_pid.clone(), consumer_pid: t.consumer_pid.clone() });
     send_transfer(conn, &t, binding::transfer_completion(t.their_pid()), message).await
 }
 
 pub async fn suspend_transfer(conn: &Connector, id: &str, reason: &str) -> Result<(), String> {
+    provider_pid_known(conn, id).await;
     let t = move_transfer(conn, id, TransferInput::Suspension)?;
     let message = DspMessage::TransferSuspension(CodedPidMessage {
         provider_pid: t.provider_pid.clone(),
@@ -474,6 +493,7 @@ pub async fn suspend_transfer(conn: &Connector, id: &str, reason: &str) -> Resul
 }
 
 pub async fn terminate_transfer(conn: &Connector, id: &str, reason: &str) -> Result<(), String> {
+    provider_pid_known(conn, id).await;
     let t = move_transfer(conn, id, TransferInput::Termination)?;
     let message = DspMessage::TransferTermination(CodedPidMessage {
         provider_pid: t.provider_pid.clone(),
