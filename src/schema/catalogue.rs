@@ -33,7 +33,7 @@ pub(crate) const KNOWN_SCHEMAS: &[KnownSchema] = &[
     typed("Dataset", &["dataset"]),
     typed("CatalogRequestMessage", &["catalog-request-message"]),
     typed("DatasetRequestMessage", &["dataset-request-message"]),
-    typed("CatalogError", &["catalog-error"]),
+    typed("CatalogError", &["catalog-error", "catalog-error-message"]),
     typed("ContractRequestMessage", &["contract-request-message"]),
     typed("ContractOfferMessage", &["contract-offer-message"]),
     typed("ContractAgreementMessage", &["contract-agreement-message"]),
@@ -65,6 +65,15 @@ pub(crate) fn key_for_file_name(file_name: &str) -> Option<&'static str> {
 /// `.schema.json`; examples and other JSON files end in neither.
 pub(crate) fn schema_stem(file_name: &str) -> Option<&str> {
     file_name.strip_suffix("-schema.json").or_else(|| file_name.strip_suffix(".schema.json"))
+}
+
+/// Message types some version names differently from the schema key: (that name, the key).
+/// The first 0.8 form calls its catalog error `CatalogErrorMessage`.
+const TYPE_ALIASES: &[(&str, &str)] = &[("CatalogErrorMessage", "CatalogError")];
+
+/// The schema key of a message type: the type itself, or the key an alias stands for.
+pub(crate) fn key_for_type(message_type: &str) -> &str {
+    TYPE_ALIASES.iter().find(|(alias, _)| *alias == message_type).map_or(message_type, |(_, key)| key)
 }
 
 /// Whether `key` is the `@type` of a DSP message this harness knows.
@@ -105,12 +114,93 @@ pub(crate) const EMBEDDED_2025_1: &[(&str, &str)] = embed!("2025-1":
     "did-service.schema.json",
 );
 
+/// Our DSP 2024-1 schemas (`fixtures/schemas/2024-1/`).
+pub(crate) const EMBEDDED_2024_1: &[(&str, &str)] = embed!("2024-1":
+    "definitions.schema.json",
+    "catalog.schema.json",
+    "dataset.schema.json",
+    "catalog-request-message.schema.json",
+    "dataset-request-message.schema.json",
+    "catalog-error.schema.json",
+    "contract-request-message.schema.json",
+    "contract-offer-message.schema.json",
+    "contract-agreement-message.schema.json",
+    "contract-agreement-verification-message.schema.json",
+    "contract-negotiation-event-message.schema.json",
+    "contract-negotiation-termination-message.schema.json",
+    "contract-negotiation.schema.json",
+    "contract-negotiation-error.schema.json",
+    "transfer-request-message.schema.json",
+    "transfer-start-message.schema.json",
+    "transfer-suspension-message.schema.json",
+    "transfer-completion-message.schema.json",
+    "transfer-termination-message.schema.json",
+    "transfer-process.schema.json",
+    "transfer-error.schema.json",
+    "protocol-version.schema.json",
+);
+
+/// Our DSP 0.8 schemas, the `consumerPid`/`providerPid` form (`fixtures/schemas/0.8/`); 0.8 has no version document.
+pub(crate) const EMBEDDED_0_8: &[(&str, &str)] = embed!("0.8":
+    "definitions.schema.json",
+    "catalog.schema.json",
+    "dataset.schema.json",
+    "catalog-request-message.schema.json",
+    "dataset-request-message.schema.json",
+    "catalog-error.schema.json",
+    "contract-request-message.schema.json",
+    "contract-offer-message.schema.json",
+    "contract-agreement-message.schema.json",
+    "contract-agreement-verification-message.schema.json",
+    "contract-negotiation-event-message.schema.json",
+    "contract-negotiation-termination-message.schema.json",
+    "contract-negotiation.schema.json",
+    "contract-negotiation-error.schema.json",
+    "transfer-request-message.schema.json",
+    "transfer-start-message.schema.json",
+    "transfer-suspension-message.schema.json",
+    "transfer-completion-message.schema.json",
+    "transfer-termination-message.schema.json",
+    "transfer-process.schema.json",
+    "transfer-error.schema.json",
+);
+
+/// Our schemas of the first DSP 0.8 form, one `dspace:processId` per process (`fixtures/schemas/0.8-processid/`).
+pub(crate) const EMBEDDED_0_8_PROCESS_ID: &[(&str, &str)] = embed!("0.8-processid":
+    "definitions.schema.json",
+    "catalog.schema.json",
+    "dataset.schema.json",
+    "catalog-request-message.schema.json",
+    "dataset-request-message.schema.json",
+    "catalog-error.schema.json",
+    "contract-request-message.schema.json",
+    "contract-offer-message.schema.json",
+    "contract-agreement-message.schema.json",
+    "contract-agreement-verification-message.schema.json",
+    "contract-negotiation-event-message.schema.json",
+    "contract-negotiation-termination-message.schema.json",
+    "contract-negotiation.schema.json",
+    "contract-negotiation-error.schema.json",
+    "transfer-request-message.schema.json",
+    "transfer-start-message.schema.json",
+    "transfer-suspension-message.schema.json",
+    "transfer-completion-message.schema.json",
+    "transfer-termination-message.schema.json",
+    "transfer-process.schema.json",
+    "transfer-error.schema.json",
+);
+
 /// The embedded sets by version name (the names of `ProtocolVersion::as_str`, which this layer
 /// cannot import), oldest first. [`EMBEDDED_VERSIONS`] lists the same names in the same order.
-pub(crate) const EMBEDDED: &[(&str, &[(&str, &str)])] = &[("2025-1", EMBEDDED_2025_1)];
+pub(crate) const EMBEDDED: &[(&str, &[(&str, &str)])] = &[
+    ("0.8-processid", EMBEDDED_0_8_PROCESS_ID),
+    ("0.8", EMBEDDED_0_8),
+    ("2024-1", EMBEDDED_2024_1),
+    ("2025-1", EMBEDDED_2025_1),
+];
 
 /// The versions of [`EMBEDDED`], as `SchemaSet::embedded_versions` hands them out.
-pub(crate) const EMBEDDED_VERSIONS: &[&str] = &["2025-1"];
+pub(crate) const EMBEDDED_VERSIONS: &[&str] = &["0.8-processid", "0.8", "2024-1", "2025-1"];
 
 #[cfg(test)]
 mod tests {

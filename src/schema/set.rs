@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use jsonschema::{Registry, Retrieve, Uri, Validator};
 use serde_json::Value;
 
-use super::catalogue::{is_typed_key, EMBEDDED, EMBEDDED_VERSIONS};
+use super::catalogue::{is_typed_key, key_for_type, EMBEDDED, EMBEDDED_VERSIONS};
 use super::error::SchemaError;
 use super::link::{link, LinkedFile};
 use super::source::{parse_files, read_dir, SchemaFile};
@@ -172,7 +172,7 @@ impl SchemaSet {
         };
         let key = match object.get("@type") {
             None => return Ok(vec![violation(UNKNOWN_SCHEMA, "", "missing required property \"@type\"")]),
-            Some(Value::String(_)) => message_type(body).unwrap_or_default(),
+            Some(Value::String(_)) => key_for_type(message_type(body).unwrap_or_default()),
             Some(other) => {
                 return Ok(vec![violation(
                     UNKNOWN_SCHEMA,
@@ -195,11 +195,12 @@ impl SchemaSet {
     }
 }
 
-/// The message type a body declares in `@type`, without a `dspace:` prefix (0.8 and 2024-1
-/// prefix their types; 2025-1 does not). `None` when `@type` is absent or not a string.
+/// The message type a body declares in `@type`, without a `dspace:` or `dcat:` prefix (0.8 and
+/// 2024-1 prefix their types, `dcat:Catalog` among them; 2025-1 does not). `None` when `@type`
+/// is absent or not a string.
 pub fn message_type(body: &Value) -> Option<&str> {
     let declared = body.get("@type")?.as_str()?;
-    Some(declared.strip_prefix("dspace:").unwrap_or(declared))
+    Some(declared.strip_prefix("dspace:").or_else(|| declared.strip_prefix("dcat:")).unwrap_or(declared))
 }
 
 fn compile_one(registry: &Registry, file: &LinkedFile, key: &'static str) -> Result<Validator, SchemaError> {
@@ -290,6 +291,7 @@ mod tests {
     fn message_type_tolerates_the_dspace_prefix() {
         assert_eq!(message_type(&json!({"@type": "TransferProcess"})), Some("TransferProcess"));
         assert_eq!(message_type(&json!({"@type": "dspace:TransferProcess"})), Some("TransferProcess"));
+        assert_eq!(message_type(&json!({"@type": "dcat:Catalog"})), Some("Catalog"));
         assert_eq!(message_type(&json!({"@type": ["TransferProcess"]})), None);
         assert_eq!(message_type(&json!({"type": "TransferProcess"})), None);
         assert_eq!(message_type(&json!("TransferProcess")), None);

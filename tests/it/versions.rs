@@ -11,20 +11,20 @@ use dsp_harness::protocol::{codec_for, ProtocolVersion};
 use dsp_harness::schema::{message_type, SchemaSet};
 use serde_json::Value;
 
-const SHARED: &str = "../shared/dsp-schemas";
-const OUR_EXAMPLES: &str = "fixtures/schemas/2025-1/examples";
+pub(crate) const SHARED: &str = "../shared/dsp-schemas";
+pub(crate) const OUR_EXAMPLES: &str = "fixtures/schemas/2025-1/examples";
 const OLDER: [ProtocolVersion; 3] = [ProtocolVersion::V0_8ProcessId, ProtocolVersion::V0_8, ProtocolVersion::V2024_1];
 
-fn shared_dir(test: &str) -> Option<PathBuf> {
+pub(crate) fn shared_dir(test: &str) -> Option<PathBuf> {
     crate::support::require_dir(test, SHARED, "the official DSP schemas")
 }
 
-fn read_json(path: &Path) -> Option<Value> {
+pub(crate) fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// Every `*.json` file under `dir` that is not a schema, sorted.
-fn examples_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn examples_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -45,7 +45,7 @@ fn examples_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Official examples that are not sound messages of their version, and why. Each must stay
 /// unreadable, so that an upstream fix is noticed.
-const DEFECTIVE_EXAMPLES: &[(&str, &str, &str)] = &[
+pub(crate) const DEFECTIVE_EXAMPLES: &[(&str, &str, &str)] = &[
     ("0.8-processid", "contract-request-message.json", "not JSON: the offer holds a literal `...`"),
     ("0.8-processid", "contract-agreement-message.json", "not JSON: the agreement holds a literal `...`"),
     ("0.8-processid", "transfer-start-message.json", "an empty dspace:dataAddress has no endpoint type"),
@@ -67,7 +67,7 @@ const DEFECTIVE_EXAMPLES: &[(&str, &str, &str)] = &[
 ];
 
 /// Official example files that are fragments, not messages.
-const FRAGMENTS: &[&str] = &["dcat.distribution.example.json", "dcat.distribution.example.option1.json", "dcat.distribution.example.option2.json"];
+pub(crate) const FRAGMENTS: &[&str] = &["dcat.distribution.example.json", "dcat.distribution.example.option1.json", "dcat.distribution.example.option2.json"];
 
 /// Sound messages of their version that 2025-1 would not accept, and why.
 const OLDER_ONLY: &[(&str, &str, &str)] = &[
