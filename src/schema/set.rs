@@ -288,6 +288,34 @@ mod tests {
     }
 
     #[test]
+    fn older_versions_are_found_by_their_prefixed_types() {
+        let catalog_error = json!({
+            "@context": "https://w3id.org/dspace/1/0/context.json",
+            "@type": "dspace:CatalogErrorMessage",
+            "dspace:code": "401"
+        });
+        let processid = SchemaSet::embedded("0.8-processid").unwrap();
+        assert_eq!(processid.validate_message(&catalog_error).unwrap(), Vec::<Violation>::new());
+        // Another version's name for the catalog error is a wrong @type there, not a missing schema.
+        let mut in_2024 = catalog_error.clone();
+        in_2024["@context"] = json!("https://w3id.org/dspace/2024/1/context.json");
+        let violations = SchemaSet::embedded("2024-1").unwrap().validate_message(&in_2024).unwrap();
+        assert!(violations.iter().any(|v| v.instance_path == "/@type"), "{violations:?}");
+
+        let catalog = json!({"@context": "https://w3id.org/dspace/2024/1/context.json", "@type": "dcat:Catalog", "@id": "urn:c"});
+        let set = SchemaSet::embedded("2024-1").unwrap();
+        assert_eq!(set.validate_message(&catalog).unwrap(), Vec::<Violation>::new());
+        let violations = set.validate_message(&json!({"@context": "https://w3id.org/dspace/2024/1/context.json", "@type": "dcat:Catalog"})).unwrap();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+
+        // A broken member deep inside a JSON-LD set is reported with the reason it is broken.
+        let broken = json!({"@context": "https://w3id.org/dspace/2024/1/context.json", "@type": "dcat:Catalog", "@id": "urn:c",
+            "dcat:dataset": [{"@id": "urn:d", "@type": "dcat:Dataset"}]});
+        let violations = set.validate_message(&broken).unwrap();
+        assert!(violations.iter().any(|v| v.message.contains("odrl:hasPolicy")), "{violations:?}");
+    }
+
+    #[test]
     fn message_type_tolerates_the_dspace_prefix() {
         assert_eq!(message_type(&json!({"@type": "TransferProcess"})), Some("TransferProcess"));
         assert_eq!(message_type(&json!({"@type": "dspace:TransferProcess"})), Some("TransferProcess"));
