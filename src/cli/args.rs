@@ -85,6 +85,9 @@ pub struct RunArgs {
     /// Run only the conformance suites, not the carbon-emissions scenario.
     #[arg(long)]
     pub suites_only: bool,
+    /// Leave out the interoperability matrix of the reference connectors (embedded runs).
+    #[arg(long)]
+    pub no_matrix: bool,
     #[command(flatten)]
     pub filter: CaseFilter,
     /// Seconds each case may take before it is judged an error.
