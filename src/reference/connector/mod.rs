@@ -1,5 +1,6 @@
-//! The reference connector: one implementation of DSP 2025-1 whose provider and consumer are
-//! roles, with a management API shaped like EDC's v3 and a streaming data plane.
+//! The reference connector: one implementation of DSP (every version the codecs speak, each
+//! under its own path) whose provider and consumer are roles, with a management API shaped like
+//! EDC's v3 and a streaming data plane.
 
 mod app;
 mod dataplane;
