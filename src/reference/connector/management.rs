@@ -851,3 +851,33 @@ async fn edr_data_address(State(conn): State<Connector>, headers: HeaderMap, Pat
     o.insert("transferProcessId".into(), json!(t.id));
     Ok(Json(Value::Object(o)).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_protocol_that_names_a_version_forces_it() {
+        assert_eq!(forced_version("dataspace-protocol-http:2025-1"), Some(ProtocolVersion::V2025_1));
+        assert_eq!(forced_version("dataspace-protocol-http:2024/1"), Some(ProtocolVersion::V2024_1));
+        assert_eq!(forced_version("dataspace-protocol-http:0.8-processid"), Some(ProtocolVersion::V0_8ProcessId));
+        assert_eq!(forced_version("dataspace-protocol-http"), None);
+        assert_eq!(forced_version("dataspace-protocol-http:2031-7"), None);
+    }
+
+    #[test]
+    fn the_processid_entry_of_a_version_document_is_read_and_paths_follow_the_document() {
+        let document = json!({"protocolVersions": [
+            {"version": "2025-1", "path": "/"},
+            {"version": "0.8-processid", "path": "/0.8-processid"},
+            {"version": "2031-7", "path": "/x"}
+        ]});
+        let offer = offer_of(&document).expect("readable");
+        assert!(offer.known.iter().any(|o| o.version == ProtocolVersion::V0_8ProcessId && o.path == "/0.8-processid"));
+        assert_eq!(offer.unknown, vec!["2031-7".to_string()]);
+        let urls = version_document_urls("http://127.0.0.1:9/dsp/");
+        assert_eq!(urls[0], ("http://127.0.0.1:9/dsp".to_string(), "http://127.0.0.1:9/dsp/.well-known/dspace-version".to_string()));
+        assert_eq!(urls[1].0, "http://127.0.0.1:9");
+        assert_eq!(version_document_urls("http://127.0.0.1:9").len(), 1, "a root address is tried once");
+    }
+}
