@@ -85,6 +85,9 @@ pub struct RunArgs {
     /// Run only the conformance suites, not the carbon-emissions scenario.
     #[arg(long)]
     pub suites_only: bool,
+    /// Leave out the interoperability matrix of the reference connectors (embedded runs).
+    #[arg(long)]
+    pub no_matrix: bool,
     #[command(flatten)]
     pub filter: CaseFilter,
     /// Seconds each case may take before it is judged an error.
@@ -150,6 +153,10 @@ pub struct ServeArgs {
     /// Make the connector break a rule on purpose (for testing the harness itself); repeatable.
     #[arg(long = "fault", value_name = "FAULT")]
     pub faults: Vec<String>,
+    /// The DSP versions the connectors serve and speak (0.8-processid, 0.8, 2024-1, 2025-1;
+    /// comma-separated or repeated); all four when not given.
+    #[arg(long = "dsp-version", value_name = "V[,V...]", value_delimiter = ',')]
+    pub dsp_version: Vec<String>,
     /// Print URLs and credentials as JSON.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

@@ -251,6 +251,7 @@ pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
         cases: Vec::new(),
         load: Some(run.load.clone()),
         preflight: None,
+        matrix: None,
     };
     let redactor = Redactor::with_secrets(run.secrets.clone());
     let report_dir = args.report_dir.clone().unwrap_or_else(|| super::run::default_report_dir("load"));

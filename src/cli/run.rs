@@ -42,6 +42,8 @@ fn plan(args: &RunArgs) -> Result<RunPlan, CliError> {
         scenario: !args.suites_only && scenario_selected,
         suites: !args.scenario_only,
         case_timeout: Duration::from_secs(args.timeout),
+        // The matrix belongs to the whole default run, not to a selection of cases.
+        matrix: !filtered && !args.scenario_only && !args.suites_only && !args.no_matrix,
         filter,
         interrupt: Interrupt::new(),
     })
@@ -115,7 +117,8 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         outcome.cases,
         None,
 )
-    .with_preflight(outcome.preflight);
+    .with_preflight(outcome.preflight)
+    .with_matrix(outcome.matrix);
     let code = finish(&report, &report_dir, outcome.secrets, args.format)?;
     if preflight_stopped {
         return Ok(exit::PREFLIGHT_FAILED);

@@ -44,6 +44,7 @@ pub fn render_html(report: &Report) -> String {
 
     header(&mut h, &report, heading, passed);
     h.push_str("<main>\n");
+    h.push_str(&report.matrix.as_ref().map(crate::report::matrix::html_section).unwrap_or_default());
     if let Some(preflight) = &report.preflight {
         preflight_section(&mut h, preflight);
     }

@@ -51,6 +51,10 @@ pub fn render_markdown(report: &Report) -> String {
     if let Some(preflight) = &report.preflight {
         warnings(&mut md, preflight);
     }
+    if let Some(matrix) = &report.matrix {
+        md.push_str(&crate::report::matrix::markdown_section(matrix));
+        md.push('\n');
+    }
     let interrupted = report.interrupted_cases();
     if interrupted > 0 {
         let _ = writeln!(md, "⚠️ **The run was interrupted**: {interrupted} cases were not run or did not finish; `report.html` lists them.\n");

@@ -26,6 +26,9 @@ pub struct Report {
     /// What the harness checked about a target before any case ran, and what it assumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight: Option<PreflightReport>,
+    /// The interoperability matrix of the reference connectors, in an embedded default run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<crate::report::matrix::InteropMatrix>,
 }
 
 /// The preflight of a `run --target`: the target file's warnings (what the harness assumed for
@@ -499,6 +502,7 @@ impl Report {
             cases,
             load,
             preflight: None,
+            matrix: None,
         };
         report.summarize();
         report
@@ -536,7 +540,13 @@ impl Report {
 
     /// True when no case failed or errored (skips do not fail a run).
     pub fn all_passed(&self) -> bool {
-        self.summary.total.failed == 0 && self.summary.total.errors == 0
+        self.summary.total.failed == 0 && self.summary.total.errors == 0 && self.matrix.as_ref().is_none_or(|m| m.passed())
+    }
+
+    /// The report with the run's interoperability matrix.
+    pub fn with_matrix(mut self, matrix: Option<crate::report::matrix::InteropMatrix>) -> Report {
+        self.matrix = matrix;
+        self
     }
 }
 

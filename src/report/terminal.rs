@@ -40,6 +40,10 @@ pub fn render_terminal(report: &Report) -> String {
     if let Some(preflight) = &report.preflight {
         out.push_str(&preflight_lines(preflight));
     }
+    if let Some(matrix) = &report.matrix {
+        out.push('\n');
+        out.push_str(&crate::report::matrix::terminal_section(matrix));
+    }
     if !report.cases.is_empty() {
         out.push('\n');
         out.push_str(&summary_table(&report));

@@ -158,6 +158,7 @@ pub(crate) fn sample_report() -> Report {
                 PreflightCheck::warn("version document", "does not announce 2025-1", "serve it at the root"),
             ],
         }),
+        matrix: None,
     };
     report.summarize();
     report

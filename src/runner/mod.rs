@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod preflight;
 pub mod interrupt;
+pub mod matrix;
 pub mod proxy;
 pub mod recorder;
 pub mod scenario;

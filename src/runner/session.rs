@@ -27,11 +27,13 @@ pub struct RunPlan {
     pub filter: Filter,
     /// Stops the run part-way (Ctrl-C); the cases that did not finish are reported as not run.
     pub interrupt: Interrupt,
+    /// Runs the interoperability matrix of the reference connectors (embedded runs only).
+    pub matrix: bool,
 }
 
 impl Default for RunPlan {
     fn default() -> Self {
-        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30), filter: Filter::default(), interrupt: Interrupt::new() }
+        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30), filter: Filter::default(), interrupt: Interrupt::new(), matrix: false }
     }
 }
 
@@ -159,6 +161,8 @@ pub struct Outcome {
     pub secrets: Vec<String>,
     /// What the preflight of a target run found.
     pub preflight: Option<PreflightReport>,
+    /// The interoperability matrix, when the plan asked for it.
+    pub matrix: Option<crate::report::matrix::InteropMatrix>,
 }
 
 /// Runs `plan` against a fresh embedded data space set up by `options`.
@@ -203,7 +207,8 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
     to_consumer.stop().await;
     framing.finish();
     cases.extend(suite_cases?);
-    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets, preflight: None })
+    let matrix = if plan.matrix && !plan.interrupt.is_triggered() { Some(super::matrix::run_matrix().await) } else { None };
+    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets, preflight: None, matrix })
 }
 
 /// Runs `plan` against the reference data space in Docker containers started from `image`.
@@ -261,7 +266,7 @@ async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, sche
         dsp_url: space.network_info.provider.dsp_url.clone(),
         dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
     };
-    Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets, preflight: None })
+    Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets, preflight: None, matrix: None })
 }
 
 /// A target file, read, and what its preflight found.
@@ -316,7 +321,7 @@ pub fn preflight_failed_outcome(checked: CheckedTarget, plan: &RunPlan) -> Resul
         .collect();
     let secrets = [file.api_key().ok(), file.static_token().ok().flatten()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
     let target = TargetInfo { name: file.name.clone(), management: file.management_driver().map(|d| d.name().to_string()).unwrap_or_else(|_| "unknown".to_string()), dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
-    Ok(Outcome { cases: reports, runtime: "external".to_string(), target, secrets, preflight: Some(preflight) })
+    Ok(Outcome { cases: reports, runtime: "external".to_string(), target, secrets, preflight: Some(preflight), matrix: None })
 }
 
 /// Runs the suites against the connector a target file describes, read and checked by
@@ -339,5 +344,5 @@ pub async fn run_checked_target(checked: CheckedTarget, plan: &RunPlan, schemas:
     let cases = suites(config, &plan, &mut framing).await;
     framing.finish();
     let target = TargetInfo { name: file.name.clone(), management, dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
-    Ok(Outcome { cases: cases?, runtime: "external".to_string(), target, secrets, preflight: Some(preflight) })
+    Ok(Outcome { cases: cases?, runtime: "external".to_string(), target, secrets, preflight: Some(preflight), matrix: None })
 }

@@ -364,14 +364,15 @@ fn issue_15_max_body_caps_what_the_harness_reads() {
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
-        .args(["run", "--case", "dsp.cat.provider.001", "--case", "dsp.met.provider.001", "--max-body", "300", "--report-dir", reports.to_str().unwrap()])
+        // 600 bytes: the version document of four versions (563 bytes) fits, the catalog does not.
+        .args(["run", "--case", "dsp.cat.provider.001", "--case", "dsp.met.provider.001", "--max-body", "600", "--report-dir", reports.to_str().unwrap()])
         .output()
         .expect("the binary runs");
     assert_eq!(output.status.code(), Some(i32::from(exit::CHECKS_FAILED)), "{}", String::from_utf8_lossy(&output.stderr));
     let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the report parses");
     let catalog = report.cases.iter().find(|c| c.id == "dsp.cat.provider.001").expect("the catalog case ran");
     let finding = catalog.findings.iter().find(|f| f.kind == "body-too-large").unwrap_or_else(|| panic!("no body-too-large finding: {catalog:?}"));
-    assert!(finding.message.contains("300 bytes"), "the finding names the limit: {}", finding.message);
+    assert!(finding.message.contains("600 bytes"), "the finding names the limit: {}", finding.message);
     let version = report.cases.iter().find(|c| c.id == "dsp.met.provider.001").expect("the version case ran");
     assert_eq!(version.verdict, dsp_harness::report::model::Verdict::Pass, "a short reply still passes: {version:?}");
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness")).args(["run", "--max-body", "lots"]).output().expect("the binary runs");

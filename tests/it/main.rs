@@ -21,5 +21,6 @@ mod indie;
 mod support;
 mod versions;
 mod version_schemas;
+mod ref_versions;
 mod architecture;
 mod deploy;

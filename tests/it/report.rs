@@ -242,6 +242,7 @@ fn realistic_report() -> Report {
             peak_memory_bytes: Some(48 * 1024 * 1024),
         }),
         preflight: None,
+        matrix: None,
     };
     report.summarize();
     report

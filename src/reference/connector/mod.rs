@@ -1,5 +1,6 @@
-//! The reference connector: one implementation of DSP 2025-1 whose provider and consumer are
-//! roles, with a management API shaped like EDC's v3 and a streaming data plane.
+//! The reference connector: one implementation of DSP (every version the codecs speak, each
+//! under its own path) whose provider and consumer are roles, with a management API shaped like
+//! EDC's v3 and a streaming data plane.
 
 mod app;
 mod dataplane;
@@ -10,7 +11,7 @@ mod flows;
 mod management;
 mod store;
 
-pub use app::{participant_of, Connector, ConnectorConfig, ALL_CONNECTORS_AUDIENCE};
+pub use app::{all_versions, participant_of, version_suffix, Chosen, Connector, ConnectorConfig, ALL_CONNECTORS_AUDIENCE};
 pub use dsp::TRANSFER_TYPES;
 pub use error::{Area, DspError};
 pub use faults::{Fault, Faults};
