@@ -6,7 +6,8 @@ stdout naming their URLs. Configuration comes from a JSON file (`--config`); `--
     python3 main.py --config connector.json [--management v2] [--fault accept-no-token ...]
 
 `--management v2` serves the management API as Tractus-X EDC 0.4.1 shapes it (management_v2.py)
-instead of EDC v3's.
+instead of EDC v3's; `--audience protocol-url` accepts only DATs whose audience is this
+connector's DSP URL (0.4.1's rule) instead of its participant id.
 """
 
 import argparse
@@ -94,6 +95,7 @@ def main():
     parser.add_argument("--config", required=True)
     parser.add_argument("--fault", action="append", default=[])
     parser.add_argument("--management", choices=["v3", "v2"], default="v3")
+    parser.add_argument("--audience", choices=["participant-id", "protocol-url"], default="participant-id")
     args = parser.parse_args()
     unknown = [f for f in args.fault if f not in FAULTS]
     if unknown:
@@ -105,6 +107,9 @@ def main():
     management = serve(ManagementV2Handler if args.management == "v2" else ManagementHandler, app)
     dataplane = serve(DataPlaneHandler, app)
     app.dsp_url = root + "/api/dsp"
+    if args.audience == "protocol-url" and app.verifier is not None:
+        # Known only once the server is bound: the URL the DATs must be for.
+        app.verifier.audience = app.dsp_url
     # The consumer's callback address is the connector's own DSP endpoint.
     app.callback_url = app.dsp_url
     app.public_url = dataplane + "/public"

@@ -1,8 +1,9 @@
 //! The EDC management API v2 driver (`[management] kind = "edc-v2"`, Tractus-X EDC 0.4.1):
 //! its request shapes against a wiremock-scripted API (and a v2 answer read the same in each
 //! of its three spellings: `edc:` prefixes, expanded IRIs, an `@vocab` context), and every
-//! provider suite through it against `tests/indie/` started with `--management v2`, the
-//! independent connector's own reading of 0.4.1's API.
+//! provider suite through it against `tests/indie/` started with `--management v2` (the
+//! independent connector's own reading of 0.4.1's API) and `--audience protocol-url` (it takes
+//! only DATs for its DSP URL, so `[auth] audience = "protocol-url"` is what lets the harness in).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -196,7 +197,8 @@ fn ready(test: &str) -> bool {
         })
 }
 
-async fn setup() -> Setup {
+/// The connector and a target file for it whose DATs name `audience` as their form.
+async fn setup(audience: &str) -> Setup {
     let daps = Daps::new(DapsConfig { issuer: String::new(), admin_key: ADMIN_KEY.into(), token_lifetime: Duration::from_secs(900), clock_offset_secs: 0 }).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     daps.set_issuer(&format!("http://{}", listener.local_addr().unwrap()));
@@ -238,6 +240,8 @@ key_dir = "harness-keys"
 jwks_url = "{jwks_url}"
 issuer = "{issuer}"
 daps_admin_key = "{ADMIN_KEY}"
+# The connector, like 0.4.1, accepts only DATs for its DSP URL.
+audience = "{audience}"
 
 [dataset]
 source_url = "{backend}"
@@ -267,7 +271,7 @@ fn spawn(config: &Path) -> Indie {
         .arg(main)
         .arg("--config")
         .arg(config)
-        .args(["--management", "v2"])
+        .args(["--management", "v2", "--audience", "protocol-url"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -289,7 +293,7 @@ async fn every_provider_suite_passes_through_the_v2_api_of_the_independent_conne
     if !ready("edc_v2::indie") {
         return;
     }
-    let setup = setup().await;
+    let setup = setup("protocol-url").await;
     let file = TargetFile::load(&setup.target).unwrap();
     assert_eq!(file.management_driver().unwrap().name(), "edc-v2");
     let plan = RunPlan {
@@ -314,4 +318,25 @@ async fn every_provider_suite_passes_through_the_v2_api_of_the_independent_conne
     }
     // The cases negotiated for the harness's own asset, which only the v2 API could register.
     assert!(cases.iter().any(|c| c.id.starts_with("dsp.tp.provider.") && c.verdict == Verdict::Pass));
+}
+
+/// The audience choice is what lets the harness in: with the default (participant id) the same
+/// connector refuses the harness's tokens, and a catalog case that needs a valid token cannot pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_id_audience_is_refused_by_a_connector_wanting_its_protocol_url() {
+    if !ready("edc_v2::audience") {
+        return;
+    }
+    let setup = setup("participant-id").await;
+    let plan = RunPlan {
+        scenario: false,
+        suites: true,
+        case_timeout: Duration::from_secs(20),
+        filter: Filter::from_words(&["dsp.cat.provider.001".to_string()], &[], None, &[], &[]).unwrap(),
+        ..RunPlan::default()
+    };
+    let outcome = run_target(&setup.target, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run");
+    assert_eq!(outcome.cases.len(), 1);
+    let case = &outcome.cases[0];
+    assert_ne!(case.verdict, Verdict::Pass, "{}", describe(case));
 }
