@@ -1,7 +1,7 @@
 //! The EDC management API v2 driver (`[management] kind = "edc-v2"`, Tractus-X EDC 0.4.1):
 //! its request shapes against a wiremock-scripted API (and a v2 answer read the same in each
 //! of its three spellings: `edc:` prefixes, expanded IRIs, an `@vocab` context), and every
-//! provider suite through it against `tests/indie/` started with `--management v2` (the
+//! suite, provider and consumer, through it against `tests/indie/` started with `--management v2` (the
 //! independent connector's own reading of 0.4.1's API) and `--audience protocol-url` (it takes
 //! only DATs for its DSP URL, so `[auth] audience = "protocol-url"` is what lets the harness in).
 
@@ -249,8 +249,6 @@ source_url = "{backend}"
 [harness]
 participant_id = "{HARNESS_ID}"
 
-[roles]
-consumer = false
 "#,
         dsp = s("dsp"),
         root = s("root"),
@@ -289,7 +287,7 @@ fn describe(case: &CaseReport) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_provider_suite_passes_through_the_v2_api_of_the_independent_connector() {
+async fn every_suite_passes_through_the_v2_api_of_the_independent_connector() {
     if !ready("edc_v2::indie") {
         return;
     }
@@ -300,7 +298,7 @@ async fn every_provider_suite_passes_through_the_v2_api_of_the_independent_conne
         scenario: false,
         suites: true,
         case_timeout: Duration::from_secs(20),
-        filter: Filter::from_words(&[], &[], Some("provider"), &[], &[]).unwrap(),
+        filter: Filter::from_words(&[], &[], None, &[], &[]).unwrap(),
         ..RunPlan::default()
     };
     let outcome = run_target(&setup.target, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run against the indie connector's v2 API");
@@ -313,7 +311,8 @@ async fn every_provider_suite_passes_through_the_v2_api_of_the_independent_conne
         eprintln!("  skip {s}");
     }
     assert!(bad.is_empty(), "false verdicts through the v2 API:\n{}", bad.join("\n"));
-    for area in ["dsp.cat.provider.", "dsp.cn.provider.", "dsp.tp.provider."] {
+    // Consumer cases start negotiations and transfers through the v2 API (edc:offer, HttpProxy).
+    for area in ["dsp.cat.provider.", "dsp.cn.provider.", "dsp.tp.provider.", "dsp.cn.consumer.", "dsp.tp.consumer."] {
         assert!(cases.iter().any(|c| c.id.starts_with(area) && c.verdict == Verdict::Pass), "no {area} case passed");
     }
     // The cases negotiated for the harness's own asset, which only the v2 API could register.
