@@ -63,6 +63,10 @@ impl LoadTarget {
             ManagementSection::Reference { url, .. } | ManagementSection::EdcV3 { url, .. } => {
                 (url.clone(), file.api_key().map_err(|e| e.to_string())?)
             }
+            // The load setup drives both connectors through the v3 client; 0.4.1 is not a load target.
+            ManagementSection::EdcV2 { .. } => {
+                return Err("load drives management APIs of kind edc-v3 or reference; [management] kind edc-v2 is for run only".into());
+            }
             ManagementSection::None => {
                 return Err("load needs the provider's management API to offer the payloads: [management] kind is none".into());
             }

@@ -99,6 +99,7 @@ fn target_line(file: &TargetFile) -> PreflightCheck {
     let management = match &file.management {
         ManagementSection::Reference { .. } => "reference",
         ManagementSection::EdcV3 { .. } => "edc-v3",
+        ManagementSection::EdcV2 { .. } => "edc-v2",
         ManagementSection::None => "none",
     };
     PreflightCheck::ok(
@@ -140,8 +141,8 @@ fn config_failure(e: &TargetFileError) -> PreflightCheck {
 /// A DAT from the DAPS (with `daps`), or what the harness will send instead.
 async fn token_line(file: &TargetFile, tokens: &TokenSource) -> (PreflightCheck, Option<String>) {
     match (&file.auth, tokens) {
-        (AuthSection::Daps { token_url, .. }, TokenSource::Daps { .. }) => match tokens.token(TokenKind::Valid, &file.dsp.participant_id).await {
-            Ok(token) => (PreflightCheck::ok("daps token", format!("{token_url} issued a DAT for audience {:?}", file.dsp.participant_id)), token),
+        (AuthSection::Daps { token_url, .. }, TokenSource::Daps { .. }) => match tokens.token(TokenKind::Valid, &file.dat_audience()).await {
+            Ok(token) => (PreflightCheck::ok("daps token", format!("{token_url} issued a DAT for audience {:?}", file.dat_audience())), token),
             Err(e) => {
                 let why = match e {
                     super::conformance::tokens::TokenUnavailable::Failed(why) | super::conformance::tokens::TokenUnavailable::Unsupported(why) => why,

@@ -4,7 +4,7 @@
 //! what it is. Checks and configuration never look at the kind of management API; only the
 //! report names it.
 //!
-//! Adding a driver (for example the EDC management API v2) means one type implementing the
+//! Adding a driver (as the EDC management API v2 was) means one type implementing the
 //! trait, one variant of the target file's `[management]` section, and one arm in
 //! [`TargetFile::management_driver`](super::file::TargetFile::management_driver).
 
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+use super::edc_v2::EdcV2Driver;
 use super::edc_v3::{EdcV3Driver, ManagementClient};
 use super::error::TargetError;
 use super::reference::ReferenceDriver;
@@ -97,7 +98,7 @@ pub struct Capabilities {
 
 /// A connector's management API, as the runner drives it.
 pub trait ManagementDriver: Send + Sync + std::fmt::Debug {
-    /// The name the report gives the API (`reference`, `edc-v3`, `none`).
+    /// The name the report gives the API (`reference`, `edc-v3`, `edc-v2`, `none`).
     fn name(&self) -> &'static str;
 
     fn capabilities(&self) -> Capabilities;
@@ -142,7 +143,7 @@ pub struct HeldRequest<'a> {
 /// Where a management API is and the key it wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagementAccess {
-    /// Base URL (`{url}/v3/assets`, ...), without a trailing `/` or version segment.
+    /// Base URL (`{url}/v3/assets`, `{url}/v2/assets`, ...), without a trailing `/` or version segment.
     pub url: String,
     /// Value of `X-Api-Key`; empty when none is needed.
     pub api_key: String,
@@ -159,6 +160,11 @@ pub fn reference(url: &str, api_key: &str) -> Driver {
 /// An EDC management API v3.
 pub fn edc_v3(url: &str, api_key: &str) -> Driver {
     Arc::new(EdcV3Driver::new(ManagementAccess { url: url.to_string(), api_key: api_key.to_string() }))
+}
+
+/// An EDC management API v2 (Tractus-X EDC 0.4.1).
+pub fn edc_v2(url: &str, api_key: &str) -> Driver {
+    Arc::new(EdcV2Driver::new(ManagementAccess { url: url.to_string(), api_key: api_key.to_string() }))
 }
 
 /// No management API.

@@ -1,6 +1,8 @@
 //! A driver for management APIs shaped like the Eclipse EDC management API v3 (`/v3/assets`,
 //! `/v3/contractnegotiations`, ...), which is what the reference connector offers and what EDC
-//! based connectors under test expose.
+//! based connectors under test expose, and the [`ManagementClient`] it shares with the v2
+//! driver ([`edc_v2`](super::edc_v2)): the paths are the version's ([`Shape`]), the bodies are
+//! built per version.
 //!
 //! Requests are JSON-LD as EDC's own clients send them (`"@context": {"@vocab": EDC}` and
 //! unprefixed terms); answers are read leniently through [`lenient`](super::lenient), since
@@ -17,6 +19,7 @@ use serde_json::{json, Value};
 use futures::future::BoxFuture;
 
 use super::driver::{Capabilities, ManagementAccess, ManagementDriver, NegotiationStep, TransferStep};
+use super::edc_v2::{self as v2, Shape};
 use super::error::TargetError;
 use super::lenient;
 use crate::runner::{RecordedResponse, RecordingClient};
@@ -57,10 +60,12 @@ pub struct EdrAddress {
     pub raw: Value,
 }
 
-/// A client of one connector's EDC-v3-shaped management API.
+/// A client of one connector's EDC management API, v3 unless told otherwise
+/// ([`Self::with_shape`]).
 #[derive(Debug, Clone)]
 pub struct ManagementClient {
     base: String,
+    shape: Shape,
     api_key: String,
     to: String,
     client: RecordingClient,
@@ -77,6 +82,7 @@ impl ManagementClient {
     pub fn new(name: &str, base: &str, api_key: &str, client: RecordingClient) -> ManagementClient {
         ManagementClient {
             base: base.trim_end_matches('/').to_string(),
+            shape: Shape::V3,
             api_key: api_key.to_string(),
             to: format!("{name}-management"),
             client,
@@ -94,14 +100,32 @@ impl ManagementClient {
         self
     }
 
+    /// The same client speaking the `shape` version of the API.
+    pub fn with_shape(mut self, shape: Shape) -> ManagementClient {
+        self.shape = shape;
+        self
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The path of `resource` in the version this client speaks (`/v3/assets`, `/v2/assets`).
+    pub fn path(&self, resource: &str) -> String {
+        self.shape.path(resource)
     }
 
     // -- provider setup ---------------------------------------------------------------------
 
     /// `POST /v3/assets`; returns the id the API assigned (it should be `id`).
     pub async fn create_asset(&self, id: &str, properties: Value, data_address: Value) -> Result<String, TargetError> {
+        if self.shape == Shape::V2 {
+            return self.create(&self.path("assets"), &v2::asset(id, properties, data_address)).await;
+        }
         let body = json!({
             "@context": context(),
             "@type": "Asset",
@@ -109,12 +133,15 @@ impl ManagementClient {
             "properties": properties,
             "dataAddress": data_address,
         });
-        self.create("/v3/assets", &body).await
+        self.create(&self.path("assets"), &body).await
     }
 
     /// `POST /v3/policydefinitions`. The policy is an ODRL policy (usually `"@type": "Set"`);
     /// it gets the ODRL context when it has none, because EDC expands its terms with it.
     pub async fn create_policy_definition(&self, id: &str, policy: Value) -> Result<String, TargetError> {
+        if self.shape == Shape::V2 {
+            return self.create(&self.path("policydefinitions"), &v2::policy_definition(id, &policy)).await;
+        }
         let mut policy = policy;
         if let Some(object) = policy.as_object_mut() {
             object.entry("@context").or_insert_with(|| Value::String(ODRL_CONTEXT.to_string()));
@@ -125,7 +152,7 @@ impl ManagementClient {
             "@id": id,
             "policy": policy,
         });
-        self.create("/v3/policydefinitions", &body).await
+        self.create(&self.path("policydefinitions"), &body).await
     }
 
     /// `POST /v3/contractdefinitions`. `assets_selector` is a list of EDC criteria (see
@@ -137,6 +164,10 @@ impl ManagementClient {
         contract_policy_id: &str,
         assets_selector: Value,
     ) -> Result<String, TargetError> {
+        if self.shape == Shape::V2 {
+            let body = v2::contract_definition(id, access_policy_id, contract_policy_id, assets_selector);
+            return self.create(&self.path("contractdefinitions"), &body).await;
+        }
         let body = json!({
             "@context": context(),
             "@type": "ContractDefinition",
@@ -145,7 +176,7 @@ impl ManagementClient {
             "contractPolicyId": contract_policy_id,
             "assetsSelector": assets_selector,
         });
-        self.create("/v3/contractdefinitions", &body).await
+        self.create(&self.path("contractdefinitions"), &body).await
     }
 
     // -- catalog ----------------------------------------------------------------------------
@@ -159,6 +190,10 @@ impl ManagementClient {
         protocol: &str,
         query_spec: Option<Value>,
     ) -> Result<Answer<Value>, TargetError> {
+        if self.shape == Shape::V2 {
+            let body = v2::catalog_request(counter_party_address, protocol, query_spec);
+            return self.json(Method::POST, &self.path("catalog/request"), Some(&body)).await;
+        }
         let mut body = json!({
             "@context": context(),
             "@type": "CatalogRequest",
@@ -169,7 +204,7 @@ impl ManagementClient {
         if let Some(query_spec) = query_spec {
             body["querySpec"] = query_spec;
         }
-        self.json(Method::POST, "/v3/catalog/request", Some(&body)).await
+        self.json(Method::POST, &self.path("catalog/request"), Some(&body)).await
     }
 
     /// `POST /v3/catalog/dataset/request`: one dataset of the counter-party's catalog.
@@ -180,6 +215,9 @@ impl ManagementClient {
         counter_party_id: &str,
         protocol: &str,
     ) -> Result<Answer<Value>, TargetError> {
+        if self.shape == Shape::V2 {
+            return self.dataset_from_catalog(dataset_id, counter_party_address, counter_party_id, protocol).await;
+        }
         let body = json!({
             "@context": context(),
             "@type": "DatasetRequest",
@@ -188,7 +226,7 @@ impl ManagementClient {
             "counterPartyId": counter_party_id,
             "protocol": protocol,
         });
-        self.json(Method::POST, "/v3/catalog/dataset/request", Some(&body)).await
+        self.json(Method::POST, &self.path("catalog/dataset/request"), Some(&body)).await
     }
 
     // -- contract negotiation ---------------------------------------------------------------
@@ -215,6 +253,10 @@ impl ManagementClient {
         offer: &Value,
         extra: &[(&str, Value)],
     ) -> Result<String, TargetError> {
+        if self.shape == Shape::V2 {
+            let body = v2::negotiation(counter_party_address, counter_party_id, protocol, offer, extra);
+            return self.create(&self.path("contractnegotiations"), &body).await;
+        }
         let mut policy = offer.clone();
         if let Some(object) = policy.as_object_mut() {
             object.entry("@context").or_insert_with(|| Value::String(ODRL_CONTEXT.to_string()));
@@ -230,43 +272,47 @@ impl ManagementClient {
         for (key, value) in extra {
             body[*key] = value.clone();
         }
-        self.create("/v3/contractnegotiations", &body).await
+        self.create(&self.path("contractnegotiations"), &body).await
     }
 
     /// `GET /v3/contractnegotiations/{id}`.
     pub async fn get_negotiation(&self, id: &str) -> Result<Answer<Value>, TargetError> {
-        self.json(Method::GET, &format!("/v3/contractnegotiations/{}", segment(id)), None).await
+        self.json(Method::GET, &self.path(&format!("contractnegotiations/{}", segment(id))), None).await
     }
 
     /// `GET /v3/contractnegotiations/{id}/state`: the state name, without prefix.
     pub async fn negotiation_state(&self, id: &str) -> Result<Answer<String>, TargetError> {
-        self.state(&format!("/v3/contractnegotiations/{}/state", segment(id))).await
+        self.state(&self.path(&format!("contractnegotiations/{}/state", segment(id)))).await
     }
 
     /// `POST /v3/contractnegotiations/{id}/terminate`.
     pub async fn terminate_negotiation(&self, id: &str, reason: &str) -> Result<(), TargetError> {
+        if self.shape == Shape::V2 {
+            // EDC 0.1.0's v2 has no terminate: `cancel` moves the negotiation to TERMINATING.
+            return self.call(Method::POST, &self.path(&format!("contractnegotiations/{}/cancel", segment(id))), None).await.map(drop);
+        }
         let body = json!({
             "@context": context(),
             "@type": "TerminateNegotiation",
             "@id": id,
             "reason": reason,
         });
-        self.call(Method::POST, &format!("/v3/contractnegotiations/{}/terminate", segment(id)), Some(&body)).await.map(drop)
+        self.call(Method::POST, &self.path(&format!("contractnegotiations/{}/terminate", segment(id))), Some(&body)).await.map(drop)
     }
 
     /// `GET /v3/contractnegotiations/{id}/agreement`.
     pub async fn negotiation_agreement(&self, id: &str) -> Result<Answer<Value>, TargetError> {
-        self.json(Method::GET, &format!("/v3/contractnegotiations/{}/agreement", segment(id)), None).await
+        self.json(Method::GET, &self.path(&format!("contractnegotiations/{}/agreement", segment(id))), None).await
     }
 
     /// `POST /v3/contractnegotiations/request`: the negotiations the connector knows.
     pub async fn query_negotiations(&self, query: Option<Value>) -> Result<Answer<Vec<Value>>, TargetError> {
-        self.query("/v3/contractnegotiations/request", query).await
+        self.query(&self.path("contractnegotiations/request"), query).await
     }
 
     /// `GET /v3/contractagreements/{id}`.
     pub async fn get_agreement(&self, id: &str) -> Result<Answer<Value>, TargetError> {
-        self.json(Method::GET, &format!("/v3/contractagreements/{}", segment(id)), None).await
+        self.json(Method::GET, &self.path(&format!("contractagreements/{}", segment(id))), None).await
     }
 
     // -- transfer process -------------------------------------------------------------------
@@ -282,6 +328,14 @@ impl ManagementClient {
         transfer_type: &str,
         data_destination: Option<Value>,
     ) -> Result<String, TargetError> {
+        if self.shape == Shape::V2 {
+            // 0.4.1 wants the asset id as well, which only the agreement knows.
+            let agreement = self.get_agreement(contract_id).await?;
+            let asset_id = lenient::get_str(&agreement.value, "assetId").unwrap_or_default().to_string();
+            let destination = if transfer_type.ends_with("-PULL") { None } else { data_destination };
+            let body = v2::transfer(counter_party_address, contract_id, &asset_id, protocol, destination);
+            return self.create(&self.path("transferprocesses"), &body).await;
+        }
         let mut body = json!({
             "@context": context(),
             "@type": "TransferRequest",
@@ -296,51 +350,57 @@ impl ManagementClient {
             }
             body["dataDestination"] = destination;
         }
-        self.create("/v3/transferprocesses", &body).await
+        self.create(&self.path("transferprocesses"), &body).await
     }
 
     /// `GET /v3/transferprocesses/{id}`.
     pub async fn get_transfer(&self, id: &str) -> Result<Answer<Value>, TargetError> {
-        self.json(Method::GET, &format!("/v3/transferprocesses/{}", segment(id)), None).await
+        self.json(Method::GET, &self.path(&format!("transferprocesses/{}", segment(id))), None).await
     }
 
     /// `GET /v3/transferprocesses/{id}/state`: the state name, without prefix.
     pub async fn transfer_state(&self, id: &str) -> Result<Answer<String>, TargetError> {
-        self.state(&format!("/v3/transferprocesses/{}/state", segment(id))).await
+        self.state(&self.path(&format!("transferprocesses/{}/state", segment(id)))).await
     }
 
     /// `POST /v3/transferprocesses/{id}/suspend`.
     pub async fn suspend_transfer(&self, id: &str, reason: &str) -> Result<(), TargetError> {
+        self.v3_only("suspend")?;
         let body = json!({ "@context": context(), "@type": "SuspendTransfer", "reason": reason });
-        self.call(Method::POST, &format!("/v3/transferprocesses/{}/suspend", segment(id)), Some(&body)).await.map(drop)
+        self.call(Method::POST, &self.path(&format!("transferprocesses/{}/suspend", segment(id))), Some(&body)).await.map(drop)
     }
 
     /// `POST /v3/transferprocesses/{id}/resume`.
     pub async fn resume_transfer(&self, id: &str) -> Result<(), TargetError> {
-        self.call(Method::POST, &format!("/v3/transferprocesses/{}/resume", segment(id)), None).await.map(drop)
+        self.v3_only("resume")?;
+        self.call(Method::POST, &self.path(&format!("transferprocesses/{}/resume", segment(id))), None).await.map(drop)
     }
 
     /// `POST /v3/transferprocesses/{id}/terminate`. EDC has no "complete" call: a consumer ends
     /// a pull transfer by terminating it.
     pub async fn terminate_transfer(&self, id: &str, reason: &str) -> Result<(), TargetError> {
-        let body = json!({ "@context": context(), "@type": "TerminateTransfer", "reason": reason });
-        self.call(Method::POST, &format!("/v3/transferprocesses/{}/terminate", segment(id)), Some(&body)).await.map(drop)
+        let body = match self.shape {
+            Shape::V3 => json!({ "@context": context(), "@type": "TerminateTransfer", "reason": reason }),
+            Shape::V2 => v2::terminate_transfer(reason),
+        };
+        self.call(Method::POST, &self.path(&format!("transferprocesses/{}/terminate", segment(id))), Some(&body)).await.map(drop)
     }
 
     /// `POST /v3/transferprocesses/{id}/complete`: ends a started transfer as COMPLETED. The
     /// reference connector has it; EDC does not (a consumer there can only terminate).
     pub async fn complete_transfer(&self, id: &str) -> Result<(), TargetError> {
-        self.call(Method::POST, &format!("/v3/transferprocesses/{}/complete", segment(id)), None).await.map(drop)
+        self.v3_only("complete")?;
+        self.call(Method::POST, &self.path(&format!("transferprocesses/{}/complete", segment(id))), None).await.map(drop)
     }
 
     /// `POST /v3/transferprocesses/request`: the transfers the connector knows.
     pub async fn query_transfers(&self, query: Option<Value>) -> Result<Answer<Vec<Value>>, TargetError> {
-        self.query("/v3/transferprocesses/request", query).await
+        self.query(&self.path("transferprocesses/request"), query).await
     }
 
     /// `GET /v3/edrs/{transfer_id}/dataaddress`: the endpoint and token of a started pull.
     pub async fn edr_data_address(&self, transfer_id: &str) -> Result<Answer<EdrAddress>, TargetError> {
-        let path = format!("/v3/edrs/{}/dataaddress", segment(transfer_id));
+        let path = self.shape.edr_path(&segment(transfer_id));
         let answer = self.json(Method::GET, &path, None).await?;
         let raw = answer.value;
         let endpoint = lenient::get_str(&raw, "endpoint").or_else(|| property(&raw, "endpoint")).map(str::to_string);
@@ -352,8 +412,11 @@ impl ManagementClient {
                 exchange: answer.exchange,
             });
         };
-        let authorization =
-            lenient::get_str(&raw, "authorization").or_else(|| property(&raw, "authorization")).map(str::to_string);
+        // Tractus-X 0.4.1's adapter names the header value `edc:authCode` (and its name `edc:authKey`).
+        let authorization = lenient::get_str(&raw, "authorization")
+            .or_else(|| property(&raw, "authorization"))
+            .or_else(|| lenient::get_str(&raw, "authCode"))
+            .map(str::to_string);
         Ok(Answer { value: EdrAddress { endpoint, authorization, raw }, exchange: answer.exchange })
     }
 
@@ -362,13 +425,13 @@ impl ManagementClient {
     /// Polls a negotiation until it is in one of `wanted`. Fails early when it reaches a final
     /// state that is not wanted, and after `timeout` otherwise.
     pub async fn wait_for_negotiation_state(&self, id: &str, wanted: &[&str], timeout: Duration) -> Result<Answer<String>, TargetError> {
-        let path = format!("/v3/contractnegotiations/{}/state", segment(id));
+        let path = self.path(&format!("contractnegotiations/{}/state", segment(id)));
         self.wait(&format!("negotiation {id}"), &path, wanted, NEGOTIATION_FINAL, timeout).await
     }
 
     /// Polls a transfer until it is in one of `wanted`, like [`Self::wait_for_negotiation_state`].
     pub async fn wait_for_transfer_state(&self, id: &str, wanted: &[&str], timeout: Duration) -> Result<Answer<String>, TargetError> {
-        let path = format!("/v3/transferprocesses/{}/state", segment(id));
+        let path = self.path(&format!("transferprocesses/{}/state", segment(id)));
         self.wait(&format!("transfer {id}"), &path, wanted, TRANSFER_FINAL, timeout).await
     }
 
@@ -433,7 +496,7 @@ impl ManagementClient {
     /// `POST /v3/assets/request` with `limit`: the cheapest authenticated call, for the
     /// preflight's check of the key.
     pub async fn query_assets(&self, limit: u32) -> Result<Answer<Vec<Value>>, TargetError> {
-        self.query("/v3/assets/request", Some(json!({ "@context": context(), "@type": "QuerySpec", "offset": 0, "limit": limit }))).await
+        self.query(&self.path("assets/request"), Some(json!({ "@context": context(), "@type": "QuerySpec", "offset": 0, "limit": limit }))).await
     }
 
     /// `GET` of a path of the API, answered with anything successful (the preflight's probe).
@@ -442,6 +505,29 @@ impl ManagementClient {
     }
 
     // -- plumbing ---------------------------------------------------------------------------
+
+    /// Refuses a call the v2 API does not have, before anything is sent.
+    fn v3_only(&self, what: &str) -> Result<(), TargetError> {
+        match self.shape {
+            Shape::V3 => Ok(()),
+            Shape::V2 => Err(TargetError::Unsupported(format!("the EDC v2 management API (Tractus-X EDC 0.4.1) has no {what} of transfers"))),
+        }
+    }
+
+    /// v2 has no dataset request: the dataset is looked up in the whole catalog.
+    async fn dataset_from_catalog(&self, dataset_id: &str, address: &str, counter_party_id: &str, protocol: &str) -> Result<Answer<Value>, TargetError> {
+        let catalog = self.request_catalog(address, counter_party_id, protocol, None).await?;
+        let found = lenient::list(&catalog.value, "dataset").into_iter().find(|d| lenient::id(d) == Some(dataset_id)).cloned();
+        match found {
+            Some(dataset) => Ok(Answer { value: dataset, exchange: catalog.exchange }),
+            None => Err(TargetError::Malformed {
+                method: "POST".into(),
+                path: self.path("catalog/request"),
+                detail: format!("the catalog has no dataset {dataset_id}"),
+                exchange: catalog.exchange,
+            }),
+        }
+    }
 
     async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<RecordedResponse, TargetError> {
         let url = format!("{}{}", self.base, path);
@@ -514,7 +600,10 @@ impl ManagementClient {
     }
 
     async fn query(&self, path: &str, query: Option<Value>) -> Result<Answer<Vec<Value>>, TargetError> {
-        let body = query.unwrap_or_else(|| json!({ "@context": context(), "@type": "QuerySpec", "offset": 0, "limit": 1000 }));
+        let body = match self.shape {
+            Shape::V3 => query.unwrap_or_else(|| json!({ "@context": context(), "@type": "QuerySpec", "offset": 0, "limit": 1000 })),
+            Shape::V2 => v2::query(query),
+        };
         let answer = self.json(Method::POST, path, Some(&body)).await?;
         match answer.value {
             Value::Array(items) => Ok(Answer { value: items, exchange: answer.exchange }),

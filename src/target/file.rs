@@ -1,7 +1,8 @@
 //! The target file: how a user describes a connector of their own to test (`run --target
 //! targets/my-connector.toml`): its DSP endpoint and version, its management API (kind
-//! `reference`, `edc-v3` or `none`), how the harness authenticates (a DAPS and the harness's
-//! key directory, a static token, or nothing), TLS trust, which dataset and offer to use, where
+//! `reference`, `edc-v3`, `edc-v2` or `none`), how the harness authenticates (a DAPS and the
+//! harness's key directory, with the DAT audience as participant id or protocol URL, a static
+//! token, or nothing), TLS trust, which dataset and offer to use, where
 //! the harness's own callback server listens, and which roles to test.
 //!
 //! Unknown keys are refused, so a typo never silently changes what a run tests. Relative paths
@@ -116,6 +117,16 @@ pub enum ManagementSection {
         #[serde(default = "yes")]
         setup: bool,
     },
+    /// An EDC management API v2 as Tractus-X EDC 0.4.1 has it (`edc:` terms, `/adapter/edrs`).
+    EdcV2 {
+        url: String,
+        #[serde(default)]
+        api_key: Option<String>,
+        #[serde(default)]
+        api_key_env: Option<String>,
+        #[serde(default = "yes")]
+        setup: bool,
+    },
     /// No management API: cases needing the connector to act are skipped.
     #[default]
     None,
@@ -147,6 +158,10 @@ pub enum AuthSection {
         daps_admin_key: Option<String>,
         #[serde(default)]
         daps_admin_key_env: Option<String>,
+        /// What the DATs between harness and connector name as `aud`: the receiver's
+        /// participant id (the default) or its DSP protocol URL (Tractus-X EDC 0.4.1).
+        #[serde(default)]
+        audience: AudienceForm,
     },
     /// One fixed token, sent in the `Authorization` header as it is.
     Static {
@@ -158,6 +173,18 @@ pub enum AuthSection {
     /// No authentication.
     #[default]
     None,
+}
+
+/// How a DAT names the participant it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AudienceForm {
+    /// The receiver's participant id (`dsp.participant_id`, `harness.participant_id`).
+    #[default]
+    ParticipantId,
+    /// The receiver's DSP protocol URL (`dsp.url`, the harness's own DSP URL), as Tractus-X EDC
+    /// 0.4.1 asks for and sends.
+    ProtocolUrl,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -313,7 +340,9 @@ impl TargetFile {
     /// The management API key, read from the environment when the file names a variable.
     pub fn api_key(&self) -> Result<String, TargetFileError> {
         match &self.management {
-            ManagementSection::Reference { api_key, api_key_env, .. } | ManagementSection::EdcV3 { api_key, api_key_env, .. } => {
+            ManagementSection::Reference { api_key, api_key_env, .. }
+            | ManagementSection::EdcV3 { api_key, api_key_env, .. }
+            | ManagementSection::EdcV2 { api_key, api_key_env, .. } => {
                 secret(api_key.as_deref(), api_key_env.as_deref(), &self.path, "management.api_key_env")
             }
             ManagementSection::None => Ok(String::new()),
@@ -339,11 +368,29 @@ impl TargetFile {
         }
     }
 
+    /// The `aud` of the DATs the harness sends the connector: its participant id, or its DSP
+    /// URL with `auth.audience = "protocol-url"`.
+    pub fn dat_audience(&self) -> String {
+        match &self.auth {
+            AuthSection::Daps { audience: AudienceForm::ProtocolUrl, .. } => self.dsp.url.trim_end_matches('/').to_string(),
+            _ => self.dsp.participant_id.clone(),
+        }
+    }
+
+    /// How DATs name their audience (participant id unless the file says otherwise).
+    pub fn audience_form(&self) -> AudienceForm {
+        match &self.auth {
+            AuthSection::Daps { audience, .. } => *audience,
+            _ => AudienceForm::ParticipantId,
+        }
+    }
+
     /// The driver of the management API the file names: the one place the kind is read.
     pub fn management_driver(&self) -> Result<Driver, TargetFileError> {
         Ok(match &self.management {
             ManagementSection::Reference { url, .. } => driver::reference(url, &self.api_key()?),
             ManagementSection::EdcV3 { url, .. } => driver::edc_v3(url, &self.api_key()?),
+            ManagementSection::EdcV2 { url, .. } => driver::edc_v2(url, &self.api_key()?),
             ManagementSection::None => driver::none(),
         })
     }
@@ -353,7 +400,7 @@ impl ManagementSection {
     /// Whether the harness registers its own asset, policy and contract definition.
     pub fn setup(&self) -> bool {
         match self {
-            ManagementSection::Reference { setup, .. } | ManagementSection::EdcV3 { setup, .. } => *setup,
+            ManagementSection::Reference { setup, .. } | ManagementSection::EdcV3 { setup, .. } | ManagementSection::EdcV2 { setup, .. } => *setup,
             ManagementSection::None => false,
         }
     }
@@ -361,14 +408,14 @@ impl ManagementSection {
     /// The API's base URL, when there is an API.
     pub fn url(&self) -> Option<&str> {
         match self {
-            ManagementSection::Reference { url, .. } | ManagementSection::EdcV3 { url, .. } => Some(url),
+            ManagementSection::Reference { url, .. } | ManagementSection::EdcV3 { url, .. } | ManagementSection::EdcV2 { url, .. } => Some(url),
             ManagementSection::None => None,
         }
     }
 
     fn url_mut(&mut self) -> Option<&mut String> {
         match self {
-            ManagementSection::Reference { url, .. } | ManagementSection::EdcV3 { url, .. } => Some(url),
+            ManagementSection::Reference { url, .. } | ManagementSection::EdcV3 { url, .. } | ManagementSection::EdcV2 { url, .. } => Some(url),
             ManagementSection::None => None,
         }
     }
@@ -485,5 +532,39 @@ mod tests {
             let path = dir.join(name);
             TargetFile::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+
+    #[test]
+    fn the_tractusx_and_current_edc_examples_parse_and_choose_their_drivers() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("targets");
+        let load = |name: &str| {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            // TODO(merge): the [dsp] version values "0.8-processid" and "auto" come with the
+            // runner-versions branch; until both are merged, parse without the version line.
+            let text: String = text.lines().filter(|l| !l.trim_start().starts_with("version =")).map(|l| format!("{l}\n")).collect();
+            assert!(text.len() > 500, "{name} lost more than its version line");
+            TargetFile::parse(&text, &dir.join(name), &dir).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let tractusx = load("tractusx-edc-0.4.1.toml");
+        // Its key comes from TXDC_API_KEY, unset here: the kind is what is checked.
+        assert!(matches!(tractusx.management, ManagementSection::EdcV2 { .. }));
+        assert_eq!(tractusx.audience_form(), AudienceForm::ProtocolUrl);
+        assert_eq!(tractusx.dat_audience(), "https://provider-controlplane.example.org/api/v1/dsp");
+        let current = load("edc-current.toml");
+        assert!(matches!(current.management, ManagementSection::EdcV3 { .. }));
+        assert_eq!(current.dat_audience(), "my-connector");
+    }
+
+    #[test]
+    fn edc_v2_is_a_management_kind_and_the_audience_a_closed_choice() {
+        let v2 = format!("{MINIMAL}\n[management]\nkind = \"edc-v2\"\nurl = \"http://m/management/v2\"\napi_key = \"k\"\n");
+        let file = parse(&v2).unwrap();
+        assert_eq!(file.management.url(), Some("http://m/management"), "the /v2 the user wrote is the harness's to add");
+        assert!(file.management.setup());
+        assert!(parse(&v2.replace("api_key = \"k\"", "api_key = \"k\"\nkeyy = 1")).is_err());
+        let daps = MINIMAL.replace("kind = \"none\"", "kind = \"daps\"\ntoken_url = \"http://d/token\"\nkey_dir = \"k\"");
+        assert_eq!(parse(&daps).unwrap().audience_form(), AudienceForm::ParticipantId);
+        assert_eq!(parse(&daps).unwrap().dat_audience(), "provider");
+        assert!(parse(&daps.replace("key_dir = \"k\"", "key_dir = \"k\"\naudience = \"bpn\"")).is_err());
     }
 }

@@ -32,11 +32,13 @@ pub fn get_str<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     text(get(value, key)?)
 }
 
-/// A string, or the `@value` or `@id` of a JSON-LD node or value object.
+/// A string, or the `@value` or `@id` of a JSON-LD node or value object; in expanded JSON-LD
+/// (every value a list, `[{"@value": "FINALIZED"}]`) the first of the list.
 pub fn text(value: &Value) -> Option<&str> {
     match value {
         Value::String(s) => Some(s),
         Value::Object(o) => o.get("@value").or_else(|| o.get("@id")).and_then(Value::as_str),
+        Value::Array(items) => items.first().and_then(text),
         _ => None,
     }
 }
@@ -100,5 +102,11 @@ mod tests {
         assert_eq!(id(list(&doc, "dataset")[0]), Some("asset-1"));
         assert_eq!(action(list(&doc, "permission")[0]).as_deref(), Some("use"));
         assert!(list(&doc, "distribution").is_empty());
+    }
+
+    #[test]
+    fn expanded_json_ld_values_read_like_compacted_ones() {
+        let doc = json!({"https://w3id.org/edc/v0.0.1/ns/state": [{"@value": "edc:FINALIZED"}]});
+        assert_eq!(get_str(&doc, "state").map(state_name), Some("FINALIZED".to_string()));
     }
 }

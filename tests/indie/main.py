@@ -3,7 +3,11 @@ endpoint of both roles, the EDC-v3-shaped management API, the data plane), then 
 stdout naming their URLs. Configuration comes from a JSON file (`--config`); `--fault NAME`
 (repeatable) breaks one rule each (see FAULTS).
 
-    python3 main.py --config connector.json [--fault accept-no-token ...]
+    python3 main.py --config connector.json [--management v2] [--fault accept-no-token ...]
+
+`--management v2` serves the management API as Tractus-X EDC 0.4.1 shapes it (management_v2.py)
+instead of EDC v3's; `--audience protocol-url` accepts only DATs whose audience is this
+connector's DSP URL (0.4.1's rule) instead of its participant id.
 """
 
 import argparse
@@ -19,6 +23,7 @@ from dsp_http import ProviderHandler
 from dsp_provider import Provider
 from identity import DatClient, DatVerifier
 from management import ManagementHandler
+from management_v2 import ManagementV2Handler
 from store import Store
 
 # Each breaks one rule; none is on unless named.
@@ -89,6 +94,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
     parser.add_argument("--fault", action="append", default=[])
+    parser.add_argument("--management", choices=["v3", "v2"], default="v3")
+    parser.add_argument("--audience", choices=["participant-id", "protocol-url"], default="participant-id")
     args = parser.parse_args()
     unknown = [f for f in args.fault if f not in FAULTS]
     if unknown:
@@ -97,9 +104,12 @@ def main():
         config = json.load(f)
     app = App(config, args.fault)
     root = serve(ProviderHandler, app)
-    management = serve(ManagementHandler, app)
+    management = serve(ManagementV2Handler if args.management == "v2" else ManagementHandler, app)
     dataplane = serve(DataPlaneHandler, app)
     app.dsp_url = root + "/api/dsp"
+    if args.audience == "protocol-url" and app.verifier is not None:
+        # Known only once the server is bound: the URL the DATs must be for.
+        app.verifier.audience = app.dsp_url
     # The consumer's callback address is the connector's own DSP endpoint.
     app.callback_url = app.dsp_url
     app.public_url = dataplane + "/public"

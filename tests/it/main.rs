@@ -18,6 +18,7 @@ mod paging;
 mod pull_token;
 mod bug_exit;
 mod indie;
+mod edc_v2;
 mod support;
 mod versions;
 mod version_schemas;

@@ -32,7 +32,7 @@ pub(crate) async fn start(ctx: &CaseContext) -> Step<HarnessProvider> {
     let identity = ctx.identity();
     let (outgoing, incoming) = match ctx.tokens() {
         TokenSource::Daps { client, .. } => {
-            let outgoing = OutgoingTokens::Daps { client: client.clone(), audience: ctx.connector().participant_id.clone() };
+            let outgoing = OutgoingTokens::Daps { client: client.clone(), audience: ctx.connector().audience().to_string() };
             (outgoing, identity.verifier.clone().map(IncomingTokens::Daps).unwrap_or(IncomingTokens::PresenceOnly))
         }
         TokenSource::Static { token } => (OutgoingTokens::Fixed(token.clone()), identity.verifier.clone().map(IncomingTokens::Daps).unwrap_or(IncomingTokens::PresenceOnly)),

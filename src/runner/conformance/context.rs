@@ -261,7 +261,7 @@ impl CaseContext {
 
     /// A token of `kind` for the connector under test.
     pub async fn token(&self, kind: TokenKind) -> Step<Option<String>> {
-        self.tokens.token(kind, &self.connector.participant_id).await.map_err(|e| match e {
+        self.tokens.token(kind, self.connector.audience()).await.map_err(|e| match e {
             TokenUnavailable::Unsupported(reason) => CaseOutcome::Skip(reason),
             TokenUnavailable::Failed(reason) => CaseOutcome::Error(reason),
         })

@@ -330,6 +330,7 @@ mod tests {
             name: "provider".into(),
             role: Role::Provider,
             participant_id: "p".into(),
+            dat_audience: None,
             dsp_url: "http://127.0.0.1:9/dsp".into(),
             root_url: "http://127.0.0.1:9".into(),
             version: ProtocolVersion::V2025_1,

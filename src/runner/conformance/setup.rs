@@ -54,7 +54,7 @@ async fn register_offer(cut: &ConnectorUnderTest, client: &RecordingClient, run_
 /// Finds `dataset` (or the first dataset with an offer) in the provider's catalog and picks
 /// `offer` (or its first offer).
 async fn find_offer(cut: &ConnectorUnderTest, client: &RecordingClient, tokens: &TokenSource, dataset: Option<&str>, offer: Option<&str>) -> Result<Offer, String> {
-    let token = tokens.token(TokenKind::Valid, &cut.participant_id).await.map_err(|e| format!("no token for the catalog request: {e:?}"))?;
+    let token = tokens.token(TokenKind::Valid, cut.audience()).await.map_err(|e| format!("no token for the catalog request: {e:?}"))?;
     let mut url = binding::join(&cut.dsp_url, binding::CATALOG_REQUEST);
     let body = json!({"@context": [crate::protocol::codec::CONTEXT_2025_1], "@type": "CatalogRequestMessage"});
     // A paged catalog may hold the dataset on any page: follow `next` links (bounded, and only

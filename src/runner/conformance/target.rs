@@ -25,8 +25,11 @@ pub struct ConnectorUnderTest {
     /// The name exchanges are recorded under (`provider`, `consumer`, `connector-under-test`).
     pub name: String,
     pub role: Role,
-    /// Its participant id: the audience of DATs the harness sends it.
+    /// Its participant id: the audience of DATs the harness sends it, unless `dat_audience`.
     pub participant_id: String,
+    /// The `aud` of the DATs the harness sends it when that is not its participant id
+    /// (Tractus-X EDC 0.4.1 wants its DSP URL).
+    pub dat_audience: Option<String>,
     /// Base of its DSP HTTPS binding.
     pub dsp_url: String,
     /// Where `/.well-known/dspace-version` is served.
@@ -46,6 +49,11 @@ pub struct ConnectorUnderTest {
 }
 
 impl ConnectorUnderTest {
+    /// The `aud` of the DATs the harness sends it.
+    pub fn audience(&self) -> &str {
+        self.dat_audience.as_deref().unwrap_or(&self.participant_id)
+    }
+
     /// A URL the connector handed out, as the harness reaches it.
     pub fn for_harness(&self, url: &str) -> String {
         self.url_rewrites.apply(url)
