@@ -12,5 +12,6 @@ pub mod report;
 pub mod runner;
 pub mod runtime;
 pub mod schema;
+pub mod serving;
 pub mod suite;
 pub mod target;
