@@ -7,6 +7,7 @@ pub mod cli;
 pub mod identity;
 pub mod load;
 pub mod protocol;
+pub mod recording;
 pub mod reference;
 pub mod report;
 pub mod runner;

@@ -1,12 +1,12 @@
-//! The one error type of the runner.
+//! The one error type of recording HTTP, which the runner and the connector drivers wrap.
 //!
 //! A connector that answers badly is not an error here: the runner turns that into findings.
-//! A `RunnerError` means an exchange could not happen at all (the transport failed or timed out,
+//! An `HttpError` means an exchange could not happen at all (the transport failed or timed out,
 //! which the recorder has also logged as an exchange with `error`), or the harness could not set
 //! up one of its own helpers (a local listener).
 
 #[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
+pub enum HttpError {
     /// The request never got a complete response. `exchange` is the recorded exchange's `seq`.
     #[error("request {method} {url} failed: {message}")]
     Transport { method: String, url: String, message: String, exchange: u64 },
@@ -29,12 +29,12 @@ pub enum RunnerError {
     Upstream { url: String, message: String },
 }
 
-impl RunnerError {
+impl HttpError {
     /// The `seq` of the exchange the recorder logged for this failure, if there was one.
     pub fn exchange(&self) -> Option<u64> {
         match self {
-            RunnerError::Transport { exchange, .. } | RunnerError::Timeout { exchange, .. } | RunnerError::BodyTooLarge { exchange, .. } => Some(*exchange),
-            RunnerError::Bind { .. } | RunnerError::Upstream { .. } => None,
+            HttpError::Transport { exchange, .. } | HttpError::Timeout { exchange, .. } | HttpError::BodyTooLarge { exchange, .. } => Some(*exchange),
+            HttpError::Bind { .. } | HttpError::Upstream { .. } => None,
         }
     }
 }

@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 use super::driver::{Capabilities, ManagementAccess, ManagementDriver, NegotiationStep, TransferStep};
 use super::error::TargetError;
 use super::lenient;
-use crate::runner::{RecordedResponse, RecordingClient};
+use crate::recording::{RecordedResponse, RecordingClient};
 use crate::runtime::ConnectorInfo;
 
 /// The EDC vocabulary, the `@vocab` of every management request.

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dsp_harness::runner::conformance::{CallbackConfig, CallbackHub};
-use dsp_harness::runner::{Recorder, RecordingProxy, Sink};
+use dsp_harness::recording::{Recorder, RecordingProxy, Sink};
 use dsp_harness::runtime::embedded::EmbeddedOptions;
 use dsp_harness::schema::SchemaSet;
 use dsp_harness::serving::HEADER_READ_TIMEOUT;
@@ -67,6 +67,7 @@ async fn answer_time(url: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_neither_stop_a_normal_request_nor_hold_their_sockets() {
+    let _heavy = super::fixture::HEAVY.lock().await;
     let s = Space::start(EmbeddedOptions::default()).await;
     let info = &s.space.info;
     let recorder = Recorder::new();
