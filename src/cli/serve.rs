@@ -89,7 +89,7 @@ async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, String), C
 }
 
 async fn serve_router(listener: tokio::net::TcpListener, router: axum::Router) -> Result<u8, CliError> {
-    axum::serve(listener, router).with_graceful_shutdown(wait_for_interrupt()).await.map_err(CliError::setup)?;
+    crate::serving::serve(listener, router, wait_for_interrupt()).await.map_err(CliError::setup)?;
     Ok(exit::SUCCESS)
 }
 

@@ -1,40 +1,21 @@
-//! The one error type of the runner.
-//!
-//! A connector that answers badly is not an error here: the runner turns that into findings.
-//! A `RunnerError` means an exchange could not happen at all (the transport failed or timed out,
-//! which the recorder has also logged as an exchange with `error`), or the harness could not set
-//! up one of its own helpers (a local listener).
+//! The runner's error type is recording HTTP's: every way a runner step fails to happen at all
+//! is an exchange that could not take place (or a helper listener that could not bind), which
+//! `recording` owns. The name stays for the runner's files while the parallel branches merge.
 
-#[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
-    /// The request never got a complete response. `exchange` is the recorded exchange's `seq`.
-    #[error("request {method} {url} failed: {message}")]
-    Transport { method: String, url: String, message: String, exchange: u64 },
+pub use crate::recording::HttpError as RunnerError;
 
-    #[error("no complete answer to {method} {url} within {after_ms} ms")]
-    Timeout { method: String, url: String, after_ms: u64, exchange: u64 },
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::conformance::context::{transport, CaseOutcome};
 
-    /// The reply's body grew past the harness's cap; it was dropped unread.
-    #[error("the reply to {method} {url} is larger than the limit of {limit} bytes")]
-    BodyTooLarge { method: String, url: String, limit: usize, exchange: u64 },
-
-    #[error("cannot bind a local listener for {what}")]
-    Bind {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-
-    #[error("invalid upstream url {url}: {message}")]
-    Upstream { url: String, message: String },
-}
-
-impl RunnerError {
-    /// The `seq` of the exchange the recorder logged for this failure, if there was one.
-    pub fn exchange(&self) -> Option<u64> {
-        match self {
-            RunnerError::Transport { exchange, .. } | RunnerError::Timeout { exchange, .. } | RunnerError::BodyTooLarge { exchange, .. } => Some(*exchange),
-            RunnerError::Bind { .. } | RunnerError::Upstream { .. } => None,
+    /// Issue #15: a reply past the body cap costs its case a failure that names the limit.
+    #[test]
+    fn a_body_past_the_cap_fails_the_case_naming_the_limit() {
+        let error = RunnerError::BodyTooLarge { method: "GET".into(), url: "http://peer/catalog/request".into(), limit: 1048576, exchange: 0 };
+        match transport(&error) {
+            CaseOutcome::Fail(findings) => assert!(findings[0].message.contains("1048576")),
+            other => panic!("expected a failing outcome, got {other:?}"),
         }
     }
 }

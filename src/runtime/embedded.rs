@@ -185,7 +185,7 @@ impl Bound {
                 let stop = async move {
                     let _ = signal.wait_for(|stop| *stop).await;
                 };
-                if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+                if let Err(e) = crate::serving::serve(listener, router, stop).await {
                     tracing::error!("embedded component stopped: {e}");
                 }
             })

@@ -17,7 +17,7 @@ use super::edc_v2::EdcV2Driver;
 use super::edc_v3::{EdcV3Driver, ManagementClient};
 use super::error::TargetError;
 use super::reference::ReferenceDriver;
-use crate::runner::RecordingClient;
+use crate::recording::RecordingClient;
 
 /// A step the harness can make a negotiation take through a management API.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,7 +224,7 @@ mod tests {
         assert!(e.transfer_step_support(TransferStep::Suspend).is_ok());
         assert!(e.transfer_step_support(TransferStep::Start).is_err());
         assert!(n.transfer_step_support(TransferStep::Terminate).unwrap_err().contains("none"));
-        let client = RecordingClient::new(crate::runner::Recorder::new(), crate::schema::SchemaSet::embedded_2025_1(), std::time::Duration::from_secs(1));
+        let client = RecordingClient::new(crate::recording::Recorder::new(), crate::schema::SchemaSet::embedded_2025_1(), std::time::Duration::from_secs(1));
         assert!(n.client("x", client).is_none());
     }
 }

@@ -22,7 +22,7 @@ use super::driver::{Capabilities, ManagementAccess, ManagementDriver, Negotiatio
 use super::edc_v2::{self as v2, Shape};
 use super::error::TargetError;
 use super::lenient;
-use crate::runner::{RecordedResponse, RecordingClient};
+use crate::recording::{RecordedResponse, RecordingClient};
 use crate::runtime::ConnectorInfo;
 
 /// The EDC vocabulary, the `@vocab` of every management request.

@@ -3,7 +3,7 @@
 //! Every variant that comes from an exchange carries the `seq` of the recorded exchange, so a
 //! case can point its finding at the exact request and answer in the report.
 
-use crate::runner::RunnerError;
+use crate::recording::HttpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -17,7 +17,7 @@ pub enum TargetError {
 
     /// No answer at all (connection refused, reset, timed out).
     #[error(transparent)]
-    Transport(#[from] RunnerError),
+    Transport(#[from] HttpError),
 
     #[error("cannot build a request for {url}: {message}")]
     InvalidUrl { url: String, message: String },
@@ -58,7 +58,7 @@ impl TargetError {
         match self {
             TargetError::Status { .. } => "status",
             TargetError::Malformed { .. } => "body",
-            TargetError::Transport(RunnerError::Timeout { .. }) | TargetError::WaitTimeout { .. } => "timeout",
+            TargetError::Transport(HttpError::Timeout { .. }) | TargetError::WaitTimeout { .. } => "timeout",
             TargetError::Transport(_) | TargetError::InvalidUrl { .. } => "transport",
             TargetError::UnexpectedState { .. } => "state",
             TargetError::Unsupported(_) => "unsupported",

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::driver::{Capabilities, HeldRequest, ManagementAccess, ManagementDriver, NegotiationStep, TransferStep};
 use super::edc_v3::ManagementClient;
 use super::error::TargetError;
-use crate::runner::RecordingClient;
+use crate::recording::RecordingClient;
 
 /// The asset and request property that makes the reference connector wait for manual steps.
 const AUTOMATION: &str = "automation";

@@ -9,3 +9,4 @@ mod props;
 mod peers;
 mod secrets;
 mod load;
+mod slow;

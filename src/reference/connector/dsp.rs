@@ -94,19 +94,21 @@ pub fn is_json_content_type(value: &str) -> bool {
 /// Refuses, with the protocol's error body, a POST whose body is declared as something other
 /// than JSON (415) or is longer than [`DSP_BODY_LIMIT`] (413), and hands every other request on
 /// with its body read. axum's own limit would answer 413 in plain text, which no DSP peer can
-/// parse. A POST without a `Content-Type` is let through to the JSON parser: peers that omit
-/// the header exist, and the parser refuses what is not JSON anyway.
+/// parse. A POST without a `Content-Type` is refused too (415): the binding's messages are
+/// JSON, and content without a declared type is `application/octet-stream` to its recipient
+/// (RFC 9110 section 8.3), so accepting it would teach a peer that omitting the header works.
 async fn guard(State(conn): State<Connector>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
     let area = area_of(request.uri().path());
-    if let Some(value) = request.headers().get(header::CONTENT_TYPE) {
-        let declared = value.to_str().unwrap_or("");
-        if !is_json_content_type(declared) {
-            let shown: String = declared.chars().take(64).collect();
-            return error_response(&conn, DspError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {shown:?} is not json")).in_area(area));
-        }
+    let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
+        return error_response(&conn, DspError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "a DSP message must be sent as application/json; the request has no Content-Type").in_area(area));
+    };
+    let declared = value.to_str().unwrap_or("");
+    if !is_json_content_type(declared) {
+        let shown: String = declared.chars().take(64).collect();
+        return error_response(&conn, DspError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {shown:?} is not json")).in_area(area));
     }
     let declared = crate::reference::body::declared_length(request.headers());
     let (parts, body) = request.into_parts();

@@ -70,9 +70,7 @@ pub async fn serve_with_shutdown(
         daps.set_issuer(&format!("http://{}", listener.local_addr()?));
     }
     tracing::info!(issuer = %daps.issuer(), "reference daps listening");
-    axum::serve(listener, router(daps))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::serving::serve(listener, router(daps), shutdown).await
 }
 
 #[cfg(test)]

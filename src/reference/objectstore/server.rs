@@ -49,7 +49,7 @@ impl RunningObjectStore {
             .map_err(ObjectStoreError::Serve)?;
         let addr = listener.local_addr().map_err(ObjectStoreError::Serve)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = axum::serve(listener, router(store.clone())).with_graceful_shutdown(async move {
+        let serving = crate::serving::serve(listener, router(store.clone()), async move {
             let _ = rx.await;
         });
         let task = tokio::spawn(async move { serving.await.map_err(ObjectStoreError::Serve) });

@@ -132,3 +132,8 @@ pub(crate) fn snapshot(conn: &Connector) -> String {
 pub(crate) fn snapshot_both(space: &EmbeddedDataSpace) -> String {
     format!("provider:\n{}\nconsumer:\n{}", snapshot(&space.provider), snapshot(&space.consumer))
 }
+
+/// Taken by the heaviest tests of this module (the 50-flow loads, the memory rounds, the 1,600
+/// slow connections) so that they do not run at the same time: on a 2-core machine together
+/// they starve each other's connectors past their 10 s peer timeouts.
+pub(crate) static HEAVY: std::sync::LazyLock<tokio::sync::Mutex<()>> = std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));

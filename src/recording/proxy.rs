@@ -24,7 +24,7 @@ use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
 use super::server::ServerTask;
-use super::error::RunnerError;
+use super::error::HttpError;
 use super::http::{check_exchange, error_chain, header_pairs};
 use super::recorder::{body_of, is_binary_type, Recorder};
 use crate::report::model::{Body, Exchange};
@@ -88,7 +88,7 @@ impl RecordingProxy {
         upstream_base: &str,
         recorder: Recorder,
         schemas: SchemaSet,
-    ) -> Result<(String, ProxyHandle), RunnerError> {
+    ) -> Result<(String, ProxyHandle), HttpError> {
         RecordingProxy::start_on("127.0.0.1", from, to, upstream_base, recorder, schemas).await
     }
 
@@ -100,11 +100,11 @@ impl RecordingProxy {
         upstream_base: &str,
         recorder: Recorder,
         schemas: SchemaSet,
-    ) -> Result<(String, ProxyHandle), RunnerError> {
+    ) -> Result<(String, ProxyHandle), HttpError> {
         let parsed = reqwest::Url::parse(upstream_base)
-            .map_err(|e| RunnerError::Upstream { url: upstream_base.to_string(), message: e.to_string() })?;
+            .map_err(|e| HttpError::Upstream { url: upstream_base.to_string(), message: e.to_string() })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(RunnerError::Upstream { url: upstream_base.to_string(), message: "expected an http or https url".into() });
+            return Err(HttpError::Upstream { url: upstream_base.to_string(), message: "expected an http or https url".into() });
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -122,8 +122,8 @@ impl RecordingProxy {
         };
         let listener = tokio::net::TcpListener::bind((host, 0))
             .await
-            .map_err(|source| RunnerError::Bind { what: format!("the recording proxy {from} -> {to}"), source })?;
-        let addr = listener.local_addr().map_err(|source| RunnerError::Bind { what: format!("the recording proxy {from} -> {to}"), source })?;
+            .map_err(|source| HttpError::Bind { what: format!("the recording proxy {from} -> {to}"), source })?;
+        let addr = listener.local_addr().map_err(|source| HttpError::Bind { what: format!("the recording proxy {from} -> {to}"), source })?;
         let server = ServerTask::spawn(listener, router(state));
         Ok((format!("http://{addr}"), ProxyHandle { addr, server }))
     }

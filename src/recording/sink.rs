@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use super::server::ServerTask;
-use super::error::RunnerError;
+use super::error::HttpError;
 use super::http::header_pairs;
 use super::recorder::Recorder;
 use crate::report::model::{Body, Exchange};
@@ -52,16 +52,16 @@ struct SinkState {
 
 impl Sink {
     /// Starts a sink on `127.0.0.1:0`; deliveries are recorded as sent by `from` to `to`.
-    pub async fn start(recorder: Recorder, from: &str, to: &str) -> Result<Sink, RunnerError> {
+    pub async fn start(recorder: Recorder, from: &str, to: &str) -> Result<Sink, HttpError> {
         Sink::start_on("127.0.0.1", recorder, from, to).await
     }
 
     /// Like [`Sink::start`], listening on `host` (an address containers can reach).
-    pub async fn start_on(host: &str, recorder: Recorder, from: &str, to: &str) -> Result<Sink, RunnerError> {
+    pub async fn start_on(host: &str, recorder: Recorder, from: &str, to: &str) -> Result<Sink, HttpError> {
         let listener = tokio::net::TcpListener::bind((host, 0))
             .await
-            .map_err(|source| RunnerError::Bind { what: format!("the {to} sink"), source })?;
-        let addr: SocketAddr = listener.local_addr().map_err(|source| RunnerError::Bind { what: format!("the {to} sink"), source })?;
+            .map_err(|source| HttpError::Bind { what: format!("the {to} sink"), source })?;
+        let addr: SocketAddr = listener.local_addr().map_err(|source| HttpError::Bind { what: format!("the {to} sink"), source })?;
         let url = format!("http://{addr}");
         let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
         let arrived = Arc::new(Notify::new());

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::error::RunnerError;
+use super::error::HttpError;
 use super::recorder::{body_of, Recorder};
 use crate::protocol::binding::WELL_KNOWN_VERSION;
 use crate::report::model::{Body, Exchange, Violation};
@@ -153,12 +153,12 @@ impl RecordingClient {
     }
 
     /// Sends a DSP request and records it with message types and schema violations.
-    pub async fn send(&self, from: &str, to: &str, request: reqwest::Request) -> Result<RecordedResponse, RunnerError> {
+    pub async fn send(&self, from: &str, to: &str, request: reqwest::Request) -> Result<RecordedResponse, HttpError> {
         self.send_with(from, to, request, Checking::Dsp).await
     }
 
     /// Sends a request and records it without looking at the bodies' meaning.
-    pub async fn send_unchecked(&self, from: &str, to: &str, request: reqwest::Request) -> Result<RecordedResponse, RunnerError> {
+    pub async fn send_unchecked(&self, from: &str, to: &str, request: reqwest::Request) -> Result<RecordedResponse, HttpError> {
         self.send_with(from, to, request, Checking::None).await
     }
 
@@ -168,7 +168,7 @@ impl RecordingClient {
         to: &str,
         mut request: reqwest::Request,
         checking: Checking,
-    ) -> Result<RecordedResponse, RunnerError> {
+    ) -> Result<RecordedResponse, HttpError> {
         let timeout = *request.timeout_mut().get_or_insert(self.timeout);
         let mut exchange = self.draft(from, to, &request);
         let started = Instant::now();
@@ -220,7 +220,7 @@ impl RecordingClient {
                         let seq = exchange.seq;
                         let (method, url) = (exchange.method.clone(), exchange.url.clone());
                         self.recorder.record(exchange);
-                        Err(RunnerError::BodyTooLarge { method, url, limit: max_body, exchange: seq })
+                        Err(HttpError::BodyTooLarge { method, url, limit: max_body, exchange: seq })
                     }
                 }
             }
@@ -229,7 +229,7 @@ impl RecordingClient {
 
     /// Sends a request for a payload and streams the answer through SHA-256. A successful body
     /// is recorded as its size and digest only; an error body is kept when it is small.
-    pub async fn download(&self, from: &str, to: &str, mut request: reqwest::Request) -> Result<Download, RunnerError> {
+    pub async fn download(&self, from: &str, to: &str, mut request: reqwest::Request) -> Result<Download, HttpError> {
         let timeout = *request.timeout_mut().get_or_insert(self.timeout);
         let mut exchange = self.draft(from, to, &request);
         let started = Instant::now();
@@ -303,7 +303,7 @@ impl RecordingClient {
     }
 
     /// Records a failed exchange and turns the failure into the runner's error.
-    fn fail(&self, mut exchange: Exchange, error: &reqwest::Error, timeout: Duration, checking: Checking) -> RunnerError {
+    fn fail(&self, mut exchange: Exchange, error: &reqwest::Error, timeout: Duration, checking: Checking) -> HttpError {
         // The request was sent (or attempted) whatever happened after: type and check it.
         if checking == Checking::Dsp {
             check_exchange(&self.schemas, &mut exchange);
@@ -314,11 +314,11 @@ impl RecordingClient {
         let failure = if error.is_timeout() {
             let after_ms = timeout.as_millis() as u64;
             exchange.error = Some(format!("timeout: no complete answer within {after_ms} ms"));
-            RunnerError::Timeout { method, url, after_ms, exchange: seq }
+            HttpError::Timeout { method, url, after_ms, exchange: seq }
         } else {
             let message = error_chain(error);
             exchange.error = Some(message.clone());
-            RunnerError::Transport { method, url, message, exchange: seq }
+            HttpError::Transport { method, url, message, exchange: seq }
         };
         self.recorder.record(exchange);
         failure
@@ -429,20 +429,16 @@ mod tests {
         let client = RecordingClient::new(Recorder::new(), SchemaSet::embedded_2025_1(), Duration::from_secs(30)).with_max_body(1024 * 1024);
         let request = client.http().get(format!("http://{addr}/catalog/request")).build().unwrap();
         let error = client.send("harness", "peer", request).await.unwrap_err();
-        assert!(matches!(error, RunnerError::BodyTooLarge { limit: 1048576, .. }), "{error}");
-        let outcome = crate::runner::conformance::context::transport(&error);
-        match outcome {
-            crate::runner::conformance::context::CaseOutcome::Fail(findings) => assert!(findings[0].message.contains("1048576")),
-            other => panic!("expected a failing outcome, got {other:?}"),
-        }
+        assert!(matches!(error, HttpError::BodyTooLarge { limit: 1048576, .. }), "{error}");
+        assert!(error.to_string().contains("1048576"), "{error}");
         let exchanges = client.recorder().drain();
         assert!(exchanges[0].error.as_deref().unwrap().contains("limit"));
     }
 
     #[test]
     fn a_users_ca_file_is_read_and_a_broken_one_refused() {
-        let keys = crate::identity::ParticipantKeys::generate("test-ca").unwrap();
-        assert!(RecordingClient::peer_http(Some(keys.cert_pem().as_bytes())).is_ok());
+        let ca = rcgen::generate_simple_self_signed(vec!["test-ca".to_string()]).unwrap();
+        assert!(RecordingClient::peer_http(Some(ca.cert.pem().as_bytes())).is_ok());
         assert!(RecordingClient::peer_http(Some(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")).is_err());
     }
 }

@@ -25,11 +25,10 @@ impl ServerTask {
     pub fn spawn(listener: TcpListener, router: Router) -> ServerTask {
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let _ = crate::serving::serve(listener, router, async {
+                let _ = stopped.await;
+            })
+            .await;
         });
         ServerTask { shutdown: Some(shutdown), task: Some(task) }
     }
