@@ -15,6 +15,7 @@ pub mod scenario;
 pub mod server;
 pub mod session;
 pub mod sink;
+pub mod wire;
 
 pub use error::RunnerError;
 pub use interrupt::Interrupt;
