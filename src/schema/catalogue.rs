@@ -4,8 +4,8 @@
 //! (`ContractRequestMessage`), or a name of our own for documents without `@type`
 //! (`VersionResponse`, `DidService`). The keys are the same in every protocol version, which is
 //! what lets one [`SchemaSet`](super::SchemaSet) API serve 0.8, 2024-1 and 2025-1; only the file
-//! names and the embedded file lists differ. To embed another version, add a table like
-//! [`EMBEDDED_2025_1`] and a constructor next to `SchemaSet::embedded_2025_1`.
+//! names and the embedded file lists differ. Each embedded version has a table like
+//! [`EMBEDDED_2025_1`] and a row in [`EMBEDDED`]; `SchemaSet::embedded(version)` finds it there.
 
 /// A schema the harness knows how to look up.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +105,13 @@ pub(crate) const EMBEDDED_2025_1: &[(&str, &str)] = embed!("2025-1":
     "did-service.schema.json",
 );
 
+/// The embedded sets by version name (the names of `ProtocolVersion::as_str`, which this layer
+/// cannot import), oldest first. [`EMBEDDED_VERSIONS`] lists the same names in the same order.
+pub(crate) const EMBEDDED: &[(&str, &[(&str, &str)])] = &[("2025-1", EMBEDDED_2025_1)];
+
+/// The versions of [`EMBEDDED`], as `SchemaSet::embedded_versions` hands them out.
+pub(crate) const EMBEDDED_VERSIONS: &[&str] = &["2025-1"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,19 +142,27 @@ mod tests {
         assert_eq!(stems.len(), before);
     }
 
-    /// The embedded list must name every schema file of the fixture directory, so that a schema
+    /// Each embedded list must name every schema file of its fixture directory, so that a schema
     /// added there cannot be silently left out of the binary.
     #[test]
-    fn embedded_list_matches_fixture_directory() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/schemas/2025-1");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .expect("fixture directory exists")
-            .map(|entry| entry.expect("readable entry").file_name().to_string_lossy().into_owned())
-            .filter(|name| schema_stem(name).is_some())
-            .collect();
-        on_disk.sort();
-        let mut embedded: Vec<String> = EMBEDDED_2025_1.iter().map(|(name, _)| name.to_string()).collect();
-        embedded.sort();
-        assert_eq!(embedded, on_disk);
+    fn embedded_lists_match_their_fixture_directories() {
+        for (version, files) in EMBEDDED {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/schemas").join(version);
+            let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+                .expect("fixture directory exists")
+                .map(|entry| entry.expect("readable entry").file_name().to_string_lossy().into_owned())
+                .filter(|name| schema_stem(name).is_some())
+                .collect();
+            on_disk.sort();
+            let mut embedded: Vec<String> = files.iter().map(|(name, _)| name.to_string()).collect();
+            embedded.sort();
+            assert_eq!(embedded, on_disk, "{version}");
+        }
+    }
+
+    #[test]
+    fn the_version_list_names_the_embedded_sets_in_order() {
+        let names: Vec<&str> = EMBEDDED.iter().map(|(version, _)| *version).collect();
+        assert_eq!(names, EMBEDDED_VERSIONS);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use jsonschema::{Registry, Retrieve, Uri, Validator};
 use serde_json::Value;
 
-use super::catalogue::{is_typed_key, EMBEDDED_2025_1};
+use super::catalogue::{is_typed_key, EMBEDDED, EMBEDDED_VERSIONS};
 use super::error::SchemaError;
 use super::link::{link, LinkedFile};
 use super::source::{parse_files, read_dir, SchemaFile};
@@ -54,13 +54,31 @@ impl SchemaSet {
     /// this module's tests, so a failure to compile them is a defect of the build, not of any
     /// input, and panics.
     pub fn embedded_2025_1() -> SchemaSet {
-        static SET: OnceLock<SchemaSet> = OnceLock::new();
-        SET.get_or_init(|| {
-            parse_files(EMBEDDED_2025_1.iter().copied())
+        SchemaSet::embedded("2025-1").expect("2025-1 is embedded")
+    }
+
+    /// Our schemas of a DSP version, compiled into the binary from `fixtures/schemas/<version>/`;
+    /// `version` is a name of `ProtocolVersion::as_str` (`0.8-processid`, `0.8`, `2024-1`,
+    /// `2025-1`). `None` for any other name.
+    ///
+    /// Each version's set is compiled on first use and shared afterwards. The embedded files are
+    /// checked by this module's tests, so a failure to compile them is a defect of the build, not
+    /// of any input, and panics.
+    pub fn embedded(version: &str) -> Option<SchemaSet> {
+        static SETS: [OnceLock<SchemaSet>; EMBEDDED.len()] = [const { OnceLock::new() }; EMBEDDED.len()];
+        let index = EMBEDDED.iter().position(|(name, _)| *name == version)?;
+        let (name, files) = EMBEDDED[index];
+        let set = SETS[index].get_or_init(|| {
+            parse_files(files.iter().copied())
                 .and_then(|files| SchemaSet::compile(EMBEDDED_SOURCE.to_owned(), files))
-                .unwrap_or_else(|error| panic!("the embedded DSP 2025-1 schemas do not compile: {error}"))
-        })
-        .clone()
+                .unwrap_or_else(|error| panic!("the embedded DSP {name} schemas do not compile: {error}"))
+        });
+        Some(set.clone())
+    }
+
+    /// The versions [`SchemaSet::embedded`] has a set for, oldest first.
+    pub fn embedded_versions() -> &'static [&'static str] {
+        EMBEDDED_VERSIONS
     }
 
     /// Loads and compiles every schema file under `dir`.
@@ -252,6 +270,20 @@ mod tests {
         let first = SchemaSet::embedded_2025_1();
         let second = SchemaSet::embedded_2025_1();
         assert!(Arc::ptr_eq(&first.inner, &second.inner));
+    }
+
+    #[test]
+    fn every_embedded_version_compiles_once_and_others_are_none() {
+        for version in SchemaSet::embedded_versions() {
+            let first = SchemaSet::embedded(version).unwrap_or_else(|| panic!("{version}"));
+            let second = SchemaSet::embedded(version).unwrap();
+            assert!(Arc::ptr_eq(&first.inner, &second.inner), "{version}");
+            assert_eq!(first.source(), "embedded");
+        }
+        assert!(Arc::ptr_eq(&SchemaSet::embedded("2025-1").unwrap().inner, &SchemaSet::embedded_2025_1().inner));
+        for other in ["", "0.9", "2025-01", "v2025-1"] {
+            assert!(SchemaSet::embedded(other).is_none(), "{other}");
+        }
     }
 
     #[test]
