@@ -44,6 +44,12 @@ fn plan(args: &RunArgs) -> Result<RunPlan, CliError> {
         case_timeout: Duration::from_secs(args.timeout),
         filter,
         interrupt: Interrupt::new(),
+        versions: args
+            .dsp_version
+            .iter()
+            .map(|name| name.trim().parse::<crate::protocol::ProtocolVersion>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CliError { code: exit::USAGE, message: format!("--dsp-version: {e}; expected 0.8-processid, 0.8, 2024-1 or 2025-1") })?,
     })
 }
 
@@ -101,7 +107,7 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         }
     };
     let finished = chrono::Utc::now();
-    let report = Report::new(
+    let mut report = Report::new(
         RunInfo {
             id: uuid::Uuid::new_v4().to_string(),
             command: "run".to_string(),
@@ -116,6 +122,7 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         None,
 )
     .with_preflight(outcome.preflight);
+    report.summary.not_in_version = outcome.not_in_version;
     let code = finish(&report, &report_dir, outcome.secrets, args.format)?;
     if preflight_stopped {
         return Ok(exit::PREFLIGHT_FAILED);

@@ -56,6 +56,8 @@ pub struct EmbeddedOptions {
     pub advertised_host: Option<String>,
     /// How far the DAPS's clock is off, in seconds (tests of expired tokens only).
     pub daps_clock_offset_secs: i64,
+    /// The DSP version both connectors speak; 2025-1 when `None`.
+    pub dsp_version: Option<ProtocolVersion>,
 }
 
 /// Ports taken, nothing served yet.
@@ -152,7 +154,7 @@ impl Bound {
                 daps_jwks_url: daps.jwks_url(),
                 daps_issuer: daps.issuer(),
                 keys,
-                version: ProtocolVersion::V2025_1,
+                version: opts.dsp_version.unwrap_or(ProtocolVersion::V2025_1),
                 faults,
             })
         };

@@ -103,6 +103,8 @@ pub async fn run_cases_until(
         }
         _ => Arc::new(Fixtures::default()),
     };
+    // Every report names the version its case ran in (the run's connectors speak one).
+    let run_version = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.version.as_str().to_string());
     let provider = config.provider.map(Arc::new);
     let consumer = config.consumer.map(Arc::new);
 
@@ -147,6 +149,9 @@ pub async fn run_cases_until(
         events(event);
     }
     reports.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
+    for report in &mut reports {
+        report.dsp_version = run_version.clone();
+    }
     Ok(reports)
 }
 
@@ -280,6 +285,7 @@ pub fn report_of(case: &Case, outcome: CaseOutcome, exchanges: Vec<Exchange>, st
         duration_ms: took.as_millis() as u64,
         exchanges,
         logs: Vec::new(),
+        dsp_version: None,
     }
 }
 
@@ -307,6 +313,7 @@ mod tests {
             fault: None,
             args: Default::default(),
             timeout,
+            versions: vec![],
         }
     }
 
