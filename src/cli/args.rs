@@ -155,6 +155,10 @@ pub struct ServeArgs {
     /// Make the connector break a rule on purpose (for testing the harness itself); repeatable.
     #[arg(long = "fault", value_name = "FAULT")]
     pub faults: Vec<String>,
+    /// The DSP versions the connectors serve and speak (0.8-processid, 0.8, 2024-1, 2025-1;
+    /// comma-separated or repeated); all four when not given.
+    #[arg(long = "dsp-version", value_name = "V[,V...]", value_delimiter = ',')]
+    pub dsp_version: Vec<String>,
     /// Print URLs and credentials as JSON.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

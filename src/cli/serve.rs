@@ -31,6 +31,15 @@ pub async fn serve(args: ServeArgs) -> Result<u8, CliError> {
     }
 }
 
+/// The versions `--dsp-version` names, or `None` (all of them) when it is not given.
+fn parse_versions(names: &[String]) -> Result<Option<Vec<ProtocolVersion>>, CliError> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let versions = names.iter().map(|n| ProtocolVersion::from_str(n.trim())).collect::<Result<Vec<_>, _>>().map_err(CliError::setup)?;
+    Ok(Some(versions))
+}
+
 fn parse_faults(names: &[String]) -> Result<Faults, CliError> {
     let faults = names.iter().map(|n| Fault::from_str(n)).collect::<Result<Vec<_>, _>>().map_err(CliError::setup)?;
     Ok(Faults::of(faults))
@@ -43,6 +52,8 @@ async fn wait_for_interrupt() {
 async fn serve_all(args: &ServeArgs, faults: Faults) -> Result<u8, CliError> {
     let options = EmbeddedOptions {
         provider_faults: faults,
+        provider_versions: parse_versions(&args.dsp_version)?,
+        consumer_versions: parse_versions(&args.dsp_version)?,
         bind_host: Some(args.bind.clone()),
         advertised_host: args.advertise.clone(),
         ..EmbeddedOptions::default()
@@ -125,7 +136,7 @@ async fn serve_connector(args: &ServeArgs, faults: Faults) -> Result<u8, CliErro
         daps_jwks_url: format!("{daps_url}/.well-known/jwks.json"),
         daps_issuer: daps_url.clone(),
         keys,
-        version: ProtocolVersion::V2025_1,
+        versions: parse_versions(&args.dsp_version)?.unwrap_or_else(crate::reference::connector::all_versions),
         faults,
     });
     // A provider in a container brings its own backend, so the data has somewhere to live.

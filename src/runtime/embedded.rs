@@ -56,8 +56,9 @@ pub struct EmbeddedOptions {
     pub advertised_host: Option<String>,
     /// How far the DAPS's clock is off, in seconds (tests of expired tokens only).
     pub daps_clock_offset_secs: i64,
-    /// The DSP version both connectors speak; 2025-1 when `None`.
-    pub dsp_version: Option<ProtocolVersion>,
+    /// The DSP versions each connector serves and speaks; all four when `None`.
+    pub provider_versions: Option<Vec<ProtocolVersion>>,
+    pub consumer_versions: Option<Vec<ProtocolVersion>>,
 }
 
 /// Ports taken, nothing served yet.
@@ -144,7 +145,7 @@ impl Bound {
             daps.register(k, &format!("urn:connector:{}", k.participant_id().as_str()));
         }
 
-        let connector = |id: &str, root: &str, public_dsp: Option<String>, api_key: String, keys: ParticipantKeys, faults: Faults| {
+        let connector = |id: &str, root: &str, public_dsp: Option<String>, api_key: String, keys: ParticipantKeys, faults: Faults, versions: Option<Vec<ProtocolVersion>>| {
             Connector::new(ConnectorConfig {
                 participant_id: id.to_string(),
                 dsp_public_url: public_dsp.unwrap_or_else(|| format!("{root}/dsp")),
@@ -154,14 +155,14 @@ impl Bound {
                 daps_jwks_url: daps.jwks_url(),
                 daps_issuer: daps.issuer(),
                 keys,
-                version: opts.dsp_version.unwrap_or(ProtocolVersion::V2025_1),
+                versions: versions.unwrap_or_else(crate::reference::connector::all_versions),
                 faults,
             })
         };
         let provider_key = secret(&opts.provider_api_key);
         let consumer_key = secret(&opts.consumer_api_key);
-        let provider = connector(PROVIDER_ID, &provider_url, advertised.provider_dsp_url.clone(), provider_key.clone(), provider_keys, opts.provider_faults.clone());
-        let consumer = connector(CONSUMER_ID, &consumer_url, advertised.consumer_dsp_url.clone(), consumer_key.clone(), consumer_keys, opts.consumer_faults.clone());
+        let provider = connector(PROVIDER_ID, &provider_url, advertised.provider_dsp_url.clone(), provider_key.clone(), provider_keys, opts.provider_faults.clone(), opts.provider_versions.clone());
+        let consumer = connector(CONSUMER_ID, &consumer_url, advertised.consumer_dsp_url.clone(), consumer_key.clone(), consumer_keys, opts.consumer_faults.clone(), opts.consumer_versions.clone());
 
         let object_store = ObjectStoreInfo {
             url: store_url.clone(),

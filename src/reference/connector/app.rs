@@ -42,14 +42,34 @@ pub struct ConnectorConfig {
     pub daps_jwks_url: String,
     pub daps_issuer: String,
     pub keys: ParticipantKeys,
-    pub version: ProtocolVersion,
+    /// The DSP versions this connector serves (provider) and speaks (consumer), each with its
+    /// own codec: 2025-1 at `dsp_public_url`, the others below it ([`version_suffix`]).
+    pub versions: Vec<ProtocolVersion>,
     pub faults: Faults,
 }
 
+/// Every version the codecs speak, the default of [`ConnectorConfig::versions`].
+pub fn all_versions() -> Vec<ProtocolVersion> {
+    ProtocolVersion::ALL.to_vec()
+}
+
+/// Where a version is served, relative to the 2025-1 DSP base: 2025-1 stays where it always was
+/// (so the rest of the code base, which speaks 2025-1, finds it), the others one segment below.
+pub fn version_suffix(version: ProtocolVersion) -> String {
+    match version {
+        ProtocolVersion::V2025_1 => String::new(),
+        other => format!("/{}", other.as_str()),
+    }
+}
+
 /// A running reference connector (cheap to clone).
+///
+/// A clone made with [`Connector::at`] speaks one version: the router of that version's DSP
+/// face hands it to its handlers, so every body they read and write goes through its codec.
 #[derive(Clone)]
 pub struct Connector {
     inner: Arc<Inner>,
+    version: ProtocolVersion,
 }
 
 struct Inner {
@@ -59,6 +79,15 @@ struct Inner {
     dat: DatClient,
     verifier: DatVerifier,
     schemas: SchemaSet,
+    /// What each counterparty's version document made this consumer choose, by root URL.
+    chosen: Mutex<std::collections::HashMap<String, Chosen>>,
+}
+
+/// The version a consumer speaks with a counterparty, and the DSP base of that version there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    pub version: ProtocolVersion,
+    pub base: String,
 }
 
 /// Who sent an incoming DSP request, as its DAT says.
@@ -73,9 +102,51 @@ impl Connector {
         let http = reqwest::Client::builder().timeout(PEER_TIMEOUT).build().unwrap_or_default();
         let dat = DatClient::new(config.daps_token_url.clone(), config.keys.clone(), http.clone());
         let verifier = DatVerifier::new(config.daps_jwks_url.clone(), config.daps_issuer.clone(), http.clone());
+        let version = config.versions.iter().copied().max_by_key(|v| rank(*v)).unwrap_or(ProtocolVersion::V2025_1);
         Connector {
-            inner: Arc::new(Inner { config, store: Mutex::new(Store::default()), http, dat, verifier, schemas: SchemaSet::embedded_2025_1() }),
+            inner: Arc::new(Inner {
+                config,
+                store: Mutex::new(Store::default()),
+                http,
+                dat,
+                verifier,
+                schemas: SchemaSet::embedded_2025_1(),
+                chosen: Mutex::new(Default::default()),
+            }),
+            version,
         }
+    }
+
+    /// The same connector speaking `version`.
+    pub fn at(&self, version: ProtocolVersion) -> Connector {
+        Connector { inner: self.inner.clone(), version }
+    }
+
+    /// The version this handle speaks.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The versions this connector serves and speaks, newest last.
+    pub fn versions(&self) -> Vec<ProtocolVersion> {
+        let mut versions = self.inner.config.versions.clone();
+        versions.sort_by_key(|v| rank(*v));
+        versions.dedup();
+        versions
+    }
+
+    /// This connector's DSP base URL for a version (its catalog's endpoint, its callback address).
+    pub fn dsp_url(&self, version: ProtocolVersion) -> String {
+        format!("{}{}", self.inner.config.dsp_public_url.trim_end_matches('/'), version_suffix(version))
+    }
+
+    /// A choice made before for the counterparty at `root`.
+    pub fn chosen_for(&self, root: &str) -> Option<Chosen> {
+        self.inner.chosen.lock().unwrap_or_else(|e| e.into_inner()).get(root).cloned()
+    }
+
+    pub fn remember_choice(&self, root: &str, chosen: Chosen) {
+        self.inner.chosen.lock().unwrap_or_else(|e| e.into_inner()).insert(root.to_string(), chosen);
     }
 
     pub fn config(&self) -> &ConnectorConfig {
@@ -91,7 +162,7 @@ impl Connector {
     }
 
     pub fn codec(&self) -> &'static dyn WireCodec {
-        codec_for(self.inner.config.version)
+        codec_for(self.version)
     }
 
     pub fn schemas(&self) -> &SchemaSet {
@@ -109,13 +180,14 @@ impl Connector {
         self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The whole connector on one port: `/dsp`, `/management`, `/public` and the version
-    /// document at the root.
+    /// The whole connector on one port: `/dsp` (2025-1) and `/dsp/<version>` (the others it
+    /// serves), `/management`, `/public` and the version document at the root.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/health", axum::routing::get(|| async { "ok" }))
-            .merge(super::dsp::version_router(self.clone()))
-            .nest("/dsp", super::dsp::router(self.clone()))
+        let mut router = Router::new().route("/health", axum::routing::get(|| async { "ok" })).merge(super::dsp::version_router(self.clone()));
+        for version in self.versions() {
+            router = router.nest(&format!("/dsp{}", version_suffix(version)), super::dsp::router(self.at(version)));
+        }
+        router
             .nest("/management", super::management::router(self.clone()).layer(axum::middleware::from_fn(limit_management_body)))
             .nest("/public", super::dataplane::router(self.clone()))
     }
@@ -181,14 +253,22 @@ impl Connector {
             if self.fault(Fault::SendMalformed) {
                 object.remove("@context");
             }
-            let transfer = object.get("@type").and_then(Value::as_str).is_some_and(|t| t.starts_with("Transfer"));
+            // The older dialects prefix their terms (`dspace:TransferStartMessage`, `dspace:providerPid`).
+            let transfer = object.get("@type").and_then(Value::as_str).is_some_and(|t| t.trim_start_matches("dspace:").starts_with("Transfer"));
             let wrong_pids = if transfer { self.fault(Fault::TransferWrongPidsSent) } else { self.fault(Fault::WrongPidsSent) };
-            if wrong_pids && object.contains_key("providerPid") {
-                object.insert("providerPid".to_string(), Value::String("urn:uuid:not-the-provider-pid".to_string()));
+            for key in ["providerPid", "dspace:providerPid", "dspace:processId"] {
+                if wrong_pids && object.contains_key(key) {
+                    object.insert(key.to_string(), Value::String("urn:uuid:not-the-provider-pid".to_string()));
+                }
             }
         }
         body
     }
+}
+
+/// Orders versions oldest first, as [`ProtocolVersion::ALL`] lists them.
+pub fn rank(version: ProtocolVersion) -> usize {
+    ProtocolVersion::ALL.iter().position(|v| *v == version).unwrap_or(0)
 }
 
 /// What a caller whose DAT was refused is told: the kind of rejection, not the audience,

@@ -1,6 +1,8 @@
-//! The DSP 2025-1 HTTPS binding of the reference connector: provider endpoints and consumer
+//! The DSP HTTPS binding of the reference connector: provider endpoints and consumer
 //! callback endpoints on one router (provider and consumer are roles of one implementation),
-//! plus the version document.
+//! plus the version document. There is one router per DSP version the connector serves; its
+//! handlers get a [`Connector`] that speaks that version (`Connector::at`), so every body they
+//! read and write goes through that version's codec, and a process they create remembers it.
 //!
 //! Every POST is authenticated (DAT), parsed, validated against the schemas, decoded, checked
 //! against the process it names and then applied to the state machine. Anything wrong ends in
@@ -32,10 +34,18 @@ enum Reply {
     Empty,
 }
 
+/// The version document at the root (paths relative to the root, `/dsp`, `/dsp/2024-1`, ...),
+/// and again at the DSP base, `/dsp/.well-known/dspace-version` (paths relative to that base:
+/// `/`, `/2024-1`, ...), where EDC serves its own. A peer that was given only the DSP base, or
+/// reaches it through a proxy that maps the base to its own root, finds it there.
 pub fn version_router(conn: Connector) -> Router {
-    Router::new().route(binding::WELL_KNOWN_VERSION, get(version)).with_state(conn)
+    Router::new()
+        .route(binding::WELL_KNOWN_VERSION, get(|State(conn): State<Connector>| version(conn, "/dsp")))
+        .route(&format!("/dsp{}", binding::WELL_KNOWN_VERSION), get(|State(conn): State<Connector>| version(conn, "")))
+        .with_state(conn)
 }
 
+/// The DSP face of one version: `conn` speaks it (see [`Connector::at`]).
 pub fn router(conn: Connector) -> Router {
     Router::new()
         .route(binding::CATALOG_REQUEST, post(catalog_request))
@@ -55,7 +65,7 @@ pub fn router(conn: Connector) -> Router {
         .route("/transfers/{pid}/completion", post(transfer_completion))
         .route("/transfers/{pid}/suspension", post(transfer_suspension))
         .route("/transfers/{pid}/termination", post(transfer_termination))
-        .layer(axum::middleware::from_fn(guard))
+        .layer(axum::middleware::from_fn_with_state(conn.clone(), guard))
         .with_state(conn)
 }
 
@@ -86,7 +96,7 @@ pub fn is_json_content_type(value: &str) -> bool {
 /// with its body read. axum's own limit would answer 413 in plain text, which no DSP peer can
 /// parse. A POST without a `Content-Type` is let through to the JSON parser: peers that omit
 /// the header exist, and the parser refuses what is not JSON anyway.
-async fn guard(request: Request, next: Next) -> Response {
+async fn guard(State(conn): State<Connector>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
@@ -95,15 +105,39 @@ async fn guard(request: Request, next: Next) -> Response {
         let declared = value.to_str().unwrap_or("");
         if !is_json_content_type(declared) {
             let shown: String = declared.chars().take(64).collect();
-            return DspError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {shown:?} is not json")).in_area(area).into_response();
+            return error_response(&conn, DspError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {shown:?} is not json")).in_area(area));
         }
     }
     let declared = crate::reference::body::declared_length(request.headers());
     let (parts, body) = request.into_parts();
     match crate::reference::body::read_limited(body, declared, DSP_BODY_LIMIT).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Err(e @ crate::reference::body::BodyError::TooLarge { .. }) => DspError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).in_area(area).into_response(),
-        Err(e) => DspError::bad_request(e.to_string()).in_area(area).into_response(),
+        Err(e @ crate::reference::body::BodyError::TooLarge { .. }) => error_response(&conn, DspError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).in_area(area)),
+        Err(e) => error_response(&conn, DspError::bad_request(e.to_string()).in_area(area)),
+    }
+}
+
+/// An error answered before any handler runs, in the version of the path it came to.
+fn error_response(conn: &Connector, error: DspError) -> Response {
+    (error.status, axum::Json(error.body_in(conn.version()))).into_response()
+}
+
+/// A body of the connector's version read into the 2025-1 compact form (by meaning), for the
+/// few places that look at members before the codec has decoded the message.
+fn in_current_form(conn: &Connector, body: &Value) -> Value {
+    match conn.version() {
+        ProtocolVersion::V2025_1 => body.clone(),
+        other => vocabulary::to_current(vocabulary::dialect(other), body),
+    }
+}
+
+/// A message in the connector's version, with `shape` (the reply faults) applied to its 2025-1
+/// form first, so a fault breaks the same rule in every version.
+fn encode_shaped(conn: &Connector, message: &DspMessage, shape: impl FnOnce(Value) -> Value) -> Value {
+    let current = shape(codec::Codec2025_1.encode(message));
+    match conn.version() {
+        ProtocolVersion::V2025_1 => current,
+        other => vocabulary::from_current(vocabulary::dialect(other), &current),
     }
 }
 
@@ -132,21 +166,24 @@ async fn incoming_checked(conn: &Connector, headers: &HeaderMap, body: &Bytes, e
     maybe_hang(conn).await;
     let caller = conn.authenticate(headers).await.map_err(|e| e.in_area(area))?;
     let json: Value = serde_json::from_slice(body).map_err(|e| DspError::bad_request(format!("malformed JSON: {e}")).in_area(area))?;
+    let current = in_current_form(conn, &json);
     let pids = || {
         (
-            json.get("consumerPid").and_then(Value::as_str).map(ConsumerPid::from),
-            json.get("providerPid").and_then(Value::as_str).map(ProviderPid::from),
+            current.get("consumerPid").and_then(Value::as_str).map(ConsumerPid::from),
+            current.get("providerPid").and_then(Value::as_str).map(ProviderPid::from),
         )
     };
     let bad = |reason: String| {
         let (c, p) = pids();
         DspError::bad_request(reason).in_area(area).pids(c, p)
     };
-    let actual_type = crate::schema::message_type(&json).map(str::to_string);
+    let actual_type = crate::schema::message_type(&current).map(str::to_string);
     if actual_type.as_deref() != Some(expected.name()) && !conn.fault(Fault::AcceptMalformed) {
         return Err(bad(format!("expected @type {} but got {}", expected.name(), actual_type.unwrap_or_else(|| "none".to_string()))));
     }
-    if !conn.fault(Fault::AcceptMalformed) {
+    // TODO(schemas): validate the older versions with `SchemaSet::embedded(version)` once it lands;
+    // until then only 2025-1 messages are checked against a schema set.
+    if !conn.fault(Fault::AcceptMalformed) && conn.version() == ProtocolVersion::V2025_1 {
         let violations = conn.schemas().validate(expected.name(), &json);
         if let Some(first) = violations.first() {
             return Err(bad(format!("invalid {}: {} at {}", expected.name(), first.message, first.instance_path)));
@@ -165,9 +202,9 @@ fn finish(conn: &Connector, result: Result<Reply, DspError>) -> Response {
         Ok(Reply::Empty) => StatusCode::OK.into_response(),
         Ok(Reply::Created(message)) => {
             let status = if conn.fault(Fault::CreatedAs200) { StatusCode::OK } else { StatusCode::CREATED };
-            json_reply(conn, status, shape_reply(conn, conn.codec().encode(&message)))
+            json_reply(conn, status, encode_shaped(conn, &message, |body| shape_reply(conn, body)))
         }
-        Ok(Reply::Ok(message)) => json_reply(conn, StatusCode::OK, shape_reply(conn, conn.codec().encode(&message))),
+        Ok(Reply::Ok(message)) => json_reply(conn, StatusCode::OK, encode_shaped(conn, &message, |body| shape_reply(conn, body))),
         Err(error) => error_reply(conn, error),
     }
 }
@@ -207,7 +244,7 @@ fn error_reply(conn: &Connector, error: DspError) -> Response {
     if conn.fault(Fault::PlainErrorBody) {
         return (status, error.reason).into_response();
     }
-    let mut body = error.body();
+    let mut body = error.body_in(conn.version());
     if conn.fault(Fault::WrongErrorType) {
         body["@type"] = Value::String("Error".to_string());
     }
@@ -249,20 +286,32 @@ fn check_caller(caller: &Caller, counter_party: Option<&str>, area: Area) -> Res
 // ---------------------------------------------------------------------------------------------
 // Metadata and catalog
 
-async fn version(State(conn): State<Connector>) -> Response {
+async fn version(conn: Connector, prefix: &str) -> Response {
     if conn.fault(Fault::NoVersionDocument) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let version = if conn.fault(Fault::WrongVersion) { "2024-1" } else { conn.config().version.as_str() };
+    // Newest first, as a reader that takes the first entry should get the best one. The
+    // processId form of 0.8 is not a version the spec names: it is listed as `0.8-processid`.
     let body = VersionResponse {
-        protocol_versions: vec![VersionEntry {
-            version: version.to_string(),
-            path: "/dsp".to_string(),
-            binding: "HTTPS".to_string(),
-            auth: Some(serde_json::json!({"protocol": "IDS DAPS", "version": "2", "profile": ["private_key_jwt"]})),
-            service_id: None,
-            identifier_type: None,
-        }],
+        protocol_versions: conn
+            .versions()
+            .into_iter()
+            .rev()
+            .map(|v| {
+                let name = if conn.fault(Fault::WrongVersion) && v == ProtocolVersion::V2025_1 { "2024-1" } else { v.as_str() };
+                VersionEntry {
+                    version: name.to_string(),
+                    path: match format!("{prefix}{}", super::app::version_suffix(v)) {
+                        empty if empty.is_empty() => "/".to_string(),
+                        path => path,
+                    },
+                    binding: "HTTPS".to_string(),
+                    auth: Some(serde_json::json!({"protocol": "IDS DAPS", "version": "2", "profile": ["private_key_jwt"]})),
+                    service_id: None,
+                    identifier_type: None,
+                }
+            })
+            .collect(),
     };
     axum::Json(body).into_response()
 }
@@ -270,12 +319,8 @@ async fn version(State(conn): State<Connector>) -> Response {
 /// Builds the catalog this connector offers, honouring a filter of dataset ids or properties.
 pub fn build_catalog(conn: &Connector, filter: &[Value]) -> Catalog {
     let store = conn.store();
-    let service = DataService {
-        id: format!("{}#dsp", conn.config().dsp_public_url),
-        kind: "DataService".to_string(),
-        endpoint_url: conn.config().dsp_public_url.clone(),
-        extra: Default::default(),
-    };
+    let dsp_url = conn.dsp_url(conn.version());
+    let service = DataService { id: format!("{dsp_url}#dsp"), kind: "DataService".to_string(), endpoint_url: dsp_url, extra: Default::default() };
     let mut datasets = Vec::new();
     if !conn.fault(Fault::EmptyCatalog) {
         // The fault applies filters but falls back to the whole catalog when they match nothing.
@@ -285,7 +330,11 @@ pub fn build_catalog(conn: &Connector, filter: &[Value]) -> Catalog {
             if apply && !filter.iter().any(|f| matches_filter(asset, f)) {
                 continue;
             }
-            let offers = if conn.fault(Fault::NoOffers) { Vec::new() } else { store.offers_for(&asset.id) };
+            let mut offers = if conn.fault(Fault::NoOffers) { Vec::new() } else { store.offers_for(&asset.id) };
+            // The versions before 2025-1 require an offer to name its assigner.
+            if conn.version() != ProtocolVersion::V2025_1 {
+                offers.iter_mut().filter(|o| o.assigner.is_none()).for_each(|o| o.assigner = Some(conn.participant_id().to_string()));
+            }
             if offers.is_empty() && !conn.fault(Fault::NoOffers) {
                 continue;
             }
@@ -362,7 +411,7 @@ fn catalog_page(uri: &axum::http::Uri) -> (usize, usize) {
 fn page_catalog(conn: &Connector, catalog: &mut Catalog, (offset, limit): (usize, usize)) -> Vec<String> {
     let total = catalog.dataset.len();
     catalog.dataset = std::mem::take(&mut catalog.dataset).into_iter().skip(offset).take(limit).collect();
-    let base = format!("{}{}", conn.config().dsp_public_url.trim_end_matches('/'), binding::CATALOG_REQUEST);
+    let base = format!("{}{}", conn.dsp_url(conn.version()), binding::CATALOG_REQUEST);
     let mut links = Vec::new();
     if offset.saturating_add(limit) < total {
         let next = if conn.fault(Fault::BrokenCatalogNextLink) { format!("{base}/no-such-page") } else { base.clone() };
@@ -424,7 +473,11 @@ async fn with_dataset_context(conn: &Connector, response: Response) -> Response 
         return Response::from_parts(parts, axum::body::Body::from(bytes));
     }
     if let Some(object) = value.as_object_mut() {
-        object.insert("@context".to_string(), serde_json::json!([codec::CONTEXT_2025_1]));
+        let context = match conn.version() {
+            ProtocolVersion::V2025_1 => serde_json::json!([codec::CONTEXT_2025_1]),
+            other => Value::String(vocabulary::dialect(other).context.to_string()),
+        };
+        object.insert("@context".to_string(), context);
     }
     let mut response = Response::from_parts(parts, axum::body::Body::from(value.to_string()));
     response.headers_mut().remove(header::CONTENT_LENGTH);
@@ -448,7 +501,9 @@ async fn negotiation_initial_request(State(conn): State<Connector>, headers: Hea
         let (caller, message) = incoming(&conn, &headers, &body, MessageKind::ContractRequestMessage, Area::Negotiation).await?;
         let DspMessage::ContractRequest(request) = message else { unreachable!("decoded by kind") };
         let bad = |reason: String| DspError::bad_request(reason).pids(Some(request.consumer_pid.clone()), request.provider_pid.clone());
-        if request.provider_pid.is_some() {
+        // In the processId form the one id reads as both pids: the consumer's is all there is.
+        let one_id = conn.version() == ProtocolVersion::V0_8ProcessId && request.provider_pid.as_ref().map(ProviderPid::as_str) == Some(request.consumer_pid.as_str());
+        if request.provider_pid.is_some() && !one_id {
             return Err(bad("an initial contract request carries no providerPid".to_string()));
         }
         let callback = request.callback_address.clone().ok_or_else(|| bad("an initial contract request needs a callbackAddress".to_string()))?;
@@ -460,10 +515,11 @@ async fn negotiation_initial_request(State(conn): State<Connector>, headers: Hea
             }
             Err(reason) => return Err(bad(reason)),
         };
-        let provider_pid = ProviderPid::generate();
+        let provider_pid = provider_pid_for(&conn, request.consumer_pid.as_str());
         let negotiation = Negotiation {
             id: provider_pid.0.clone(),
             side: Side::Provider,
+            version: conn.version(),
             consumer_pid: request.consumer_pid.clone(),
             provider_pid: Some(provider_pid.clone()),
             state: NegotiationState::Requested,
@@ -483,6 +539,15 @@ async fn negotiation_initial_request(State(conn): State<Connector>, headers: Hea
     }
     .await;
     finish(&conn, result)
+}
+
+/// The pid a provider gives a new process: its own, except in the `processId` form of 0.8, where
+/// one id names the process on both sides and the provider adopts the consumer's.
+fn provider_pid_for(conn: &Connector, consumer_pid: &str) -> ProviderPid {
+    match conn.version() {
+        ProtocolVersion::V0_8ProcessId if !consumer_pid.is_empty() => ProviderPid(consumer_pid.to_string()),
+        _ => ProviderPid::generate(),
+    }
 }
 
 /// Checks that an offer in a request is one this provider made: a known offer id for an
@@ -512,14 +577,16 @@ async fn negotiation_initial_offer(State(conn): State<Connector>, headers: Heade
         let (caller, message) = incoming(&conn, &headers, &body, MessageKind::ContractOfferMessage, Area::Negotiation).await?;
         let DspMessage::ContractOffer(offer) = message else { unreachable!("decoded by kind") };
         let bad = |reason: &str| DspError::bad_request(reason).pids(offer.consumer_pid.clone(), Some(offer.provider_pid.clone()));
-        if offer.consumer_pid.is_some() {
+        let one_id = conn.version() == ProtocolVersion::V0_8ProcessId && offer.consumer_pid.as_ref().map(ConsumerPid::as_str) == Some(offer.provider_pid.as_str());
+        if offer.consumer_pid.is_some() && !one_id {
             return Err(bad("an initial contract offer carries no consumerPid"));
         }
         let callback = offer.callback_address.clone().ok_or_else(|| bad("an initial contract offer needs a callbackAddress"))?;
-        let consumer_pid = ConsumerPid::generate();
+        let consumer_pid = if one_id { ConsumerPid(offer.provider_pid.0.clone()) } else { ConsumerPid::generate() };
         let negotiation = Negotiation {
             id: consumer_pid.0.clone(),
             side: Side::Consumer,
+            version: conn.version(),
             consumer_pid: consumer_pid.clone(),
             provider_pid: Some(offer.provider_pid.clone()),
             state: NegotiationState::Offered,
@@ -715,7 +782,7 @@ async fn negotiation_counter_offer(State(conn): State<Connector>, headers: Heade
 async fn negotiation_event(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
     // ACCEPTED goes to the provider, FINALIZED to the consumer; which one arrived is only known
     // from the body, so the side is picked from the event before the message is applied.
-    let event = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("eventType").and_then(Value::as_str).map(str::to_string));
+    let event = serde_json::from_slice::<Value>(&body).ok().and_then(|v| in_current_form(&conn, &v).get("eventType").and_then(Value::as_str).map(str::to_string));
     let receiver = match event.as_deref() {
         Some("ACCEPTED") => Receiver::Provider,
         Some("FINALIZED") => Receiver::Consumer,
@@ -783,10 +850,11 @@ async fn transfer_request(State(conn): State<Connector>, headers: HeaderMap, bod
                 None => return Err(bad(format!("unknown agreement {}", request.agreement_id))),
             }
         };
-        let provider_pid = ProviderPid::generate();
+        let provider_pid = provider_pid_for(&conn, request.consumer_pid.as_str());
         let transfer = Transfer {
             id: provider_pid.0.clone(),
             side: Side::Provider,
+            version: conn.version(),
             consumer_pid: request.consumer_pid.clone(),
             provider_pid: Some(provider_pid.clone()),
             state: TransferState::Requested,
@@ -916,8 +984,8 @@ async fn resend_start(conn: &Connector, id: &str) -> Result<(), String> {
         consumer_pid: t.consumer_pid.clone(),
         data_address,
     });
-    let body = conn.codec().encode(&message);
-    conn.send(&t.counter_party_address, &binding::transfer_start(t.consumer_pid.as_str()), t.counter_party_id.as_deref(), &body).await.map(|_| ())
+    let body = codec_for(t.version).encode(&message);
+    conn.at(t.version).send(&t.counter_party_address, &binding::transfer_start(t.consumer_pid.as_str()), t.counter_party_id.as_deref(), &body).await.map(|_| ())
 }
 
 fn forced_transfer_target(input: TransferInput) -> TransferState {

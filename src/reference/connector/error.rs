@@ -66,9 +66,14 @@ impl DspError {
         self
     }
 
-    /// The protocol error body. Both pids are required by the 2025-1 schemas for negotiation
-    /// and transfer errors, so an unknown one is sent as an empty string rather than left out.
+    /// The protocol error body in DSP 2025-1.
     pub fn body(&self) -> Value {
+        self.body_in(ProtocolVersion::V2025_1)
+    }
+
+    /// The protocol error body as `version` writes it. Both pids are required by the 2025-1 schemas for negotiation
+    /// and transfer errors, so an unknown one is sent as an empty string rather than left out.
+    pub fn body_in(&self, version: ProtocolVersion) -> Value {
         let body = ErrorBody {
             provider_pid: Some(self.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new()))),
             consumer_pid: Some(self.consumer_pid.clone().unwrap_or_else(|| ConsumerPid(String::new()))),
@@ -80,7 +85,7 @@ impl DspError {
             Area::Negotiation => DspMessage::ContractNegotiationError(body),
             Area::Transfer => DspMessage::TransferError(body),
         };
-        codec_for(ProtocolVersion::V2025_1).encode(&message)
+        codec_for(version).encode(&message)
     }
 }
 

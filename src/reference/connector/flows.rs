@@ -25,6 +25,7 @@ pub fn move_negotiation(conn: &Connector, id: &str, input: NegotiationInput) -> 
 #[derive(Debug, Clone)]
 pub struct NegotiationRef {
     pub side: Side,
+    pub version: ProtocolVersion,
     pub consumer_pid: ConsumerPid,
     pub provider_pid: ProviderPid,
     pub address: String,
@@ -35,6 +36,7 @@ impl NegotiationRef {
     fn of(n: &super::store::Negotiation) -> NegotiationRef {
         NegotiationRef {
             side: n.side,
+            version: n.version,
             consumer_pid: n.consumer_pid.clone(),
             provider_pid: n.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),
             address: n.counter_party_address.clone(),
@@ -84,13 +86,20 @@ async fn guard_negotiation(conn: &Connector, id: &str, n: &NegotiationRef, outco
     outcome
 }
 
+/// Sends a message of a negotiation in the version the negotiation was made in.
 async fn send_negotiation(conn: &Connector, n: &NegotiationRef, path: String, message: DspMessage) -> Result<(), String> {
-    let body = conn.codec().encode(&message);
-    match conn.send(&n.address, &path, n.counter_party_id.as_deref(), &body).await {
+    let body = codec_for(n.version).encode(&message);
+    match conn.at(n.version).send(&n.address, &path, n.counter_party_id.as_deref(), &body).await {
         Ok((status, _)) if status.is_success() => Ok(()),
         Ok((status, reply)) => Err(format!("{} answered {} with {}", n.address, status, reply.map(|v| v.to_string()).unwrap_or_default())),
         Err(e) => Err(e),
     }
+}
+
+/// The callback address the versions before 2025-1 require on agreement and offer messages
+/// (2025-1 leaves it out of a message that is not the first).
+fn older_callback(conn: &Connector, version: ProtocolVersion) -> Option<String> {
+    (version != ProtocolVersion::V2025_1).then(|| conn.dsp_url(version))
 }
 
 /// Provider: agrees to the offer on the table and sends the agreement.
@@ -135,7 +144,7 @@ pub async fn agree(conn: &Connector, id: &str) -> Result<(), String> {
         provider_pid: n.provider_pid.clone(),
         consumer_pid: n.consumer_pid.clone(),
         agreement,
-        callback_address: None,
+        callback_address: older_callback(conn, n.version),
     });
     let path = binding::negotiation_agreement(n.their_pid());
     guard_negotiation(conn, id, &n, send_negotiation(conn, &n, path, message).await).await
@@ -156,11 +165,14 @@ pub async fn counter_offer(conn: &Connector, id: &str, offer: Option<Policy>) ->
     if offer.target.is_none() {
         offer.target = conn.store().negotiations.get(id).and_then(|x| x.asset_id.clone());
     }
+    if n.version != ProtocolVersion::V2025_1 && offer.assigner.is_none() {
+        offer.assigner = Some(conn.participant_id().to_string());
+    }
     let message = DspMessage::ContractOffer(ContractOfferMessage {
         provider_pid: n.provider_pid.clone(),
         consumer_pid: Some(n.consumer_pid.clone()),
         offer,
-        callback_address: None,
+        callback_address: older_callback(conn, n.version),
     });
     guard_negotiation(conn, id, &n, send_negotiation(conn, &n, binding::negotiation_offers(n.their_pid()), message).await).await
 }
@@ -305,6 +317,7 @@ pub fn record_consumer_agreement(conn: &Connector, id: &str) {
 #[derive(Debug, Clone)]
 pub struct TransferRef {
     pub side: Side,
+    pub version: ProtocolVersion,
     pub consumer_pid: ConsumerPid,
     pub provider_pid: ProviderPid,
     pub address: String,
@@ -318,6 +331,7 @@ impl TransferRef {
     fn of(t: &super::store::Transfer) -> TransferRef {
         TransferRef {
             side: t.side,
+            version: t.version,
             consumer_pid: t.consumer_pid.clone(),
             provider_pid: t.provider_pid.clone().unwrap_or_else(|| ProviderPid(String::new())),
             address: t.counter_party_address.clone(),
@@ -400,9 +414,10 @@ async fn fail_transfer(conn: &Connector, id: &str, t: &TransferRef, detail: Stri
     }
 }
 
+/// Sends a message of a transfer in the version the transfer was requested in.
 async fn send_transfer(conn: &Connector, t: &TransferRef, path: String, message: DspMessage) -> Result<(), String> {
-    let body = conn.codec().encode(&message);
-    match conn.send(&t.address, &path, t.counter_party_id.as_deref(), &body).await {
+    let body = codec_for(t.version).encode(&message);
+    match conn.at(t.version).send(&t.address, &path, t.counter_party_id.as_deref(), &body).await {
         Ok((status, _)) if status.is_success() => Ok(()),
         Ok((status, reply)) => Err(format!("{} answered {} with {}", t.address, status, reply.map(|v| v.to_string()).unwrap_or_default())),
         Err(e) => Err(e),

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::app::Connector;
+use super::app::{Chosen, Connector};
 use super::faults::Fault;
 use super::flows;
 use super::store::{now_millis, strip_prefixes, Asset, Automation, ContractDefinition, Negotiation, PolicyDefinition, Side, Transfer};
@@ -293,6 +293,7 @@ async fn catalog_request(State(conn): State<Connector>, headers: HeaderMap, byte
     let b = body(&bytes)?;
     let address = required(&b, "counterPartyAddress")?;
     let counter_party = text(&b, "counterPartyId");
+    let chosen = speak_with(&conn, &address, text(&b, "protocol").as_deref()).await?;
     let filter = b.get("querySpec").and_then(|q| q.get("filterExpression")).cloned().and_then(|f| f.as_array().cloned());
     // The QuerySpec's page becomes the page asked of the provider, in the `?offset=&limit=` form
     // of the reference provider's own links (a provider that pages otherwise ignores it); with
@@ -303,8 +304,113 @@ async fn catalog_request(State(conn): State<Connector>, headers: HeaderMap, byte
     let limit = number("limit").unwrap_or(super::dsp::MAX_CATALOG_PAGE_SIZE as u64).max(1);
     let path = format!("{}?offset={offset}&limit={limit}", binding::CATALOG_REQUEST);
     let message = DspMessage::CatalogRequest(CatalogRequestMessage { filter });
-    let reply = conn.send(&address, &path, counter_party.as_deref(), &conn.codec().encode(&message)).await;
-    relay(reply)
+    let speaker = conn.at(chosen.version);
+    let reply = speaker.send(&chosen.base, &path, counter_party.as_deref(), &speaker.codec().encode(&message)).await;
+    relay(reply.map(|(status, json)| (status, json.map(|j| as_current(chosen.version, &j)))))
+}
+
+/// A counterparty's reply in the 2025-1 compact form, whatever version it was written in, so a
+/// management client sees one shape of catalog and dataset.
+fn as_current(version: ProtocolVersion, body: &Value) -> Value {
+    match version {
+        ProtocolVersion::V2025_1 => body.clone(),
+        other => vocabulary::to_current(vocabulary::dialect(other), body),
+    }
+}
+
+/// The version a management request's `protocol` names, when it names one: EDC's
+/// `dataspace-protocol-http:2025-1` and `:2024/1`, and this connector's `:0.8` and
+/// `:0.8-processid`. The bare `dataspace-protocol-http` names the protocol, not a version (EDC
+/// clients send it by default), so it forces nothing.
+pub fn forced_version(protocol: &str) -> Option<ProtocolVersion> {
+    let (_, version) = protocol.split_once(':')?;
+    version.parse().ok()
+}
+
+/// Where the version document of the counterparty at `address` may be, with the base its paths
+/// are relative to: below the DSP base it was given (where EDC serves it, and where a proxy that
+/// maps that base to its own root passes it on), then at the root of the host (DSP 2025-1).
+fn version_document_urls(address: &str) -> Vec<(String, String)> {
+    let base = address.trim_end_matches('/').to_string();
+    let mut urls = vec![(base.clone(), format!("{base}{}", binding::WELL_KNOWN_VERSION))];
+    if let Ok(url) = reqwest::Url::parse(address) {
+        let root = url.origin().ascii_serialization();
+        if root != base {
+            urls.push((root.clone(), format!("{root}{}", binding::WELL_KNOWN_VERSION)));
+        }
+    }
+    urls
+}
+
+/// Reads a version document's entries, the `0.8-processid` entry this connector lists included
+/// (`discovery::read_offer` keeps it aside as a version the spec does not name).
+fn offer_of(document: &Value) -> Option<discovery::Offer> {
+    let mut offer = discovery::read_offer(document).ok()?;
+    let entries = document.get("protocolVersions").and_then(Value::as_array).cloned().unwrap_or_default();
+    for entry in entries {
+        if entry.get("version").and_then(Value::as_str) == Some(ProtocolVersion::V0_8ProcessId.as_str()) {
+            let path = entry.get("path").and_then(Value::as_str).unwrap_or("/").to_string();
+            offer.known.push(discovery::Offered { version: ProtocolVersion::V0_8ProcessId, path });
+            offer.unknown.retain(|u| u != ProtocolVersion::V0_8ProcessId.as_str());
+        }
+    }
+    Some(offer)
+}
+
+/// The version this consumer speaks with the counterparty at `address`, and that version's DSP
+/// base there: chosen once per counterparty (and forced version) from its version document, the
+/// newest version both sides speak; without a document, DSP 0.8 at `address`.
+async fn speak_with(conn: &Connector, address: &str, protocol: Option<&str>) -> Result<Chosen, ApiError> {
+    let own = conn.versions();
+    let forced = protocol.and_then(forced_version);
+    if let Some(forced) = forced.filter(|f| !own.contains(f)) {
+        return Err(bad(format!("this connector does not speak DSP {forced} (it speaks {})", names(&own))));
+    }
+    let key = format!("{address}#{}", forced.map(ProtocolVersion::as_str).unwrap_or(""));
+    if let Some(chosen) = conn.chosen_for(&key) {
+        return Ok(chosen);
+    }
+    let mut found = None;
+    for (root, url) in version_document_urls(address) {
+        let reply = conn.http().get(&url).timeout(std::time::Duration::from_secs(5)).send().await;
+        let Ok(reply) = reply else { continue };
+        if !reply.status().is_success() {
+            continue;
+        }
+        if let Some(offer) = reply.json::<Value>().await.ok().as_ref().and_then(offer_of) {
+            found = Some((root, offer));
+            break;
+        }
+    }
+    let chosen = match found {
+        Some((root, offer)) => {
+            let offered: Vec<String> = offer.known.iter().map(|o| o.version.to_string()).chain(offer.unknown.iter().cloned()).collect();
+            let common = discovery::Offer { known: offer.known.into_iter().filter(|o| own.contains(&o.version)).collect(), unknown: Vec::new() };
+            let refuse = |why: String| ApiError(StatusCode::BAD_GATEWAY, why, "NoCommonVersion");
+            let offered_text = if offered.is_empty() { "nothing".to_string() } else { offered.join(", ") };
+            match discovery::choose(Some(&common), forced) {
+                Ok(o) => Chosen { version: o.version, base: binding::join(&root, &o.path).trim_end_matches('/').to_string() },
+                Err(discovery::DiscoveryError::ForcedNotOffered { forced, .. }) => {
+                    return Err(refuse(format!("{address} does not offer DSP {forced} (it offers {offered_text})")))
+                }
+                Err(_) => return Err(refuse(format!("no DSP version in common with {address}: it offers {offered_text}, this connector speaks {}", names(&own)))),
+            }
+        }
+        None => {
+            // DSP 0.8 has no version document; of its two forms the older, processId one is
+            // what a connector without a document most likely speaks (Tractus-X EDC 0.4).
+            let version = forced
+                .or_else(|| [ProtocolVersion::V0_8ProcessId, ProtocolVersion::V0_8].into_iter().find(|v| own.contains(v)))
+                .ok_or_else(|| ApiError(StatusCode::BAD_GATEWAY, format!("{address} serves no version document, so it speaks DSP 0.8, which this connector does not (it speaks {})", names(&own)), "NoCommonVersion"))?;
+            Chosen { version, base: address.trim_end_matches('/').to_string() }
+        }
+    };
+    conn.remember_choice(&key, chosen.clone());
+    Ok(chosen)
+}
+
+fn names(versions: &[ProtocolVersion]) -> String {
+    versions.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 async fn dataset_request(State(conn): State<Connector>, headers: HeaderMap, bytes: axum::body::Bytes) -> ApiResult {
@@ -313,7 +419,9 @@ async fn dataset_request(State(conn): State<Connector>, headers: HeaderMap, byte
     let address = required(&b, "counterPartyAddress")?;
     let id = required(&b, "@id")?;
     let counter_party = text(&b, "counterPartyId");
-    relay(Ok(fetch_dataset(&conn, &address, &id, counter_party.as_deref()).await?))
+    let chosen = speak_with(&conn, &address, text(&b, "protocol").as_deref()).await?;
+    let (status, json) = fetch_dataset(&conn, &chosen.base, &id, counter_party.as_deref()).await?;
+    relay(Ok((status, json.map(|j| as_current(chosen.version, &j)))))
 }
 
 /// Asks a provider for one dataset over DSP (`GET /catalog/datasets/{id}`), with a DAT.
@@ -374,7 +482,7 @@ fn relay(reply: Result<(StatusCode, Option<Value>), String>) -> ApiResult {
 fn negotiation_json(n: &Negotiation, agreement_id: Option<&str>) -> Value {
     let mut o = Map::new();
     o.insert("type".into(), json!(n.side.as_str()));
-    o.insert("protocol".into(), json!(ProtocolVersion::V2025_1.edc_protocol()));
+    o.insert("protocol".into(), json!(n.version.edc_protocol()));
     o.insert("state".into(), json!(n.state.as_str()));
     o.insert("counterPartyAddress".into(), json!(n.counter_party_address));
     if let Some(id) = &n.counter_party_id {
@@ -411,7 +519,11 @@ fn agreement_of(conn: &Connector, negotiation_id: &str) -> Option<String> {
 /// already learnt from it is kept.
 fn initial_reply(outcome: Result<(StatusCode, Option<Value>), String>) -> Result<Option<ProviderPid>, String> {
     match outcome {
-        Ok((status, Some(reply))) if status.is_success() => Ok(reply.get("providerPid").and_then(Value::as_str).map(ProviderPid::from)),
+        // The older dialects prefix the term, and the processId form names the process once.
+        Ok((status, Some(reply))) if status.is_success() => Ok(["providerPid", "dspace:providerPid", "dspace:processId"]
+            .iter()
+            .find_map(|key| reply.get(*key).and_then(Value::as_str))
+            .map(ProviderPid::from)),
         Ok((status, reply)) => Err(format!("the provider answered {status}: {}", reply.map(|r| r.to_string()).unwrap_or_default())),
         Err(e) => Err(e),
     }
@@ -430,16 +542,23 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
     // Beyond EDC: `"automation": "manual"` makes this consumer wait for the `verify` step
     // instead of verifying an agreement on its own, so a suite can probe it while AGREED.
     let automation = if text(&b, super::store::AUTOMATION_PROPERTY).as_deref() == Some("manual") { Automation::Manual } else { Automation::Auto };
+    let chosen = speak_with(&conn, &address, text(&b, "protocol").as_deref()).await?;
     let mut offer = super::store::policy_from_definition(&policy);
     if offer.permission.is_empty() && offer.prohibition.is_empty() && offer.obligation.is_empty() {
-        offer = offer_from_dataset(&conn, &address, &target, &offer_id, counter_party_id.as_deref()).await?;
+        offer = offer_from_dataset(&conn, &chosen.base, &target, &offer_id, counter_party_id.as_deref()).await?;
     }
     offer.id = offer_id;
     offer.target = Some(target.clone());
+    // The versions before 2025-1 require an offer to name its assigner: the provider.
+    if chosen.version != ProtocolVersion::V2025_1 && offer.assigner.is_none() {
+        offer.assigner = counter_party_id.clone().or_else(|| text(&policy, "assigner"));
+    }
+    let address = chosen.base.clone();
     let consumer_pid = ConsumerPid::generate();
     let negotiation = Negotiation {
         id: consumer_pid.0.clone(),
         side: Side::Consumer,
+        version: chosen.version,
         consumer_pid: consumer_pid.clone(),
         provider_pid: None,
         state: NegotiationState::Requested,
@@ -457,10 +576,10 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
         consumer_pid: consumer_pid.clone(),
         provider_pid: None,
         offer,
-        callback_address: Some(conn.config().dsp_public_url.clone()),
+        callback_address: Some(conn.dsp_url(chosen.version)),
     });
     let id = consumer_pid.0.clone();
-    let task_conn = conn.clone();
+    let task_conn = conn.at(chosen.version);
     tokio::spawn(async move {
         let body = task_conn.codec().encode(&message);
         let outcome = initial_reply(task_conn.send(&address, binding::NEGOTIATION_REQUEST, counter_party_id.as_deref(), &body).await);
@@ -566,7 +685,7 @@ async fn get_agreement(State(conn): State<Connector>, headers: HeaderMap, Path(i
 fn transfer_json(t: &Transfer) -> Value {
     let mut o = Map::new();
     o.insert("type".into(), json!(t.side.as_str()));
-    o.insert("protocol".into(), json!(ProtocolVersion::V2025_1.edc_protocol()));
+    o.insert("protocol".into(), json!(t.version.edc_protocol()));
     o.insert("state".into(), json!(t.state.as_str()));
     o.insert("contractId".into(), json!(t.agreement_id));
     o.insert("transferType".into(), json!(t.transfer_type));
@@ -616,6 +735,8 @@ async fn initiate_transfer(State(conn): State<Connector>, headers: HeaderMap, by
     let b = body(&bytes)?;
     let address = required(&b, "counterPartyAddress")?;
     let agreement_id = required(&b, "contractId")?;
+    let chosen = speak_with(&conn, &address, text(&b, "protocol").as_deref()).await?;
+    let address = chosen.base.clone();
     let transfer_type = required(&b, "transferType")?;
     let destination = match b.get("dataDestination") {
         Some(d) if transfer_type.ends_with("PUSH") => Some(destination_address(d)?),
@@ -633,6 +754,7 @@ async fn initiate_transfer(State(conn): State<Connector>, headers: HeaderMap, by
     let transfer = Transfer {
         id: consumer_pid.0.clone(),
         side: Side::Consumer,
+        version: chosen.version,
         consumer_pid: consumer_pid.clone(),
         provider_pid: None,
         state: TransferState::Requested,
@@ -653,10 +775,10 @@ async fn initiate_transfer(State(conn): State<Connector>, headers: HeaderMap, by
         agreement_id: AgreementId(agreement_id),
         format: transfer_type,
         data_address: destination,
-        callback_address: conn.config().dsp_public_url.clone(),
+        callback_address: conn.dsp_url(chosen.version),
     });
     let id = consumer_pid.0.clone();
-    let task_conn = conn.clone();
+    let task_conn = conn.at(chosen.version);
     tokio::spawn(async move {
         let body = task_conn.codec().encode(&message);
         let outcome = initial_reply(task_conn.send(&address, binding::TRANSFER_REQUEST, counter_party_id.as_deref(), &body).await);

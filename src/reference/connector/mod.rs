@@ -10,7 +10,7 @@ mod flows;
 mod management;
 mod store;
 
-pub use app::{participant_of, Connector, ConnectorConfig, ALL_CONNECTORS_AUDIENCE};
+pub use app::{all_versions, participant_of, version_suffix, Chosen, Connector, ConnectorConfig, ALL_CONNECTORS_AUDIENCE};
 pub use dsp::TRANSFER_TYPES;
 pub use error::{Area, DspError};
 pub use faults::{Fault, Faults};

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::protocol::{AgreementId, ConsumerPid, DataAddress, NegotiationState, Policy, ProviderPid, TransferState};
+use crate::protocol::{AgreementId, ConsumerPid, DataAddress, NegotiationState, Policy, ProtocolVersion, ProviderPid, TransferState};
 
 /// How a provider handles negotiations and transfers of an asset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,9 @@ pub struct Negotiation {
     /// The local id: this side's own pid.
     pub id: String,
     pub side: Side,
+    /// The DSP version the negotiation was made in: every later message of it is written in
+    /// that version and sent to that version's path.
+    pub version: ProtocolVersion,
     pub consumer_pid: ConsumerPid,
     pub provider_pid: Option<ProviderPid>,
     pub state: NegotiationState,
@@ -125,6 +128,8 @@ pub struct Agreement {
 pub struct Transfer {
     pub id: String,
     pub side: Side,
+    /// The DSP version the transfer was requested in, as for [`Negotiation::version`].
+    pub version: ProtocolVersion,
     pub consumer_pid: ConsumerPid,
     pub provider_pid: Option<ProviderPid>,
     pub state: TransferState,
