@@ -204,93 +204,126 @@ pub struct Outcome {
     pub not_in_version: Vec<NotInVersion>,
 }
 
-/// Runs `plan` against a fresh embedded data space set up by `options`, whose reference
-/// connectors serve every DSP version at once (2025-1 at `<root>/dsp`, the others below it):
-/// the suites run in each version the plan names (every version by default), all at once, each
-/// with connectors under test of that version at that version's DSP base. The carbon-emissions
-/// scenario runs once, in 2025-1, through recording proxies.
+/// Runs `plan` against fresh embedded data spaces set up by `options`, one per DSP version the
+/// plan names (every version by default), all at once: for each version V the reference
+/// connectors serve V only, and the connectors under test speak V at V's DSP base (2025-1 at
+/// `<root>/dsp`, the others below it). The carbon-emissions scenario runs in the 2025-1 one.
 pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
     let versions = if plan.versions.is_empty() { EMBEDDED_VERSIONS.to_vec() } else { plan.versions.clone() };
     let plan = RunPlan { scenario: plan.scenario && versions.contains(&ProtocolVersion::V2025_1), ..plan.clone() };
     let mut framing = Framing::start(events, &plan, &versions)?;
-    let recorder = Recorder::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
+    let runs: Vec<_> = versions.iter().map(|v| embedded_version(options.clone(), *v, &plan, schemas, tx.clone())).collect();
+    drop(tx);
+    let all = futures::future::join_all(runs);
+    tokio::pin!(all);
+    let mut inner = framing.inner();
+    let results = loop {
+        tokio::select! {
+            results = &mut all => break results,
+            Some(event) = rx.recv() => inner(event),
+        }
+    };
+    while let Ok(event) = rx.try_recv() {
+        inner(event);
+    }
+    drop(inner);
+    framing.finish();
+    let mut scenario = Vec::new();
+    let mut suites = VersionCases::default();
+    let mut secrets = Vec::new();
+    let mut dsp_url = String::new();
+    for result in results {
+        let run = result?;
+        scenario.extend(run.scenario);
+        suites.extend(run.suites);
+        secrets.extend(run.secrets);
+        if dsp_url.is_empty() || run.version == ProtocolVersion::V2025_1 {
+            dsp_url = run.dsp_url;
+        }
+    }
+    let names: Vec<&str> = versions.iter().map(|v| v.as_str()).collect();
+    let target = TargetInfo { name: "reference (embedded)".to_string(), management: "reference".to_string(), dsp_url, dsp_version: names.join(",") };
+    let mut cases = scenario;
+    cases.extend(suites.cases);
+    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets, preflight: None, not_in_version: suites.not_in_version })
+}
+
+/// What one version's embedded data space ran.
+struct EmbeddedVersionRun {
+    version: ProtocolVersion,
+    scenario: Vec<CaseReport>,
+    suites: VersionCases,
+    secrets: Vec<String>,
+    dsp_url: String,
+}
+
+/// One embedded data space whose connectors speak `version`, with the suites of `plan` run
+/// against it (and the scenario, when the plan has it), events sent to `tx`.
+async fn embedded_version(
+    options: EmbeddedOptions,
+    version: ProtocolVersion,
+    plan: &RunPlan,
+    schemas: &SchemaSet,
+    tx: tokio::sync::mpsc::UnboundedSender<RunEvent>,
+) -> Result<EmbeddedVersionRun, SessionError> {
+    let mut events = move |event: RunEvent| {
+        let _ = tx.send(event);
+    };
+    // A data space of its own per version: the cases of one version cannot see the assets
+    // and processes of another (a catalog paged while another version's setup adds to it
+    // would list a dataset twice).
+    let options = EmbeddedOptions { provider_versions: Some(vec![version]), consumer_versions: Some(vec![version]), ..options };
     let bound = embedded::bind(options).await?;
-    let (provider_proxy, to_provider) = RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone()).await?;
-    let (consumer_proxy, to_consumer) = RecordingProxy::start("provider", "consumer", &format!("{}/dsp", bound.consumer_url()), recorder.clone(), schemas.clone()).await?;
-    let consumer_proxy_url = consumer_proxy.clone();
-    let space = bound.start(Advertised { provider_dsp_url: Some(provider_proxy.clone()), consumer_dsp_url: Some(consumer_proxy) }).await?;
+    // The recording proxies serve the scenario (2025-1), whose messages they validate.
+    let with_scenario = plan.scenario && version == ProtocolVersion::V2025_1;
+    let recorder = Recorder::new();
+    let mut proxies = None;
+    let advertised = if with_scenario {
+        let (provider_proxy, to_provider) = RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone()).await?;
+        let (consumer_proxy, to_consumer) = RecordingProxy::start("provider", "consumer", &format!("{}/dsp", bound.consumer_url()), recorder.clone(), schemas.clone()).await?;
+        proxies = Some((provider_proxy.clone(), consumer_proxy.clone(), to_provider, to_consumer));
+        Advertised { provider_dsp_url: Some(provider_proxy), consumer_dsp_url: Some(consumer_proxy) }
+    } else {
+        Advertised::default()
+    };
+    let space = bound.start(advertised).await?;
     let secrets = space.info.secrets();
-    let mut cases = Vec::new();
-    if plan.scenario {
+    let mut scenario = Vec::new();
+    if let Some((provider_proxy, _, _, _)) = &proxies {
         let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
         config.provider_dsp_url = provider_proxy.clone();
         config.recorder = recorder.clone();
         config.schemas = schemas.clone();
         config.timeouts.step = plan.case_timeout;
-        cases.extend(scenario_until(config, &mut *framing.inner(), &plan.interrupt).await);
+        scenario = scenario_until(config, &mut events, &plan.interrupt).await;
     }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
-    let runs: Vec<_> = versions
-        .iter()
-        .map(|version| {
-            let mut config = embedded_config(&space, plan.run_options(schemas));
-            for (cut, proxy, direct) in [
-                (config.provider.as_mut(), &provider_proxy, &space.info.provider.dsp_url),
-                (config.consumer.as_mut(), &consumer_proxy_url, &space.info.consumer.dsp_url),
-            ] {
-                if let Some(cut) = cut {
-                    // The version's DSP face, below the 2025-1 base.
-                    cut.version = *version;
-                    cut.dsp_url = format!("{}{}", direct.trim_end_matches('/'), crate::reference::connector::version_suffix(*version));
-                    // The connectors hand out the proxies' addresses as their DSP base (in
-                    // catalog `Link`s, data services, callbacks); the harness talks to them
-                    // directly.
-                    cut.url_rewrites = crate::runtime::UrlRewrite::new([(proxy.trim_end_matches('/').to_string(), direct.trim_end_matches('/').to_string())]);
-                }
+    let mut config = embedded_config(&space, plan.run_options(schemas));
+    for cut in [config.provider.as_mut(), config.consumer.as_mut()].into_iter().flatten() {
+        // The version's DSP face, below the 2025-1 base.
+        cut.version = version;
+        cut.dsp_url = format!("{}{}", cut.dsp_url.trim_end_matches('/'), crate::reference::connector::version_suffix(version));
+    }
+    // The connectors hand out the proxies' addresses as their DSP base (in catalog `Link`s, data
+    // services, callbacks); the harness itself talks to them directly.
+    if let Some((provider_proxy, consumer_proxy, _, _)) = &proxies {
+        for (cut, proxy, direct) in [
+            (config.provider.as_mut(), provider_proxy, &space.info.provider.dsp_url),
+            (config.consumer.as_mut(), consumer_proxy, &space.info.consumer.dsp_url),
+        ] {
+            if let Some(cut) = cut {
+                cut.url_rewrites = crate::runtime::UrlRewrite::new([(proxy.trim_end_matches('/').to_string(), direct.trim_end_matches('/').to_string())]);
             }
-            let tx = tx.clone();
-            let plan = &plan;
-            async move {
-                let mut send = move |event: RunEvent| {
-                    let _ = tx.send(event);
-                };
-                suites(config, plan, &mut send).await
-            }
-        })
-        .collect();
-    drop(tx);
-    let all = futures::future::join_all(runs);
-    tokio::pin!(all);
-    let results = {
-        let mut inner = framing.inner();
-        let results = loop {
-            tokio::select! {
-                results = &mut all => break results,
-                Some(event) = rx.recv() => inner(event),
-            }
-        };
-        while let Ok(event) = rx.try_recv() {
-            inner(event);
         }
-        results
-    };
-    let names: Vec<&str> = versions.iter().map(|v| v.as_str()).collect();
-    let target = TargetInfo {
-        name: "reference (embedded)".to_string(),
-        management: "reference".to_string(),
-        dsp_url: space.info.provider.dsp_url.clone(),
-        dsp_version: names.join(","),
-    };
-    space.shutdown().await;
-    to_provider.stop().await;
-    to_consumer.stop().await;
-    framing.finish();
-    let mut suites_run = VersionCases::default();
-    for result in results {
-        suites_run.extend(result?);
     }
-    cases.extend(suites_run.cases);
-    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets, preflight: None, not_in_version: suites_run.not_in_version })
+    let suite_cases = suites(config, plan, &mut events).await;
+    let dsp_url = space.info.provider.dsp_url.clone();
+    space.shutdown().await;
+    if let Some((_, _, to_provider, to_consumer)) = proxies {
+        to_provider.stop().await;
+        to_consumer.stop().await;
+    }
+    Ok(EmbeddedVersionRun { version, scenario, suites: suite_cases?, secrets, dsp_url })
 }
 
 /// Runs `plan` against the reference data space in Docker containers started from `image`.

@@ -473,13 +473,24 @@ async fn serve(State(shared): State<Arc<Shared>>, endpoint: Endpoint, method: Me
     let version = shared.config.version;
     // Read by meaning, in the 2025-1 form the book and the checks use; the exchange keeps the
     // wire form.
-    let json: Option<Value> = serde_json::from_slice::<Value>(&body).ok().map(|j| wire::from_wire(version, &j));
+    let mut json: Option<Value> = serde_json::from_slice::<Value>(&body).ok().map(|j| wire::from_wire(version, &j));
+    // The processId form names the process once; read back it fills both pids, but an initial
+    // request names only the consumer's.
+    if wire::shares_process_id(version) && matches!(endpoint, Endpoint::NegotiationRequest | Endpoint::TransferRequest) {
+        if let Some(Value::Object(object)) = json.as_mut() {
+            object.remove("providerPid");
+        }
+    }
     let kind = json.as_ref().and_then(crate::schema::message_type).and_then(MessageKind::from_name);
     let token = match endpoint {
         Endpoint::Version | Endpoint::Data => CallerToken::NotNeeded,
         _ => authenticate(&shared, &headers).await,
     };
     let mut answer = match (&endpoint, &token) {
+        // DSP 0.8 in its first form has no version document: its connectors have none.
+        (Endpoint::Version, _) if version == ProtocolVersion::V0_8ProcessId => {
+            Answer { status: StatusCode::NOT_FOUND, body: None, refusal: Some("DSP 0.8 (processId form) has no version document".to_string()), provider_pid: None, bytes: None }
+        }
         (Endpoint::Version, _) => Answer::ok(Some(catalog::version_document(version)), None),
         (Endpoint::Data, _) => pull(&shared, &headers),
         (_, CallerToken::Refused(reason)) => {
