@@ -20,5 +20,6 @@ mod bug_exit;
 mod indie;
 mod support;
 mod versions;
+mod run_versions;
 mod architecture;
 mod deploy;
