@@ -314,6 +314,15 @@ pub struct CaseReport {
 pub const INTERRUPTED_REASON: &str = "interrupted";
 
 impl CaseReport {
+    /// The id as a reader tells the runs of one case apart: with its DSP version when it has one
+    /// (`dsp.cn.provider.001 @ 2024-1`).
+    pub fn label(&self) -> String {
+        match &self.dsp_version {
+            Some(version) => format!("{} @ {version}", self.id),
+            None => self.id.clone(),
+        }
+    }
+
     /// True when the case was not run, or cut short, because the run was interrupted.
     pub fn was_interrupted(&self) -> bool {
         self.verdict == Verdict::Skip && self.reason.as_deref().is_some_and(|r| r.starts_with(INTERRUPTED_REASON))

@@ -247,4 +247,19 @@ mod tests {
         let cases = all_cases().unwrap();
         assert!(!cases.is_empty());
     }
+
+    #[test]
+    fn a_case_says_which_versions_it_exists_in() {
+        let v = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(entry_versions(&None, &None), Ok(vec![]));
+        assert_eq!(entry_versions(&v(&["2025-1", "0.8"]), &None), Ok(vec![ProtocolVersion::V0_8, ProtocolVersion::V2025_1]));
+        assert_eq!(entry_versions(&None, &Some("0.8".into())), Ok(vec![ProtocolVersion::V0_8, ProtocolVersion::V2024_1, ProtocolVersion::V2025_1]));
+        assert!(entry_versions(&v(&["2031-7"]), &None).is_err());
+        assert!(entry_versions(&v(&[]), &None).is_err());
+        assert!(entry_versions(&v(&["2025-1"]), &Some("0.8".into())).is_err());
+        let cases = parse_suite("t.toml", &GOOD.replace("check = ", "versions = [\"2025-1\"]\ncheck = ")).expect("parses");
+        assert!(cases[0].exists_in(ProtocolVersion::V2025_1).is_ok());
+        assert!(cases[0].exists_in(ProtocolVersion::V2024_1).unwrap_err().contains("exists in DSP 2025-1 only"));
+    }
+
 }
