@@ -129,6 +129,7 @@ const OLDER_VERSION_GAPS: &[(&str, &str)] = &[
     ("wrong-consumer-pid", "the processId form names the process once, so a wrong consumerPid is the process's id"),
     ("wrong-pids-sent", "the processId form names the process once"),
     ("transfer-wrong-pids-sent", "the processId form names the process once"),
+    ("wrong-version", "the fault announces 2024-1: right in 2024-1, and the 0.8 case reads a document that still lists 0.8"),
 ];
 
 /// The same proof in the older versions: a check that holds a 2025-1 connector to a rule holds
