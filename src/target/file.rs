@@ -450,7 +450,9 @@ mod tests {
 
     #[test]
     fn bad_versions_urls_and_empty_static_auth_are_refused() {
-        assert!(matches!(parse(&MINIMAL.replace("[auth]", "version = \"0.8\"\n[auth]")), Err(TargetFileError::Invalid { .. })));
+        assert!(matches!(parse(&MINIMAL.replace("[auth]", "version = \"0.7\"\n[auth]")), Err(TargetFileError::Invalid { .. })));
+        assert_eq!(parse(&MINIMAL.replace("[auth]", "version = \"0.8\"\n[auth]")).unwrap().forced_version(), Some(crate::protocol::ProtocolVersion::V0_8));
+        assert_eq!(parse(MINIMAL).unwrap().forced_version(), None, "auto by default");
         assert!(matches!(parse(&MINIMAL.replace("http://localhost", "localhost")), Err(TargetFileError::Invalid { .. })));
         assert!(matches!(parse(&MINIMAL.replace("kind = \"none\"", "kind = \"static\"")), Err(TargetFileError::Invalid { .. })));
     }
