@@ -105,6 +105,11 @@ pub struct RunArgs {
     /// catalog, the management key, the data source), then exit; no case runs.
     #[arg(long, requires = "target")]
     pub check: bool,
+    /// The DSP versions to run the suites in (0.8-processid, 0.8, 2024-1, 2025-1), comma
+    /// separated: restricts the embedded run (default: all four), forces a target's version
+    /// (default: its `[dsp] version`).
+    #[arg(long = "dsp-version", value_name = "V[,V...]", value_delimiter = ',')]
+    pub dsp_version: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -46,6 +46,12 @@ fn plan(args: &RunArgs) -> Result<RunPlan, CliError> {
         matrix: !filtered && !args.scenario_only && !args.suites_only && !args.no_matrix,
         filter,
         interrupt: Interrupt::new(),
+        versions: args
+            .dsp_version
+            .iter()
+            .map(|name| name.trim().parse::<crate::protocol::ProtocolVersion>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CliError { code: exit::USAGE, message: format!("--dsp-version: {e}; expected 0.8-processid, 0.8, 2024-1 or 2025-1") })?,
     })
 }
 
@@ -103,7 +109,7 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         }
     };
     let finished = chrono::Utc::now();
-    let report = Report::new(
+    let mut report = Report::new(
         RunInfo {
             id: uuid::Uuid::new_v4().to_string(),
             command: "run".to_string(),
@@ -119,6 +125,7 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
 )
     .with_preflight(outcome.preflight)
     .with_matrix(outcome.matrix);
+    report.summary.not_in_version = outcome.not_in_version;
     let code = finish(&report, &report_dir, outcome.secrets, args.format)?;
     if preflight_stopped {
         return Ok(exit::PREFLIGHT_FAILED);

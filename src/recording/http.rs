@@ -58,7 +58,8 @@ pub enum Checking {
 pub struct RecordingClient {
     http: reqwest::Client,
     recorder: Recorder,
-    schemas: SchemaSet,
+    /// `None`: the run has no schemas of the version spoken, messages are recorded unvalidated.
+    schemas: Option<SchemaSet>,
     timeout: Duration,
     max_body: usize,
 }
@@ -105,15 +106,15 @@ pub struct Download {
 impl RecordingClient {
     /// A client with its own connection pool. `timeout` bounds every request that does not set
     /// its own.
-    pub fn new(recorder: Recorder, schemas: SchemaSet, timeout: Duration) -> RecordingClient {
+    pub fn new(recorder: Recorder, schemas: impl Into<Option<SchemaSet>>, timeout: Duration) -> RecordingClient {
         let http = RecordingClient::peer_http(None).unwrap_or_else(|_| reqwest::Client::new());
         RecordingClient::with_http(http, recorder, schemas, timeout)
     }
 
     /// A client over a given connection pool, for example one from [`Self::peer_http`] that
     /// trusts a target's private CA.
-    pub fn with_http(http: reqwest::Client, recorder: Recorder, schemas: SchemaSet, timeout: Duration) -> RecordingClient {
-        RecordingClient { http, recorder, schemas, timeout, max_body: max_body() }
+    pub fn with_http(http: reqwest::Client, recorder: Recorder, schemas: impl Into<Option<SchemaSet>>, timeout: Duration) -> RecordingClient {
+        RecordingClient { http, recorder, schemas: schemas.into(), timeout, max_body: max_body() }
     }
 
     /// The same client with another cap on the replies it reads whole (see [`DEFAULT_MAX_BODY`]).
@@ -144,8 +145,9 @@ impl RecordingClient {
         &self.recorder
     }
 
-    pub fn schemas(&self) -> &SchemaSet {
-        &self.schemas
+    /// The schemas of the version this client speaks, if the harness has them.
+    pub fn schemas(&self) -> Option<&SchemaSet> {
+        self.schemas.as_ref()
     }
 
     pub fn timeout(&self) -> Duration {
@@ -202,7 +204,7 @@ impl RecordingClient {
                 exchange.response_headers = header_pairs(&headers);
                 exchange.response_body = body_of(&body, headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()));
                 if checking == Checking::Dsp {
-                    check_exchange(&self.schemas, &mut exchange);
+                    check_exchange(self.schemas.as_ref(), &mut exchange);
                 }
                 let seq = exchange.seq;
                 self.recorder.record(exchange);
@@ -306,7 +308,7 @@ impl RecordingClient {
     fn fail(&self, mut exchange: Exchange, error: &reqwest::Error, timeout: Duration, checking: Checking) -> HttpError {
         // The request was sent (or attempted) whatever happened after: type and check it.
         if checking == Checking::Dsp {
-            check_exchange(&self.schemas, &mut exchange);
+            check_exchange(self.schemas.as_ref(), &mut exchange);
         }
         let seq = exchange.seq;
         let method = exchange.method.clone();
@@ -357,21 +359,29 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// The version document has no `@type`; it is recognised by its well-known path. Bodies that
 /// are not JSON are left alone: whether a DSP endpoint may answer without JSON is a question
 /// for the conformance suites, not for schema validation.
-pub fn check_exchange(schemas: &SchemaSet, exchange: &mut Exchange) {
+/// Without a schema set (a version the harness has no schemas of) only the types are set.
+pub fn check_exchange<'a>(schemas: impl Into<Option<&'a SchemaSet>>, exchange: &mut Exchange) {
+    let schemas = schemas.into();
     if let Some(Body::Json(body)) = &exchange.request_body {
         exchange.request_type = message_type(body).map(str::to_string);
-        let found = validate_message(schemas, body);
-        exchange.violations.extend(with_part(found, "request"));
+        if let Some(schemas) = schemas {
+            let found = validate_message(schemas, body);
+            exchange.violations.extend(with_part(found, "request"));
+        }
     }
     if let Some(Body::Json(body)) = &exchange.response_body {
         let path = url_path(&exchange.url);
         if path.ends_with(WELL_KNOWN_VERSION) {
             exchange.response_type = Some("VersionResponse".to_string());
-            exchange.violations.extend(with_part(schemas.validate("VersionResponse", body), "response"));
+            if let Some(schemas) = schemas {
+                exchange.violations.extend(with_part(schemas.validate("VersionResponse", body), "response"));
+            }
         } else {
             exchange.response_type = message_type(body).map(str::to_string);
-            let found = validate_message(schemas, body);
-            exchange.violations.extend(with_part(found, "response"));
+            if let Some(schemas) = schemas {
+                let found = validate_message(schemas, body);
+                exchange.violations.extend(with_part(found, "response"));
+            }
         }
     }
 }

@@ -104,7 +104,7 @@ pub fn render_markdown(report: &Report) -> String {
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {reason}{finding} |",
-                    code(&case.id),
+                    code(&case.label()),
                     case.level.as_str(),
                     case.verdict.as_str()
                 );
@@ -115,6 +115,9 @@ pub fn render_markdown(report: &Report) -> String {
             md.push('\n');
         }
         skips(&mut md, &report.summary.skips_by_reason);
+        for group in &report.summary.not_in_version {
+            let _ = writeln!(md, "Not in DSP {} ({}, not skips): {}: {}\n", text(&group.version), group.count, text(&group.reason), code(&compact_ids(&group.cases)));
+        }
     }
 
     if let Some(load) = &report.load {

@@ -152,6 +152,21 @@ pub struct Summary {
     /// report, so the report says how big each hole is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skips_by_reason: Vec<ReasonCount>,
+    /// Selected cases that do not exist in a DSP version the run ran in, by version and reason:
+    /// not run there, and not skips (so "0 skipped" keeps its meaning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in_version: Vec<NotInVersion>,
+}
+
+/// The cases of one reason that do not exist in one DSP version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotInVersion {
+    pub version: String,
+    pub reason: String,
+    pub count: u32,
+    /// The ids of the cases, in suite order.
+    pub cases: Vec<String>,
 }
 
 /// One reason and the cases it applies to.
@@ -292,6 +307,9 @@ pub struct CaseReport {
     /// Log excerpts of components (for example container logs) captured when the case failed.
     #[serde(default)]
     pub logs: Vec<LogExcerpt>,
+    /// The DSP version the case ran in; absent for cases of no one version (older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsp_version: Option<String>,
 }
 
 /// How the reason of a case begins when it was not run (or not finished) because the run was
@@ -299,6 +317,15 @@ pub struct CaseReport {
 pub const INTERRUPTED_REASON: &str = "interrupted";
 
 impl CaseReport {
+    /// The id as a reader tells the runs of one case apart: with its DSP version when it has one
+    /// (`dsp.cn.provider.001 @ 2024-1`).
+    pub fn label(&self) -> String {
+        match &self.dsp_version {
+            Some(version) => format!("{} @ {version}", self.id),
+            None => self.id.clone(),
+        }
+    }
+
     /// True when the case was not run, or cut short, because the run was interrupted.
     pub fn was_interrupted(&self) -> bool {
         self.verdict == Verdict::Skip && self.reason.as_deref().is_some_and(|r| r.starts_with(INTERRUPTED_REASON))
@@ -524,6 +551,8 @@ impl Report {
         }
         summary.groups.sort_by(|a, b| (&a.area, a.level).cmp(&(&b.area, b.level)));
         summary.skips_by_reason = skips_by_reason(&self.cases);
+        // Not derived from the cases (those cases have no report): kept as the run gave it.
+        summary.not_in_version = std::mem::take(&mut self.summary.not_in_version);
         self.summary = summary;
     }
 

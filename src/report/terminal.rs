@@ -56,7 +56,7 @@ pub fn render_terminal(report: &Report) -> String {
             for case in failed {
                 let finding = case_text(case);
                 builder.push_record([
-                    case.id.clone(),
+                    case.label(),
                     case.level.as_str().to_owned(),
                     case.verdict.as_str().to_owned(),
                     terminal_safe(&finding),
@@ -72,6 +72,10 @@ pub fn render_terminal(report: &Report) -> String {
             out.push_str("\nSkips by reason\n");
             out.push_str(&skips_table(&report.summary.skips_by_reason));
             out.push('\n');
+        }
+        // Not skips: cases that do not exist in a version the run ran in.
+        for group in &report.summary.not_in_version {
+            out.push_str(&format!("\nnot in DSP {} ({}): {}: {}\n", group.version, group.count, terminal_safe(&group.reason), group.cases.join(", ")));
         }
     }
     if let Some(load) = &report.load {

@@ -27,6 +27,7 @@ fn case(id: &str, suite: &str, area: &str, level: Level, role: Role, verdict: Ve
         duration_ms: 12,
         exchanges: vec![],
         logs: vec![],
+        dsp_version: None,
     }
 }
 

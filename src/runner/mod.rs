@@ -11,6 +11,7 @@ pub mod interrupt;
 pub mod matrix;
 pub mod scenario;
 pub mod session;
+pub mod wire;
 
 // The old paths of the recording pieces, now `crate::recording`, kept while the parallel
 // branches that use them merge; the lead removes them afterwards.

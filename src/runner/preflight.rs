@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use crate::protocol::{discovery, ProtocolVersion};
 use serde_json::{json, Value};
 
 use super::conformance::callback::ASSET_DATA_PATH;
@@ -176,7 +177,10 @@ async fn jwks_line(client: &RecordingClient, url: &str) -> PreflightCheck {
 async fn catalog_line(file: &TargetFile, client: &RecordingClient, token: Option<&str>) -> PreflightCheck {
     let base = file.dsp.url.trim_end_matches('/');
     let url = binding::join(base, binding::CATALOG_REQUEST);
-    let body = json!({"@context": [crate::protocol::codec::CONTEXT_2025_1], "@type": "CatalogRequestMessage"});
+    // In the version the file names (2025-1 for `auto`: the catalog line only shows that the
+    // connector is reachable and takes the credentials).
+    let version = file.forced_version().unwrap_or(ProtocolVersion::V2025_1);
+    let body = crate::runner::wire::to_wire(version, &json!({"@context": [crate::protocol::codec::CONTEXT_2025_1], "@type": "CatalogRequestMessage"}));
     let mut builder = client.http().post(&url).json(&body);
     if let Some(token) = token {
         builder = builder.header(reqwest::header::AUTHORIZATION, token);
@@ -241,31 +245,48 @@ async fn reach_line(check: &str, client: &RecordingClient, url: &str, field: &st
     }
 }
 
-/// The version document at the root: announces the configured version.
+/// The version to speak with the target and its DSP base: `forced` (or the file's `[dsp]
+/// version`; `auto` chooses the newest in common) from the version document at the root, the
+/// base being the root plus the path the document gives. Without a document the connector is
+/// taken to speak DSP 0.8 at `dsp.url`. `Err` says why no version can be spoken.
+pub async fn discover(file: &TargetFile, client: &RecordingClient, forced: Option<ProtocolVersion>) -> Result<(ProtocolVersion, String), String> {
+    let forced = forced.or(file.forced_version());
+    let url = format!("{}{}", file.root_url(), binding::WELL_KNOWN_VERSION);
+    let document = match get(client, &url).await {
+        Ok((status, body)) if (200..300).contains(&status) => {
+            let doc: Value = serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))?;
+            Some(discovery::read_offer(&doc).map_err(|e| format!("{url}: {e}"))?)
+        }
+        _ => None,
+    };
+    let chosen = discovery::choose(document.as_ref(), forced).map_err(|e| format!("{url}: {e}"))?;
+    let dsp_url = match document {
+        Some(_) => format!("{}{}", file.root_url(), if chosen.path == "/" { "" } else { chosen.path.trim_end_matches('/') }),
+        None => file.dsp.url.trim_end_matches('/').to_string(),
+    };
+    Ok((chosen.version, dsp_url))
+}
+
+/// The version document at the root: offers the configured version (or, with `auto`, one the
+/// harness speaks); a forced version it does not offer fails the preflight.
 async fn version_line(file: &TargetFile, client: &RecordingClient) -> PreflightCheck {
     let url = format!("{}{}", file.root_url(), binding::WELL_KNOWN_VERSION);
     let fix = "set dsp.root_url to where /.well-known/dspace-version is served (the origin of dsp.url by default)";
-    match get(client, &url).await {
-        Ok((status, body)) if (200..300).contains(&status) => {
-            let doc: Option<Value> = serde_json::from_slice(&body).ok();
-            let versions: Vec<String> = doc
-                .as_ref()
-                .and_then(|d| d.get("protocolVersions"))
-                .and_then(Value::as_array)
-                .map(|entries| entries.iter().filter_map(|e| e.get("version").and_then(Value::as_str)).map(str::to_string).collect())
-                .unwrap_or_default();
-            if versions.iter().any(|v| v == &file.dsp.version) {
-                PreflightCheck::ok("version document", format!("{url} announces {}", file.dsp.version))
-            } else {
-                PreflightCheck::warn(
-                    "version document",
-                    format!("{url} announces {} instead of {}", if versions.is_empty() { "no version".to_string() } else { versions.join(", ") }, file.dsp.version),
-                    "the connector must list the version it speaks in protocolVersions; the metadata cases will fail",
-                )
-            }
-        }
-        Ok((status, _)) => PreflightCheck::warn("version document", format!("GET {url} answered {status}"), fix),
-        Err(e) => PreflightCheck::warn("version document", format!("cannot reach {url}: {e}"), fix),
+    let served = match get(client, &url).await {
+        Ok((status, _)) if (200..300).contains(&status) => None,
+        Ok((status, _)) => Some(format!("GET {url} answered {status}")),
+        Err(e) => Some(format!("cannot reach {url}: {e}")),
+    };
+    match discover(file, client, None).await {
+        Ok((version, base)) => match served {
+            None => PreflightCheck::ok("version document", format!("{url} offers {version} (dsp.version {}); the harness speaks {version} at {base}", file.dsp.version)),
+            Some(why) => PreflightCheck::warn("version document", format!("{why}: taken to speak DSP {version} at {base}"), fix),
+        },
+        Err(why) => PreflightCheck::fail(
+            "version document",
+            why,
+            "set [dsp] version to a version the connector offers (or auto), or run --dsp-version with one it offers",
+        ),
     }
 }
 

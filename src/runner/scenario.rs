@@ -341,6 +341,7 @@ fn case_report(case: &ScenarioCase, verdict: Verdict, reason: Option<String>) ->
         duration_ms: 0,
         exchanges: Vec::new(),
         logs: Vec::new(),
+        dsp_version: Some(crate::protocol::ProtocolVersion::V2025_1.as_str().to_string()),
     }
 }
 

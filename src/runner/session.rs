@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::scenario::{run_scenario, Fixture, NetworkView, ScenarioConfig};
 use super::{Recorder, RecordingProxy, RunnerError};
 use super::interrupt::{self, Interrupt};
-use crate::report::model::{CaseReport, Level, LogExcerpt, PreflightReport, Role, RunEvent, TargetInfo, Verdict};
+use crate::protocol::ProtocolVersion;
+use crate::report::model::{CaseReport, Level, LogExcerpt, NotInVersion, PreflightReport, Role, RunEvent, TargetInfo, Verdict};
 use super::conformance::configure::docker_config;
 use super::conformance::{embedded_config, run_cases_until, selected_cases, target_config, ConformanceConfig, ConformanceError, RunOptions, Timing};
 use crate::runtime::docker::{self, DockerOptions};
@@ -29,13 +30,19 @@ pub struct RunPlan {
     pub interrupt: Interrupt,
     /// Runs the interoperability matrix of the reference connectors (embedded runs only).
     pub matrix: bool,
+    /// The DSP versions to run the suites in (`run --dsp-version`); empty: every version for
+    /// the embedded data space, the target file's `[dsp] version` for a target.
+    pub versions: Vec<ProtocolVersion>,
 }
 
 impl Default for RunPlan {
     fn default() -> Self {
-        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30), filter: Filter::default(), interrupt: Interrupt::new(), matrix: false }
+        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30), filter: Filter::default(), interrupt: Interrupt::new(), matrix: false, versions: Vec::new() }
     }
 }
+
+/// The versions the embedded default run tests: every version the harness speaks.
+pub const EMBEDDED_VERSIONS: [ProtocolVersion; 4] = ProtocolVersion::ALL;
 
 impl RunPlan {
     fn run_options(&self, schemas: &SchemaSet) -> RunOptions {
@@ -55,9 +62,10 @@ struct Framing<'a> {
 }
 
 impl<'a> Framing<'a> {
-    fn start(events: &'a mut dyn FnMut(RunEvent), plan: &RunPlan) -> Result<Framing<'a>, SessionError> {
+    fn start(events: &'a mut dyn FnMut(RunEvent), plan: &RunPlan, versions: &[ProtocolVersion]) -> Result<Framing<'a>, SessionError> {
         let scenario = if plan.scenario { crate::runner::scenario::CASES.len() } else { 0 };
-        let suites = if plan.suites { selected_cases(&plan.filter)?.len() } else { 0 };
+        let selected = if plan.suites { selected_cases(&plan.filter)? } else { Vec::new() };
+        let suites: usize = versions.iter().map(|v| selected.iter().filter(|c| c.exists_in(*v).is_ok()).count()).sum();
         events(RunEvent::RunStarted { total_cases: scenario + suites });
         Ok(Framing { events })
     }
@@ -75,28 +83,59 @@ impl<'a> Framing<'a> {
     }
 }
 
-/// Runs the suites `plan` selects with `config`.
-async fn suites(config: ConformanceConfig, plan: &RunPlan, framing: &mut Framing<'_>) -> Result<Vec<CaseReport>, SessionError> {
-    if !plan.suites {
-        return Ok(Vec::new());
+/// The cases of one version's run: those that ran, and those that do not exist in it.
+#[derive(Debug, Default)]
+struct VersionCases {
+    cases: Vec<CaseReport>,
+    not_in_version: Vec<NotInVersion>,
+}
+
+impl VersionCases {
+    fn extend(&mut self, other: VersionCases) {
+        self.cases.extend(other.cases);
+        self.not_in_version.extend(other.not_in_version);
     }
-    let cases = selected_cases(&plan.filter)?;
-    Ok(run_cases_until(config, cases, &mut *framing.inner(), &plan.interrupt).await?)
+}
+
+/// Runs the suites `plan` selects with `config`, in the version of its connectors: a case that
+/// does not exist in that version is not run and is listed with the reason.
+async fn suites(config: ConformanceConfig, plan: &RunPlan, events: &mut dyn FnMut(RunEvent)) -> Result<VersionCases, SessionError> {
+    if !plan.suites {
+        return Ok(VersionCases::default());
+    }
+    let version = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.version).unwrap_or(ProtocolVersion::V2025_1);
+    let (cases, absent): (Vec<_>, Vec<_>) = selected_cases(&plan.filter)?.into_iter().partition(|c| c.exists_in(version).is_ok());
+    let mut not_in_version: Vec<NotInVersion> = Vec::new();
+    for case in absent {
+        let reason = case.exists_in(version).err().unwrap_or_default();
+        // One reason per group: the cases named in the reason stand in the list beside it.
+        let reason = reason.split_once(": ").map(|(_, why)| why.to_string()).unwrap_or(reason);
+        match not_in_version.iter_mut().find(|n| n.reason == reason) {
+            Some(group) => {
+                group.count += 1;
+                group.cases.push(case.id.to_string());
+            }
+            None => not_in_version.push(NotInVersion { version: version.as_str().to_string(), reason, count: 1, cases: vec![case.id.to_string()] }),
+        }
+    }
+    let cases = run_cases_until(config, cases, events, &plan.interrupt).await?;
+    Ok(VersionCases { cases, not_in_version })
 }
 
 /// Runs the carbon-emissions scenario until `interrupt` is triggered: its steps then get the
 /// grace period, and the steps that did not finish by then are reported as not run.
-async fn scenario_until(config: ScenarioConfig, framing: &mut Framing<'_>, interrupt: &Interrupt) -> Vec<CaseReport> {
+async fn scenario_until(config: ScenarioConfig, events: &mut dyn FnMut(RunEvent), interrupt: &Interrupt) -> Vec<CaseReport> {
     if interrupt.is_triggered() {
         return scenario_cases_not_run(&[], interrupt::NOT_STARTED);
     }
     let finished = std::sync::Mutex::new(Vec::new());
-    let mut inner = framing.inner();
     let collect = |event: RunEvent| {
         if let RunEvent::CaseFinished(report) = &event {
             finished.lock().unwrap_or_else(|e| e.into_inner()).push((**report).clone());
         }
-        inner(event);
+        if !matches!(event, RunEvent::RunStarted { .. } | RunEvent::RunFinished) {
+            events(event);
+        }
     };
     tokio::select! {
         reports = run_scenario(config, collect) => reports,
@@ -132,6 +171,7 @@ fn scenario_cases_not_run(done: &[CaseReport], reason: &str) -> Vec<CaseReport> 
                 duration_ms: 0,
                 exchanges: Vec::new(),
                 logs: Vec::new(),
+                dsp_version: Some(crate::protocol::ProtocolVersion::V2025_1.as_str().to_string()),
             },
         })
         .collect()
@@ -163,52 +203,139 @@ pub struct Outcome {
     pub preflight: Option<PreflightReport>,
     /// The interoperability matrix, when the plan asked for it.
     pub matrix: Option<crate::report::matrix::InteropMatrix>,
+    /// Selected cases that do not exist in a version the run ran in (the report's summary
+    /// lists them; they are not skips).
+    pub not_in_version: Vec<NotInVersion>,
 }
 
-/// Runs `plan` against a fresh embedded data space set up by `options`.
+/// Runs `plan` against fresh embedded data spaces set up by `options`, one per DSP version the
+/// plan names (every version by default), all at once: for each version V the reference
+/// connectors serve V only, and the connectors under test speak V at V's DSP base (2025-1 at
+/// `<root>/dsp`, the others below it). The carbon-emissions scenario runs in the 2025-1 one.
 pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
-    let mut framing = Framing::start(events, plan)?;
-    let recorder = Recorder::new();
+    let versions = if plan.versions.is_empty() { EMBEDDED_VERSIONS.to_vec() } else { plan.versions.clone() };
+    let plan = RunPlan { scenario: plan.scenario && versions.contains(&ProtocolVersion::V2025_1), ..plan.clone() };
+    let mut framing = Framing::start(events, &plan, &versions)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
+    let runs: Vec<_> = versions.iter().map(|v| embedded_version(options.clone(), *v, &plan, schemas, tx.clone())).collect();
+    drop(tx);
+    // The interoperability matrix starts connectors of its own, so it runs beside the suites.
+    let matrix = async {
+        if plan.matrix && !plan.interrupt.is_triggered() {
+            Some(super::matrix::run_matrix().await)
+        } else {
+            None
+        }
+    };
+    let all = futures::future::join(futures::future::join_all(runs), matrix);
+    tokio::pin!(all);
+    let mut inner = framing.inner();
+    let (results, matrix) = loop {
+        tokio::select! {
+            results = &mut all => break results,
+            Some(event) = rx.recv() => inner(event),
+        }
+    };
+    while let Ok(event) = rx.try_recv() {
+        inner(event);
+    }
+    drop(inner);
+    framing.finish();
+    let mut scenario = Vec::new();
+    let mut suites = VersionCases::default();
+    let mut secrets = Vec::new();
+    let mut dsp_url = String::new();
+    for result in results {
+        let run = result?;
+        scenario.extend(run.scenario);
+        suites.extend(run.suites);
+        secrets.extend(run.secrets);
+        if dsp_url.is_empty() || run.version == ProtocolVersion::V2025_1 {
+            dsp_url = run.dsp_url;
+        }
+    }
+    let names: Vec<&str> = versions.iter().map(|v| v.as_str()).collect();
+    let target = TargetInfo { name: "reference (embedded)".to_string(), management: "reference".to_string(), dsp_url, dsp_version: names.join(",") };
+    let mut cases = scenario;
+    cases.extend(suites.cases);
+    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets, preflight: None, matrix, not_in_version: suites.not_in_version })
+}
+
+/// What one version's embedded data space ran.
+struct EmbeddedVersionRun {
+    version: ProtocolVersion,
+    scenario: Vec<CaseReport>,
+    suites: VersionCases,
+    secrets: Vec<String>,
+    dsp_url: String,
+}
+
+/// One embedded data space whose connectors speak `version`, with the suites of `plan` run
+/// against it (and the scenario, when the plan has it), events sent to `tx`.
+async fn embedded_version(
+    options: EmbeddedOptions,
+    version: ProtocolVersion,
+    plan: &RunPlan,
+    schemas: &SchemaSet,
+    tx: tokio::sync::mpsc::UnboundedSender<RunEvent>,
+) -> Result<EmbeddedVersionRun, SessionError> {
+    let mut events = move |event: RunEvent| {
+        let _ = tx.send(event);
+    };
+    // A data space of its own per version: the cases of one version cannot see the assets
+    // and processes of another (a catalog paged while another version's setup adds to it
+    // would list a dataset twice).
+    let options = EmbeddedOptions { provider_versions: Some(vec![version]), consumer_versions: Some(vec![version]), ..options };
     let bound = embedded::bind(options).await?;
-    let (provider_proxy, to_provider) = RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone()).await?;
-    let (consumer_proxy, to_consumer) = RecordingProxy::start("provider", "consumer", &format!("{}/dsp", bound.consumer_url()), recorder.clone(), schemas.clone()).await?;
-    let consumer_proxy_url = consumer_proxy.clone();
-    let space = bound.start(Advertised { provider_dsp_url: Some(provider_proxy.clone()), consumer_dsp_url: Some(consumer_proxy) }).await?;
+    // The recording proxies serve the scenario (2025-1), whose messages they validate.
+    let with_scenario = plan.scenario && version == ProtocolVersion::V2025_1;
+    let recorder = Recorder::new();
+    let mut proxies = None;
+    let advertised = if with_scenario {
+        let (provider_proxy, to_provider) = RecordingProxy::start("consumer", "provider", &format!("{}/dsp", bound.provider_url()), recorder.clone(), schemas.clone()).await?;
+        let (consumer_proxy, to_consumer) = RecordingProxy::start("provider", "consumer", &format!("{}/dsp", bound.consumer_url()), recorder.clone(), schemas.clone()).await?;
+        proxies = Some((provider_proxy.clone(), consumer_proxy.clone(), to_provider, to_consumer));
+        Advertised { provider_dsp_url: Some(provider_proxy), consumer_dsp_url: Some(consumer_proxy) }
+    } else {
+        Advertised::default()
+    };
+    let space = bound.start(advertised).await?;
     let secrets = space.info.secrets();
-    let mut cases = Vec::new();
-    if plan.scenario {
+    let mut scenario = Vec::new();
+    if let Some((provider_proxy, _, _, _)) = &proxies {
         let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
         config.provider_dsp_url = provider_proxy.clone();
         config.recorder = recorder.clone();
         config.schemas = schemas.clone();
         config.timeouts.step = plan.case_timeout;
-        cases.extend(scenario_until(config, &mut framing, &plan.interrupt).await);
+        scenario = scenario_until(config, &mut events, &plan.interrupt).await;
     }
     let mut config = embedded_config(&space, plan.run_options(schemas));
+    for cut in [config.provider.as_mut(), config.consumer.as_mut()].into_iter().flatten() {
+        // The version's DSP face, below the 2025-1 base.
+        cut.version = version;
+        cut.dsp_url = format!("{}{}", cut.dsp_url.trim_end_matches('/'), crate::reference::connector::version_suffix(version));
+    }
     // The connectors hand out the proxies' addresses as their DSP base (in catalog `Link`s, data
     // services, callbacks); the harness itself talks to them directly.
-    for (cut, proxy, direct) in [
-        (config.provider.as_mut(), &provider_proxy, &space.info.provider.dsp_url),
-        (config.consumer.as_mut(), &consumer_proxy_url, &space.info.consumer.dsp_url),
-    ] {
-        if let Some(cut) = cut {
-            cut.url_rewrites = crate::runtime::UrlRewrite::new([(proxy.trim_end_matches('/').to_string(), direct.trim_end_matches('/').to_string())]);
+    if let Some((provider_proxy, consumer_proxy, _, _)) = &proxies {
+        for (cut, proxy, direct) in [
+            (config.provider.as_mut(), provider_proxy, &space.info.provider.dsp_url),
+            (config.consumer.as_mut(), consumer_proxy, &space.info.consumer.dsp_url),
+        ] {
+            if let Some(cut) = cut {
+                cut.url_rewrites = crate::runtime::UrlRewrite::new([(proxy.trim_end_matches('/').to_string(), direct.trim_end_matches('/').to_string())]);
+            }
         }
     }
-    let suite_cases = suites(config, plan, &mut framing).await;
-    let target = TargetInfo {
-        name: "reference (embedded)".to_string(),
-        management: "reference".to_string(),
-        dsp_url: space.info.provider.dsp_url.clone(),
-        dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
-    };
+    let suite_cases = suites(config, plan, &mut events).await;
+    let dsp_url = space.info.provider.dsp_url.clone();
     space.shutdown().await;
-    to_provider.stop().await;
-    to_consumer.stop().await;
-    framing.finish();
-    cases.extend(suite_cases?);
-    let matrix = if plan.matrix && !plan.interrupt.is_triggered() { Some(super::matrix::run_matrix().await) } else { None };
-    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets, preflight: None, matrix })
+    if let Some((_, _, to_provider, to_consumer)) = proxies {
+        to_provider.stop().await;
+        to_consumer.stop().await;
+    }
+    Ok(EmbeddedVersionRun { version, scenario, suites: suite_cases?, secrets, dsp_url })
 }
 
 /// Runs `plan` against the reference data space in Docker containers started from `image`.
@@ -235,8 +362,9 @@ pub async fn run_docker(options: DockerOptions, plan: &RunPlan, schemas: &Schema
     result
 }
 
+/// The Docker data space speaks 2025-1 only (its image's connectors are configured so).
 async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
-    let mut framing = Framing::start(events, plan)?;
+    let mut framing = Framing::start(events, plan, &[ProtocolVersion::V2025_1])?;
     let recorder = Recorder::new();
     let host = space.host_address.to_string();
     let (provider_proxy, to_provider) =
@@ -257,16 +385,17 @@ async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, sche
         cases.extend(run_scenario(config, framing.inner()).await);
     }
     to_provider.stop().await;
-    let suite_cases = suites(docker_config(space, plan.run_options(schemas)), plan, &mut framing).await;
+    let suite_cases = suites(docker_config(space, plan.run_options(schemas)), plan, &mut *framing.inner()).await;
     framing.finish();
-    cases.extend(suite_cases?);
+    let suite_cases = suite_cases?;
+    cases.extend(suite_cases.cases);
     let target = TargetInfo {
         name: "reference (docker)".to_string(),
         management: "reference".to_string(),
         dsp_url: space.network_info.provider.dsp_url.clone(),
         dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
     };
-    Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets, preflight: None, matrix: None })
+    Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets, preflight: None, matrix: None, not_in_version: suite_cases.not_in_version })
 }
 
 /// A target file, read, and what its preflight found.
@@ -321,7 +450,7 @@ pub fn preflight_failed_outcome(checked: CheckedTarget, plan: &RunPlan) -> Resul
         .collect();
     let secrets = [file.api_key().ok(), file.static_token().ok().flatten()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
     let target = TargetInfo { name: file.name.clone(), management: file.management_driver().map(|d| d.name().to_string()).unwrap_or_else(|_| "unknown".to_string()), dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
-    Ok(Outcome { cases: reports, runtime: "external".to_string(), target, secrets, preflight: Some(preflight), matrix: None })
+    Ok(Outcome { cases: reports, runtime: "external".to_string(), target, secrets, preflight: Some(preflight), matrix: None, not_in_version: Vec::new() })
 }
 
 /// Runs the suites against the connector a target file describes, read and checked by
@@ -340,9 +469,40 @@ pub async fn run_checked_target(checked: CheckedTarget, plan: &RunPlan, schemas:
     let config = target_config(&file, plan.run_options(schemas))?;
     let management = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.management.name()).unwrap_or("none").to_string();
     let secrets = [file.api_key().ok(), config.tokens.static_token()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
-    let mut framing = Framing::start(events, &plan)?;
-    let cases = suites(config, &plan, &mut framing).await;
+    // The versions to run in: those `--dsp-version` forces, or the file's (`auto`: the newest
+    // the connector's version document offers), each at the DSP base its document names.
+    let wanted: Vec<Option<ProtocolVersion>> = if plan.versions.is_empty() { vec![file.forced_version()] } else { plan.versions.iter().copied().map(Some).collect() };
+    let client = crate::runner::RecordingClient::with_http(config.http.clone(), Recorder::new(), None, plan.case_timeout.min(super::preflight::REQUEST_TIMEOUT));
+    let mut chosen = Vec::new();
+    for forced in wanted {
+        // A version the connector does not offer is a failed preflight line already.
+        if let Ok(found) = super::preflight::discover(&file, &client, forced).await {
+            if !chosen.iter().any(|(v, _)| *v == found.0) {
+                chosen.push(found);
+            }
+        }
+    }
+    let versions: Vec<ProtocolVersion> = chosen.iter().map(|(v, _)| *v).collect();
+    let mut framing = Framing::start(events, &plan, &versions)?;
+    let mut all = VersionCases::default();
+    for (version, dsp_url) in &chosen {
+        let mut config = target_config(&file, plan.run_options(schemas))?;
+        for cut in [config.provider.as_mut(), config.consumer.as_mut()].into_iter().flatten() {
+            cut.version = *version;
+            cut.dsp_url = dsp_url.clone();
+        }
+        let run = suites(config, &plan, &mut *framing.inner()).await;
+        match run {
+            Ok(run) => all.extend(run),
+            Err(e) => {
+                framing.finish();
+                return Err(e);
+            }
+        }
+    }
     framing.finish();
-    let target = TargetInfo { name: file.name.clone(), management, dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
-    Ok(Outcome { cases: cases?, runtime: "external".to_string(), target, secrets, preflight: Some(preflight), matrix: None })
+    let names: Vec<&str> = versions.iter().map(|v| v.as_str()).collect();
+    let dsp_url = chosen.first().map(|(_, url)| url.clone()).unwrap_or_else(|| file.dsp.url.clone());
+    let target = TargetInfo { name: file.name.clone(), management, dsp_url, dsp_version: if names.is_empty() { file.dsp.version.clone() } else { names.join(",") } };
+    Ok(Outcome { cases: all.cases, runtime: "external".to_string(), target, secrets, preflight: Some(preflight), matrix: None, not_in_version: all.not_in_version })
 }

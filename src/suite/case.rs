@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::ProtocolVersion;
 use crate::report::model::{Level, Role};
 
 /// A stable case id such as `dsp.cn.provider.012`. Ids are never renumbered or reused.
@@ -92,6 +93,26 @@ pub struct Case {
     /// How long the case may take; the run's default when absent.
     #[serde(skip_serializing_if = "Option::is_none", with = "secs")]
     pub timeout: Option<Duration>,
+    /// The DSP versions the case exists in (suite file `versions` or `since`); empty: every
+    /// version.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "version_names")]
+    pub versions: Vec<ProtocolVersion>,
+}
+
+fn version_names<S: serde::Serializer>(versions: &[ProtocolVersion], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(versions.iter().map(|v| v.as_str()))
+}
+
+impl Case {
+    /// `Ok` when the case exists in `version`; otherwise why not (for the report's list of
+    /// cases not in a version, which is not a skip).
+    pub fn exists_in(&self, version: ProtocolVersion) -> Result<(), String> {
+        if self.versions.is_empty() || self.versions.contains(&version) {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.versions.iter().map(|v| v.as_str()).collect();
+        Err(format!("{} is not part of DSP {version}: the case exists in DSP {} only", self.id, names.join(", ")))
+    }
 }
 
 mod secs {

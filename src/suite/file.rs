@@ -20,6 +20,7 @@
 //! check = "negotiation.provider.offered_consumer_terminates"
 //! fault = "ignore-negotiation-state"
 //! args = { state = "OFFERED" }   # parameters of a check several cases share
+//! since = "2024-1"               # or versions = ["2025-1"]; default: every DSP version
 //! ```
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 
 use super::case::{Area, Case, CaseId};
 use super::error::SuiteError;
+use crate::protocol::ProtocolVersion;
 use crate::report::model::{Level, Role};
 
 /// Every shipped suite file: (file name, contents). The consumer-role suites are filled by
@@ -99,6 +101,32 @@ struct CaseEntry {
     timeout_secs: Option<u64>,
     #[serde(default)]
     args: BTreeMap<String, String>,
+    /// The DSP versions the case exists in (`["2025-1"]`); every version when absent.
+    #[serde(default)]
+    versions: Option<Vec<String>>,
+    /// The first DSP version the case exists in; it exists in every later one too.
+    #[serde(default)]
+    since: Option<String>,
+}
+
+/// The versions a suite entry names, oldest first; empty for every version.
+fn entry_versions(versions: &Option<Vec<String>>, since: &Option<String>) -> Result<Vec<ProtocolVersion>, String> {
+    let parse = |name: &str| name.parse::<ProtocolVersion>().map_err(|_| format!("unknown DSP version {name:?}: expected one of 0.8-processid, 0.8, 2024-1, 2025-1"));
+    match (versions, since) {
+        (Some(_), Some(_)) => Err("give versions or since, not both".to_string()),
+        (Some(names), None) => {
+            let listed = names.iter().map(|n| parse(n)).collect::<Result<Vec<_>, _>>()?;
+            if listed.is_empty() {
+                return Err("versions is empty: a case must exist in some version".to_string());
+            }
+            Ok(ProtocolVersion::ALL.into_iter().filter(|v| listed.contains(v)).collect())
+        }
+        (None, Some(name)) => {
+            let first = parse(name)?;
+            Ok(ProtocolVersion::ALL.into_iter().skip_while(|v| *v != first).collect())
+        }
+        (None, None) => Ok(Vec::new()),
+    }
 }
 
 /// Parses one suite file.
@@ -124,6 +152,7 @@ pub fn parse_suite(file: &str, text: &str) -> Result<Vec<Case>, SuiteError> {
             if entry.timeout_secs == Some(0) {
                 return Err(invalid("timeout_secs must be positive"));
             }
+            let versions = entry_versions(&entry.versions, &entry.since).map_err(|m| invalid(&m))?;
             Ok(Case {
                 id,
                 title: entry.title,
@@ -142,6 +171,7 @@ pub fn parse_suite(file: &str, text: &str) -> Result<Vec<Case>, SuiteError> {
                 fault: entry.fault,
                 args: entry.args,
                 timeout: entry.timeout_secs.map(Duration::from_secs),
+                versions,
             })
         })
         .collect()
@@ -217,4 +247,19 @@ mod tests {
         let cases = all_cases().unwrap();
         assert!(!cases.is_empty());
     }
+
+    #[test]
+    fn a_case_says_which_versions_it_exists_in() {
+        let v = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(entry_versions(&None, &None), Ok(vec![]));
+        assert_eq!(entry_versions(&v(&["2025-1", "0.8"]), &None), Ok(vec![ProtocolVersion::V0_8, ProtocolVersion::V2025_1]));
+        assert_eq!(entry_versions(&None, &Some("0.8".into())), Ok(vec![ProtocolVersion::V0_8, ProtocolVersion::V2024_1, ProtocolVersion::V2025_1]));
+        assert!(entry_versions(&v(&["2031-7"]), &None).is_err());
+        assert!(entry_versions(&v(&[]), &None).is_err());
+        assert!(entry_versions(&v(&["2025-1"]), &Some("0.8".into())).is_err());
+        let cases = parse_suite("t.toml", &GOOD.replace("check = ", "versions = [\"2025-1\"]\ncheck = ")).expect("parses");
+        assert!(cases[0].exists_in(ProtocolVersion::V2025_1).is_ok());
+        assert!(cases[0].exists_in(ProtocolVersion::V2024_1).unwrap_err().contains("exists in DSP 2025-1 only"));
+    }
+
 }

@@ -107,6 +107,7 @@ mod tests {
             fault: None,
             args: Default::default(),
             timeout: None,
+            versions: vec![],
         }
     }
 

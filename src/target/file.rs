@@ -79,7 +79,8 @@ pub struct DspSection {
     /// when absent.
     #[serde(default)]
     pub root_url: Option<String>,
-    /// The DSP version the connector speaks; only `2025-1` today.
+    /// The DSP version to speak: `auto` (the newest the connector's version document offers;
+    /// without a document DSP 0.8), or one of `0.8-processid`, `0.8`, `2024-1`, `2025-1`.
     #[serde(default = "default_version")]
     pub version: String,
     /// The connector's participant id, the audience of the DATs the harness sends it.
@@ -89,8 +90,11 @@ pub struct DspSection {
 }
 
 fn default_version() -> String {
-    "2025-1".to_string()
+    AUTO_VERSION.to_string()
 }
+
+/// `[dsp] version` meaning: choose from the connector's version document.
+pub const AUTO_VERSION: &str = "auto";
 
 /// The management API, by kind.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -296,8 +300,8 @@ impl TargetFile {
                 *url = trimmed.to_string();
             }
         }
-        if file.dsp.version != "2025-1" {
-            return Err(invalid(format!("dsp.version {:?} is not supported; the harness speaks 2025-1", file.dsp.version)));
+        if file.dsp.version != AUTO_VERSION && file.dsp.version.parse::<crate::protocol::ProtocolVersion>().is_err() {
+            return Err(invalid(format!("dsp.version {:?} is not a DSP version the harness speaks: use auto, 0.8-processid, 0.8, 2024-1 or 2025-1", file.dsp.version)));
         }
         for (what, url) in [("dsp.url", Some(&file.dsp.url)), ("dsp.root_url", file.dsp.root_url.as_ref())] {
             if let Some(url) = url {
@@ -325,6 +329,11 @@ impl TargetFile {
     }
 
     /// Where the version document is: `dsp.root_url`, else the origin of `dsp.url`.
+    /// The version `[dsp] version` forces; `None` for `auto`.
+    pub fn forced_version(&self) -> Option<crate::protocol::ProtocolVersion> {
+        self.dsp.version.parse().ok()
+    }
+
     pub fn root_url(&self) -> String {
         if let Some(root) = &self.dsp.root_url {
             return root.trim_end_matches('/').to_string();
@@ -488,7 +497,9 @@ mod tests {
 
     #[test]
     fn bad_versions_urls_and_empty_static_auth_are_refused() {
-        assert!(matches!(parse(&MINIMAL.replace("[auth]", "version = \"0.8\"\n[auth]")), Err(TargetFileError::Invalid { .. })));
+        assert!(matches!(parse(&MINIMAL.replace("[auth]", "version = \"0.7\"\n[auth]")), Err(TargetFileError::Invalid { .. })));
+        assert_eq!(parse(&MINIMAL.replace("[auth]", "version = \"0.8\"\n[auth]")).unwrap().forced_version(), Some(crate::protocol::ProtocolVersion::V0_8));
+        assert_eq!(parse(MINIMAL).unwrap().forced_version(), None, "auto by default");
         assert!(matches!(parse(&MINIMAL.replace("http://localhost", "localhost")), Err(TargetFileError::Invalid { .. })));
         assert!(matches!(parse(&MINIMAL.replace("kind = \"none\"", "kind = \"static\"")), Err(TargetFileError::Invalid { .. })));
     }

@@ -40,6 +40,7 @@ async fn setup(consumer_faults: Faults) -> Setup {
         bind: "127.0.0.1".to_string(),
         advertised_host: None,
         url_rewrites: Default::default(),
+        version: dsp_harness::protocol::ProtocolVersion::V2025_1,
     })
     .await
     .expect("the harness provider starts");

@@ -23,5 +23,6 @@ mod support;
 mod versions;
 mod version_schemas;
 mod ref_versions;
+mod run_versions;
 mod architecture;
 mod deploy;

@@ -69,6 +69,7 @@ fn case(id: &str, suite: &str, area: &str, level: Level, role: Role, verdict: Ve
         duration_ms: 31,
         exchanges: vec![],
         logs: vec![],
+        dsp_version: None,
     }
 }
 

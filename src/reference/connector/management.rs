@@ -519,7 +519,11 @@ fn agreement_of(conn: &Connector, negotiation_id: &str) -> Option<String> {
 /// already learnt from it is kept.
 fn initial_reply(outcome: Result<(StatusCode, Option<Value>), String>) -> Result<Option<ProviderPid>, String> {
     match outcome {
-        Ok((status, Some(reply))) if status.is_success() => Ok(reply.get("providerPid").and_then(Value::as_str).map(ProviderPid::from)),
+        // The older dialects prefix the term, and the processId form names the process once.
+        Ok((status, Some(reply))) if status.is_success() => Ok(["providerPid", "dspace:providerPid", "dspace:processId"]
+            .iter()
+            .find_map(|key| reply.get(*key).and_then(Value::as_str))
+            .map(ProviderPid::from)),
         Ok((status, reply)) => Err(format!("the provider answered {status}: {}", reply.map(|r| r.to_string()).unwrap_or_default())),
         Err(e) => Err(e),
     }

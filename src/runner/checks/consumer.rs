@@ -47,6 +47,7 @@ pub(crate) async fn start(ctx: &CaseContext) -> Step<HarnessProvider> {
         bind: identity.callback.bind.clone(),
         advertised_host: identity.callback.advertised_host.clone(),
         url_rewrites: ctx.connector().url_rewrites.clone(),
+        version: ctx.version(),
     };
     HarnessProvider::start(config).await.map_err(|e| CaseOutcome::Error(e.to_string()))
 }

@@ -41,7 +41,9 @@ fn endpoint(ctx: &CaseContext) -> Step<(&'static str, &'static str, Value)> {
 /// A body that is not JSON is refused with 400 and the endpoint's error body.
 async fn malformed_json(ctx: &CaseContext) -> Step {
     let (path, error, _) = endpoint(ctx)?;
-    let request = DspRequest::post(path, Value::Null).raw(b"{\"@context\": [\"https://w3id.org/dspace/2025/1/context.jsonld\"], \"@type\": ".to_vec(), "application/json");
+    // Cut short after `@type`, in the context of the case's version, so only the syntax is wrong.
+    let truncated = format!("{{\"@context\": [\"{}\"], \"@type\": ", ctx.context_iri());
+    let request = DspRequest::post(path, Value::Null).raw(truncated.into_bytes(), "application/json");
     let reply = ctx.send_dsp(request).await?;
     ctx.expect_error_body(&reply, error, &[400]);
     Ok(())

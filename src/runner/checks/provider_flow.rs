@@ -33,8 +33,9 @@ pub struct Transfer {
     pub data_address: Option<Value>,
 }
 
-pub fn encode(ctx: &CaseContext, message: DspMessage) -> Value {
-    codec_for(ctx.connector().version).encode(&message)
+/// A message in the 2025-1 form checks write in: `send_dsp` puts it into the case's version.
+pub fn encode(_ctx: &CaseContext, message: DspMessage) -> Value {
+    codec_for(crate::protocol::ProtocolVersion::V2025_1).encode(&message)
 }
 
 /// The initial contract request for the run's offer.

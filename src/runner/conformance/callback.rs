@@ -27,6 +27,8 @@ use crate::runner::server::ServerTask;
 use crate::runner::http::{check_exchange, header_pairs};
 use crate::runner::recorder::body_of;
 use crate::runner::{Recorder, RunnerError};
+use crate::protocol::ProtocolVersion;
+use crate::runner::wire;
 use crate::schema::{message_type, SchemaSet};
 
 /// One request a connector sent to the harness.
@@ -81,7 +83,10 @@ pub struct Mailbox {
     base_url: String,
     from: String,
     recorder: Recorder,
-    schemas: SchemaSet,
+    schemas: Option<SchemaSet>,
+    /// The version the connector writes in: incoming bodies are read back to the 2025-1 form,
+    /// the responder's bodies written in it.
+    version: ProtocolVersion,
     received: Mutex<Vec<Incoming>>,
     arrived: Notify,
     responder: Mutex<Option<Responder>>,
@@ -161,14 +166,22 @@ impl CallbackHub {
         Ok(CallbackHub { public_base, local_base, mailboxes, _server: ServerTask::spawn(listener, app) })
     }
 
-    /// Opens a mailbox whose requests are recorded into `recorder` as sent by `from`.
+    /// Opens a mailbox whose requests are recorded into `recorder` as sent by `from`, a
+    /// connector speaking DSP 2025-1.
     pub fn open(&self, from: &str, recorder: Recorder, schemas: SchemaSet) -> Arc<Mailbox> {
+        self.open_in(from, recorder, Some(schemas), ProtocolVersion::V2025_1)
+    }
+
+    /// Opens a mailbox for a connector speaking `version`, its messages validated against
+    /// `schemas` (none: recorded unvalidated).
+    pub fn open_in(&self, from: &str, recorder: Recorder, schemas: Option<SchemaSet>, version: ProtocolVersion) -> Arc<Mailbox> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let mailbox = Arc::new(Mailbox {
             base_url: format!("{}/c/{token}", self.public_base),
             from: from.to_string(),
             recorder,
             schemas,
+            version,
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             responder: Mutex::new(None),
@@ -219,7 +232,8 @@ fn handle(boxes: Boxes, token: String, rest: String, method: Method, uri: Uri, h
         return (StatusCode::NOT_FOUND, "no case is listening here").into_response();
     };
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    // The checks read what came in the 2025-1 form; the exchange keeps the wire form.
+    let json: Option<Value> = serde_json::from_slice::<Value>(&body).ok().map(|j| wire::from_wire(mailbox.version, &j));
     let seq = mailbox.recorder.next_seq();
     let incoming = Incoming {
         seq,
@@ -230,7 +244,8 @@ fn handle(boxes: Boxes, token: String, rest: String, method: Method, uri: Uri, h
         body: json,
     };
     let responder = mailbox.responder.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let reply = responder.map(|r| r(&incoming)).unwrap_or_else(CallbackReply::ok);
+    let mut reply = responder.map(|r| r(&incoming)).unwrap_or_else(CallbackReply::ok);
+    reply.body = reply.body.map(|b| wire::to_wire(mailbox.version, &b));
     let reply_bytes = reply.body.as_ref().map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let mut exchange = Exchange {
         seq,
@@ -249,7 +264,7 @@ fn handle(boxes: Boxes, token: String, rest: String, method: Method, uri: Uri, h
         response_type: None,
         violations: Vec::new(),
     };
-    check_exchange(&mailbox.schemas, &mut exchange);
+    check_exchange(mailbox.schemas.as_ref(), &mut exchange);
     mailbox.recorder.record(exchange);
     mailbox.received.lock().unwrap_or_else(|p| p.into_inner()).push(incoming);
     mailbox.arrived.notify_waiters();

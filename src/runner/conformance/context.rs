@@ -49,7 +49,7 @@ use crate::identity::DatVerifier;
 use super::tokens::{TokenKind, TokenSource, TokenUnavailable};
 use crate::protocol::binding;
 use crate::report::model::Finding;
-use crate::runner::{RecordedResponse, RecordingClient, RunnerError};
+use crate::runner::{wire, RecordedResponse, RecordingClient, RunnerError};
 use crate::suite::Case;
 pub use crate::target::{NegotiationStep, TransferStep};
 use crate::target::ManagementClient;
@@ -279,13 +279,30 @@ impl CaseContext {
         if let Some(token) = token {
             builder = builder.header(reqwest::header::AUTHORIZATION, token);
         }
+        // Checks write their bodies in 2025-1 form; the connector gets them in its version.
         builder = match request.body {
             RequestBody::None => builder,
-            RequestBody::Json(body) => builder.json(&body),
+            RequestBody::Json(body) => builder.json(&wire::to_wire(self.connector.version, &body)),
             RequestBody::Raw { bytes, content_type } => builder.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes),
         };
         let built = builder.build().map_err(|e| CaseOutcome::Error(format!("cannot build a request for {url}: {e}")))?;
-        self.client.send("harness", &self.connector.name, built).await.map_err(|e| transport(&e))
+        let mut reply = self.client.send("harness", &self.connector.name, built).await.map_err(|e| transport(&e))?;
+        // The exchange is recorded as it came; the check reads the reply by meaning, in 2025-1
+        // form. The version document has no version of its own to read it back from.
+        if !request.from_root {
+            reply.body = wire::bytes_from_wire(self.connector.version, &reply.body);
+        }
+        Ok(reply)
+    }
+
+    /// The version of DSP this case speaks with the connector.
+    pub fn version(&self) -> crate::protocol::ProtocolVersion {
+        self.connector.version
+    }
+
+    /// The JSON-LD context of the case's version, for bodies built by hand as bytes.
+    pub fn context_iri(&self) -> &'static str {
+        wire::context(self.connector.version)
     }
 
     /// POSTs a JSON message with a valid token.

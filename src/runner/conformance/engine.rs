@@ -94,7 +94,7 @@ pub async fn run_cases_until(
     let wants_offer = cases.iter().any(|c| c.role == Role::Provider);
     let provider_fixtures = match (&config.provider, wants_offer) {
         (Some(cut), true) => {
-            let client = RecordingClient::with_http(config.http.clone(), Recorder::new(), config.schemas.clone(), config.timing.wait);
+            let client = RecordingClient::with_http(config.http.clone(), Recorder::new(), schemas_of(&config.schemas, Some(cut)), config.timing.wait);
             tokio::select! {
                 fixtures = setup::prepare_provider(cut, &client, &tokens, &run_id) => Arc::new(fixtures),
                 // No case will start, so nothing needs the offer.
@@ -103,6 +103,8 @@ pub async fn run_cases_until(
         }
         _ => Arc::new(Fixtures::default()),
     };
+    // Every report names the version its case ran in (the run's connectors speak one).
+    let run_version = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.version.as_str().to_string());
     let provider = config.provider.map(Arc::new);
     let consumer = config.consumer.map(Arc::new);
 
@@ -116,13 +118,13 @@ pub async fn run_cases_until(
         let job = Job {
             check: checks.get(case.check.as_str()).copied(),
             case,
-            connector,
             tokens: tokens.clone(),
             identity: identity.clone(),
             hub: hub.clone(),
             fixtures: provider_fixtures.clone(),
             timing: config.timing,
-            schemas: config.schemas.clone(),
+            schemas: schemas_of(&config.schemas, connector.as_deref()),
+            connector,
             http: config.http.clone(),
             events: tx.clone(),
             interrupt: interrupt.clone(),
@@ -147,7 +149,19 @@ pub async fn run_cases_until(
         events(event);
     }
     reports.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
+    for report in &mut reports {
+        report.dsp_version = run_version.clone();
+    }
     Ok(reports)
+}
+
+/// The schemas a case's messages are validated against: the run's set (embedded or the user's
+/// `--schemas`) for 2025-1, the version's own set otherwise.
+fn schemas_of(run: &SchemaSet, connector: Option<&ConnectorUnderTest>) -> Option<SchemaSet> {
+    match connector.map(|c| c.version) {
+        None | Some(crate::protocol::ProtocolVersion::V2025_1) => Some(run.clone()),
+        Some(other) => crate::runner::wire::schemas_for(other),
+    }
 }
 
 /// When the harness registers its own asset and nothing names where its data lives, the data
@@ -178,7 +192,8 @@ struct Job {
     hub: Arc<CallbackHub>,
     fixtures: Arc<Fixtures>,
     timing: Timing,
-    schemas: SchemaSet,
+    /// The schemas of the connector's version; `None`: the harness has none of it.
+    schemas: Option<SchemaSet>,
     http: reqwest::Client,
     events: mpsc::UnboundedSender<RunEvent>,
     interrupt: Interrupt,
@@ -202,7 +217,7 @@ impl Job {
             (_, None) => CaseOutcome::Skip(format!("the run has no connector under test in the {} role", self.case.role.as_str())),
             (Some(check), Some(connector)) => {
                 let client = RecordingClient::with_http(self.http.clone(), recorder.clone(), self.schemas.clone(), self.timing.wait.min(limit));
-                let mailbox = self.hub.open(&connector.name, recorder.clone(), self.schemas.clone());
+                let mailbox = self.hub.open_in(&connector.name, recorder.clone(), self.schemas.clone(), connector.version);
                 let ctx = CaseContext::new(ContextParts {
                     case: self.case.clone(),
                     connector: connector.clone(),
@@ -270,6 +285,7 @@ pub fn report_of(case: &Case, outcome: CaseOutcome, exchanges: Vec<Exchange>, st
         duration_ms: took.as_millis() as u64,
         exchanges,
         logs: Vec::new(),
+        dsp_version: None,
     }
 }
 
@@ -297,6 +313,7 @@ mod tests {
             fault: None,
             args: Default::default(),
             timeout,
+            versions: vec![],
         }
     }
 
@@ -349,7 +366,7 @@ mod tests {
             hub,
             fixtures: Arc::new(Fixtures::default()),
             timing: Timing::default(),
-            schemas: SchemaSet::embedded_2025_1(),
+            schemas: Some(SchemaSet::embedded_2025_1()),
             http: reqwest::Client::new(),
             events: tx,
             interrupt,

@@ -56,7 +56,7 @@ async fn register_offer(cut: &ConnectorUnderTest, client: &RecordingClient, run_
 async fn find_offer(cut: &ConnectorUnderTest, client: &RecordingClient, tokens: &TokenSource, dataset: Option<&str>, offer: Option<&str>) -> Result<Offer, String> {
     let token = tokens.token(TokenKind::Valid, cut.audience()).await.map_err(|e| format!("no token for the catalog request: {e:?}"))?;
     let mut url = binding::join(&cut.dsp_url, binding::CATALOG_REQUEST);
-    let body = json!({"@context": [crate::protocol::codec::CONTEXT_2025_1], "@type": "CatalogRequestMessage"});
+    let body = crate::runner::wire::to_wire(cut.version, &json!({"@context": [crate::protocol::codec::CONTEXT_2025_1], "@type": "CatalogRequestMessage"}));
     // A paged catalog may hold the dataset on any page: follow `next` links (bounded, and only
     // on the provider's own DSP endpoint, where the token may go).
     let mut catalogs = Vec::new();
@@ -70,7 +70,8 @@ async fn find_offer(cut: &ConnectorUnderTest, client: &RecordingClient, tokens: 
         if !reply.status.is_success() {
             return Err(format!("the catalog request was answered {}", reply.status.as_u16()));
         }
-        catalogs.push(reply.json().ok_or("the catalog is not JSON")?);
+        // The offer goes back out in the harness's own messages, which are written in 2025-1 form.
+        catalogs.push(crate::runner::wire::from_wire(cut.version, &reply.json().ok_or("the catalog is not JSON")?));
         let wanted_found = dataset.is_some_and(|id| catalogs.iter().any(|c| lenient::list(c, "dataset").iter().any(|d| lenient::id(d) == Some(id))));
         let next = crate::runner::checks::catalog::links(&reply, "next").into_iter().next().map(|n| cut.for_harness(&n));
         match next {

@@ -108,11 +108,16 @@ fn service(dsp_url: &str) -> DataService {
     DataService { id: format!("{dsp_url}#dsp"), kind: "DataService".to_string(), endpoint_url: dsp_url.to_string(), extra: Default::default() }
 }
 
-/// The version document body: 2025-1 at `/dsp`.
-pub fn version_document() -> Value {
+/// The version document body: the one version the harness serves, at `/dsp`, as version
+/// documents spell it.
+pub fn version_document(version: codec::ProtocolVersion) -> Value {
+    let name = match version {
+        codec::ProtocolVersion::V0_8ProcessId | codec::ProtocolVersion::V0_8 => "v0.8",
+        other => other.as_str(),
+    };
     json!({
         "protocolVersions": [{
-            "version": codec::ProtocolVersion::V2025_1.as_str(),
+            "version": name,
             "path": "/dsp",
             "binding": "HTTPS",
             "auth": {"protocol": "IDS DAPS", "version": "2", "profile": ["private_key_jwt"]},
@@ -179,6 +184,6 @@ mod schema_tests {
         let mut dataset = codec.encode(&DspMessage::Dataset(dataset("dsp-harness", "http://127.0.0.1:1/dsp")));
         dataset["@context"] = serde_json::json!([crate::protocol::codec::CONTEXT_2025_1]);
         assert_eq!(schemas.validate("Dataset", &dataset), vec![], "{dataset:#}");
-        assert_eq!(schemas.validate("VersionResponse", &version_document()), vec![]);
+        assert_eq!(schemas.validate("VersionResponse", &version_document(codec::ProtocolVersion::V2025_1)), vec![]);
     }
 }

@@ -17,7 +17,7 @@ use super::error::CounterpartyError;
 use super::server::{HarnessProvider, OutgoingTokens, RECORDED_AS};
 use super::state::{HarnessNegotiation, Initiator};
 use crate::protocol::*;
-use crate::runner::RecordedResponse;
+use crate::runner::{wire, RecordedResponse};
 
 /// How an outgoing request is authenticated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,12 +133,16 @@ impl HarnessProvider {
     pub async fn post(&self, base: &str, path: &str, body: &Value, token: &Token) -> Result<RecordedResponse, CounterpartyError> {
         let url = binding::join(base, path);
         let client = self.client();
-        let mut builder = client.http().post(&url).header(CONTENT_TYPE, "application/json").body(body.to_string());
+        // Written in 2025-1 form, sent in the run's version; the reply read back by meaning.
+        let version = self.shared.config.version;
+        let mut builder = client.http().post(&url).header(CONTENT_TYPE, "application/json").body(wire::to_wire(version, body).to_string());
         if let Some(value) = self.authorization(token).await? {
             builder = builder.header(AUTHORIZATION, value);
         }
         let request = builder.build().map_err(|e| CounterpartyError::InvalidUrl { url: url.clone(), message: e.to_string() })?;
-        Ok(client.send(RECORDED_AS, self.peer_name(), request).await?)
+        let mut reply = client.send(RECORDED_AS, self.peer_name(), request).await?;
+        reply.body = wire::bytes_from_wire(version, &reply.body);
+        Ok(reply)
     }
 
     /// Gets `base` + `path` of the connector under test (a process's state), recorded with DSP
@@ -151,7 +155,9 @@ impl HarnessProvider {
             builder = builder.header(AUTHORIZATION, value);
         }
         let request = builder.build().map_err(|e| CounterpartyError::InvalidUrl { url: url.clone(), message: e.to_string() })?;
-        Ok(client.send(RECORDED_AS, self.peer_name(), request).await?)
+        let mut reply = client.send(RECORDED_AS, self.peer_name(), request).await?;
+        reply.body = wire::bytes_from_wire(self.shared.config.version, &reply.body);
+        Ok(reply)
     }
 
     // -- negotiation ------------------------------------------------------------------------

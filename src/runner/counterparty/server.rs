@@ -34,7 +34,7 @@ use crate::report::model::{Body, Exchange};
 use crate::runner::server::ServerTask;
 use crate::runner::http::{check_exchange, header_pairs};
 use crate::runner::recorder::body_of;
-use crate::runner::RecordingClient;
+use crate::runner::{wire, RecordingClient};
 
 /// The name the harness's side of every exchange is recorded under, as in the rest of the run.
 pub const RECORDED_AS: &str = "harness";
@@ -86,6 +86,9 @@ pub struct HarnessProviderConfig {
     /// Connector's view -> harness's view, for the callback addresses the connector names
     /// when it runs in a container; empty on a shared network.
     pub url_rewrites: crate::runtime::UrlRewrite,
+    /// The DSP version the harness serves and writes (its version document names it alone);
+    /// the book and the checks keep to the 2025-1 form.
+    pub version: ProtocolVersion,
 }
 
 /// A running harness provider. Dropping it stops the server.
@@ -467,14 +470,28 @@ impl Refusal {
 async fn serve(State(shared): State<Arc<Shared>>, endpoint: Endpoint, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
     let seq = shared.config.client.recorder().next_seq();
-    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    let version = shared.config.version;
+    // Read by meaning, in the 2025-1 form the book and the checks use; the exchange keeps the
+    // wire form.
+    let mut json: Option<Value> = serde_json::from_slice::<Value>(&body).ok().map(|j| wire::from_wire(version, &j));
+    // The processId form names the process once; read back it fills both pids, but an initial
+    // request names only the consumer's.
+    if wire::shares_process_id(version) && matches!(endpoint, Endpoint::NegotiationRequest | Endpoint::TransferRequest) {
+        if let Some(Value::Object(object)) = json.as_mut() {
+            object.remove("providerPid");
+        }
+    }
     let kind = json.as_ref().and_then(crate::schema::message_type).and_then(MessageKind::from_name);
     let token = match endpoint {
         Endpoint::Version | Endpoint::Data => CallerToken::NotNeeded,
         _ => authenticate(&shared, &headers).await,
     };
-    let answer = match (&endpoint, &token) {
-        (Endpoint::Version, _) => Answer::ok(Some(catalog::version_document()), None),
+    let mut answer = match (&endpoint, &token) {
+        // DSP 0.8 in its first form has no version document: its connectors have none.
+        (Endpoint::Version, _) if version == ProtocolVersion::V0_8ProcessId => {
+            Answer { status: StatusCode::NOT_FOUND, body: None, refusal: Some("DSP 0.8 (processId form) has no version document".to_string()), provider_pid: None, bytes: None }
+        }
+        (Endpoint::Version, _) => Answer::ok(Some(catalog::version_document(version)), None),
         (Endpoint::Data, _) => pull(&shared, &headers),
         (_, CallerToken::Refused(reason)) => {
             Refusal::new(StatusCode::UNAUTHORIZED, reason.clone()).pids(pid_field(&json, "consumerPid").map(ConsumerPid::from), None).into_answer(endpoint.area())
@@ -485,6 +502,9 @@ async fn serve(State(shared): State<Arc<Shared>>, endpoint: Endpoint, method: Me
         },
     };
 
+    if !matches!(endpoint, Endpoint::Version | Endpoint::Data) {
+        answer.body = answer.body.map(|b| wire::to_wire(version, &b));
+    }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let mut exchange = Exchange {
         seq,
@@ -609,10 +629,25 @@ fn decode(endpoint: &Endpoint, shared: &Shared, json: Option<&Value>) -> Result<
     if declared != Some(expected.name()) {
         return Err(bad(format!("expected @type {} but got {}", expected.name(), declared.unwrap_or("none"))));
     }
-    if let Some(first) = shared.config.client.schemas().validate(expected.name(), json).first() {
-        return Err(bad(format!("invalid {}: {} at {}", expected.name(), first.message, first.instance_path)));
+    // In 2025-1 the body is the wire form and is refused when it breaks its schema; in another
+    // version its schema violations (of the wire form) are recorded on the exchange and the
+    // received message, and it is read by meaning.
+    if shared.config.version == ProtocolVersion::V2025_1 {
+        if let Some(first) = shared.config.client.schemas().and_then(|s| s.validate(expected.name(), json).into_iter().next()) {
+            return Err(bad(format!("invalid {}: {} at {}", expected.name(), first.message, first.instance_path)));
+        }
     }
     codec_for(ProtocolVersion::V2025_1).decode_kind(expected, json).map_err(|e| bad(e.to_string()))
+}
+
+/// The harness's pid of a process a consumer opened: in the `processId` form of DSP 0.8 one
+/// id names the process on both sides, so it is the consumer's.
+fn own_pid(shared: &Shared, consumer_pid: &str) -> ProviderPid {
+    if wire::shares_process_id(shared.config.version) {
+        ProviderPid(consumer_pid.to_string())
+    } else {
+        ProviderPid::generate()
+    }
 }
 
 fn pid_str<'a>(json: &'a Value, name: &str) -> Option<&'a str> {
@@ -702,7 +737,7 @@ fn initial_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, js
     if !catalog::same_rules(&ours, &request.offer) {
         return Err(bad(format!("offer {} does not carry the rules the harness offered", ours.id)));
     }
-    let provider_pid = ProviderPid::generate();
+    let provider_pid = own_pid(shared, request.consumer_pid.as_str());
     let negotiation = HarnessNegotiation {
         provider_pid: provider_pid.clone(),
         consumer_pid: Some(request.consumer_pid.clone()),
@@ -808,7 +843,7 @@ fn transfer_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, j
         Some(false) => return Err(bad(format!("agreement {} is not finalized", request.agreement_id))),
         None => return Err(bad(format!("unknown agreement {}", request.agreement_id))),
     }
-    let provider_pid = ProviderPid::generate();
+    let provider_pid = own_pid(shared, request.consumer_pid.as_str());
     let transfer = HarnessTransfer {
         provider_pid: provider_pid.clone(),
         consumer_pid: request.consumer_pid.clone(),
