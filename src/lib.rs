@@ -14,3 +14,4 @@ pub mod runtime;
 pub mod schema;
 pub mod suite;
 pub mod target;
+pub mod vocab;

@@ -9,17 +9,20 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module of `src/` and the modules it may use (`crate::<module>`).
 const MAY_USE: &[(&str, &[&str])] = &[
-    ("protocol", &[]),
-    ("identity", &[]),
-    ("report", &[]),
-    ("schema", &["report"]),
-    ("suite", &["report", "protocol"]),
-    ("reference", &["identity", "protocol", "schema"]),
-    ("runtime", &["identity", "protocol", "reference"]),
-    ("target", &["protocol", "runtime", "schema"]),
-    ("runner", &["identity", "protocol", "reference", "report", "runtime", "schema", "suite", "target"]),
-    ("load", &["identity", "protocol", "reference", "report", "runner", "runtime", "schema", "target"]),
-    ("cli", &["identity", "load", "protocol", "reference", "report", "runner", "runtime", "schema", "suite", "target"]),
+    // The shared vocabulary (level, role, verdict, finding, violation, exchange) is the bottom
+    // layer: every module may use it, it uses none.
+    ("vocab", &[]),
+    ("protocol", &["vocab"]),
+    ("identity", &["vocab"]),
+    ("report", &["vocab"]),
+    ("schema", &["report", "vocab"]),
+    ("suite", &["report", "protocol", "vocab"]),
+    ("reference", &["identity", "protocol", "schema", "vocab"]),
+    ("runtime", &["identity", "protocol", "reference", "vocab"]),
+    ("target", &["protocol", "runtime", "schema", "vocab"]),
+    ("runner", &["identity", "protocol", "reference", "report", "runtime", "schema", "suite", "target", "vocab"]),
+    ("load", &["identity", "protocol", "reference", "report", "runner", "runtime", "schema", "target", "vocab"]),
+    ("cli", &["identity", "load", "protocol", "reference", "report", "runner", "runtime", "schema", "suite", "target", "vocab"]),
 ];
 
 /// Uses the rules forbid that the code still has, each with why it is there and what removes it.
@@ -137,4 +140,26 @@ fn a_forbidden_use_is_found_with_its_line() {
         crate_uses(text),
         vec![(2, "protocol".to_string()), (4, "runner".to_string()), (4, "schema".to_string())]
     );
+}
+
+/// The shared vocabulary is defined in `src/vocab.rs` and nowhere else: `report::model` only
+/// re-exports it, so no layer needs the report model to speak of a verdict or a finding.
+#[test]
+fn the_shared_vocabulary_is_defined_once_in_vocab() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let words = ["enum Level", "enum Role", "enum Verdict", "struct Finding", "struct Violation", "struct Exchange", "enum Body"];
+    let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        for word in words {
+            if text.lines().any(|l| l.trim_start().starts_with(&format!("pub {word} "))) {
+                found.entry(word).or_default().push(path.strip_prefix(&src).unwrap().display().to_string());
+            }
+        }
+    }
+    for word in words {
+        assert_eq!(found.get(word).cloned().unwrap_or_default(), vec!["vocab.rs".to_string()], "where `pub {word}` is defined");
+    }
 }
