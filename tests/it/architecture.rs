@@ -142,24 +142,46 @@ fn a_forbidden_use_is_found_with_its_line() {
     );
 }
 
-/// The shared vocabulary is defined in `src/vocab.rs` and nowhere else: `report::model` only
+/// The shared vocabulary is defined in `src/vocab.rs`, not in the report: `report::model` only
 /// re-exports it, so no layer needs the report model to speak of a verdict or a finding.
+/// (Other modules may have their own, unrelated `Role`s, such as a container's.)
 #[test]
-fn the_shared_vocabulary_is_defined_once_in_vocab() {
+fn the_shared_vocabulary_is_defined_in_vocab_not_in_report() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let words = ["enum Level", "enum Role", "enum Verdict", "struct Finding", "struct Violation", "struct Exchange", "enum Body"];
-    let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for path in &files {
-        let text = std::fs::read_to_string(path).unwrap();
-        for word in words {
-            if text.lines().any(|l| l.trim_start().starts_with(&format!("pub {word} "))) {
-                found.entry(word).or_default().push(path.strip_prefix(&src).unwrap().display().to_string());
-            }
+    let defines = |text: &str, word: &str| text.lines().any(|l| l.trim_start().starts_with(&format!("pub {word} ")));
+    let vocab = std::fs::read_to_string(src.join("vocab.rs")).unwrap();
+    let mut report_files = Vec::new();
+    rust_files(&src.join("report"), &mut report_files);
+    for word in ["enum Level", "enum Role", "enum Verdict", "struct Finding", "struct Violation", "struct Exchange", "enum Body"] {
+        assert!(defines(&vocab, word), "src/vocab.rs does not define `pub {word}`");
+        for path in &report_files {
+            assert!(!defines(&std::fs::read_to_string(path).unwrap(), word), "{} defines `pub {word}`: it belongs in src/vocab.rs", path.display());
         }
     }
-    for word in words {
-        assert_eq!(found.get(word).cloned().unwrap_or_default(), vec!["vocab.rs".to_string()], "where `pub {word}` is defined");
-    }
+}
+
+/// Every crate in `[dependencies]` is named by the library's source: a crate only tests use
+/// belongs in `[dev-dependencies]`, and an unused one costs every build its compile time.
+#[test]
+fn every_dependency_is_used_by_the_library() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml::Value = std::fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap();
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let source: String = files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect::<Vec<_>>().join("\n");
+    let unused: Vec<String> = manifest["dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .filter(|name| {
+            // The library name of a package: `md-5` is `md5`, `aws-lc-rs` is `aws_lc_rs`.
+            let krate = match name.as_str() {
+                "md-5" => "md5".to_string(),
+                other => other.replace('-', "_"),
+            };
+            !source.contains(&format!("{krate}::")) && !source.contains(&format!("use {krate}"))
+        })
+        .cloned()
+        .collect();
+    assert!(unused.is_empty(), "dependencies the library never names (remove them, or move them to [dev-dependencies]): {unused:?}");
 }
