@@ -16,3 +16,4 @@ pub mod schema;
 pub mod serving;
 pub mod suite;
 pub mod target;
+pub mod vocab;

@@ -7,7 +7,11 @@ use aws_lc_rs::digest::{digest, SHA256};
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{json, Value};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters, EllipticCurveKeyType, Jwk,
+    KeyAlgorithm, PublicKeyUse,
+};
+use serde_json::Value;
 
 use super::error::IdentityError;
 
@@ -82,37 +86,34 @@ impl EcPublicKey {
         Ok(Self { point })
     }
 
-    /// Reads the key from a JWK (`kty` EC, `crv` P-256, base64url `x` and `y`).
+    /// Reads the key from a JWK (`kty` EC, `crv` P-256, base64url `x` and `y`), in its JSON form.
     pub fn from_jwk(jwk: &Value) -> Result<Self, IdentityError> {
-        let field = |name: &str| {
-            jwk.get(name).and_then(Value::as_str).ok_or_else(|| {
-                IdentityError::InvalidPublicKey(format!("jwk has no string member {name:?}"))
-            })
-        };
-        if field("kty")? != "EC" {
+        let jwk: Jwk = serde_json::from_value(jwk.clone())
+            .map_err(|e| IdentityError::InvalidPublicKey(format!("not a jwk: {e}")))?;
+        Self::from_typed_jwk(&jwk)
+    }
+
+    /// Reads the key from a parsed JWK: only EC P-256 keys with 32-byte coordinates.
+    pub fn from_typed_jwk(jwk: &Jwk) -> Result<Self, IdentityError> {
+        let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm else {
             return Err(IdentityError::InvalidPublicKey("jwk kty is not EC".into()));
+        };
+        if ec.curve != EllipticCurve::P256 {
+            return Err(IdentityError::InvalidPublicKey("jwk crv is not P-256".into()));
         }
-        if field("crv")? != "P-256" {
-            return Err(IdentityError::InvalidPublicKey(
-                "jwk crv is not P-256".into(),
-            ));
-        }
-        let coordinate = |name: &str| -> Result<Vec<u8>, IdentityError> {
-            let bytes = URL_SAFE_NO_PAD.decode(field(name)?).map_err(|e| {
-                IdentityError::InvalidPublicKey(format!("jwk {name} is not base64url: {e}"))
-            })?;
+        let coordinate = |name: &str, value: &str| -> Result<Vec<u8>, IdentityError> {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(value)
+                .map_err(|e| IdentityError::InvalidPublicKey(format!("jwk {name} is not base64url: {e}")))?;
             if bytes.len() != 32 {
-                return Err(IdentityError::InvalidPublicKey(format!(
-                    "jwk {name} is {} bytes, expected 32",
-                    bytes.len()
-                )));
+                return Err(IdentityError::InvalidPublicKey(format!("jwk {name} is {} bytes, expected 32", bytes.len())));
             }
             Ok(bytes)
         };
         let mut point = Vec::with_capacity(POINT_LEN);
         point.push(0x04);
-        point.extend(coordinate("x")?);
-        point.extend(coordinate("y")?);
+        point.extend(coordinate("x", &ec.x)?);
+        point.extend(coordinate("y", &ec.y)?);
         Self::from_point(&point)
     }
 
@@ -167,17 +168,28 @@ impl EcPublicKey {
         URL_SAFE_NO_PAD.encode(digest(&SHA256, canonical.as_bytes()))
     }
 
-    /// The public JWK for signatures with ES256.
+    /// The public JWK for signatures with ES256, as JSON.
     pub fn to_jwk(&self, kid: &str) -> Value {
-        json!({
-            "kty": "EC",
-            "crv": "P-256",
-            "x": self.x_b64(),
-            "y": self.y_b64(),
-            "kid": kid,
-            "use": "sig",
-            "alg": "ES256",
-        })
+        // A Jwk of strings and enums always serializes.
+        serde_json::to_value(self.to_typed_jwk(kid)).unwrap_or(Value::Null)
+    }
+
+    /// The public JWK for signatures with ES256 (`kid`, `use` sig, `alg` ES256).
+    pub fn to_typed_jwk(&self, kid: &str) -> Jwk {
+        Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::ES256),
+                key_id: Some(kid.to_string()),
+                ..CommonParameters::default()
+            },
+            algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+                key_type: EllipticCurveKeyType::EC,
+                curve: EllipticCurve::P256,
+                x: self.x_b64(),
+                y: self.y_b64(),
+            }),
+        }
     }
 
     /// The subject key identifier: the first 20 bytes of SHA-256 over the SPKI.
@@ -302,7 +314,10 @@ mod tests {
         assert_eq!(jwk["kty"], "EC");
         assert_eq!(jwk["crv"], "P-256");
         assert_eq!(jwk["alg"], "ES256");
+        assert_eq!(jwk["use"], "sig");
+        assert_eq!(jwk["kid"], "k1");
         assert_eq!(EcPublicKey::from_jwk(&jwk).unwrap(), key);
+        assert_eq!(EcPublicKey::from_typed_jwk(&key.to_typed_jwk("k1")).unwrap(), key);
     }
 
     #[test]
@@ -327,7 +342,7 @@ mod tests {
                 "{member}={value} accepted"
             );
         }
-        assert!(EcPublicKey::from_jwk(&json!({})).is_err());
+        assert!(EcPublicKey::from_jwk(&serde_json::json!({})).is_err());
     }
 
     #[test]

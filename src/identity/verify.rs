@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use tokio::sync::RwLock;
@@ -312,9 +313,11 @@ impl DatVerifier {
         Ok(keys
             .iter()
             .filter_map(|jwk| {
-                let key = EcPublicKey::from_jwk(jwk).ok()?;
-                let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_owned);
-                Some((kid, key.decoding_key()))
+                // Each key on its own: one a JwkSet cannot parse (an unknown kty or alg) must
+                // not make the whole set unusable.
+                let jwk: Jwk = serde_json::from_value(jwk.clone()).ok()?;
+                let key = EcPublicKey::from_typed_jwk(&jwk).ok()?;
+                Some((jwk.common.key_id, key.decoding_key()))
             })
             .collect())
     }

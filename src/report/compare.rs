@@ -15,9 +15,10 @@ use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Modify, Style, Width};
 
+use super::escape;
 use super::model::{CaseReport, LoadScenario, Report, Verdict};
 use super::redact::Redactor;
-use super::terminal::{cut, format_number, terminal_safe};
+use super::terminal::{cut, format_number};
 
 /// Tolerances of a comparison. The defaults suit runs on the same machine.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -271,8 +272,8 @@ pub fn render_comparison_terminal(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "comparing run {} with baseline {}",
-        terminal_safe(&c.current_run),
-        terminal_safe(&c.baseline_run)
+        escape::terminal(&c.current_run),
+        escape::terminal(&c.baseline_run)
     );
     let case_table = |out: &mut String, title: &str, list: &[CaseChange]| {
         if list.is_empty() {
@@ -285,7 +286,7 @@ pub fn render_comparison_terminal(c: &Comparison) -> String {
                 change.id.clone(),
                 verdict(change.before).to_owned(),
                 verdict(change.after).to_owned(),
-                terminal_safe(&cut(change.finding.as_deref().unwrap_or(""), 200)),
+                escape::terminal(&cut(change.finding.as_deref().unwrap_or(""), 200)),
             ]);
         }
         let mut table = b.build();
@@ -315,7 +316,7 @@ pub fn render_comparison_terminal(c: &Comparison) -> String {
         b.push_record(["scenario", "metric", "before", "now", "change", "regressed"]);
         for l in &c.load {
             b.push_record([
-                terminal_safe(&l.scenario),
+                escape::terminal(&l.scenario),
                 l.metric.clone(),
                 format_number(l.before),
                 format_number(l.after),
@@ -329,7 +330,7 @@ pub fn render_comparison_terminal(c: &Comparison) -> String {
     }
     for (title, list) in [("new load scenarios", &c.load_added), ("load scenarios gone", &c.load_removed)] {
         if !list.is_empty() {
-            let _ = writeln!(out, "{title}: {}", terminal_safe(&list.join(", ")));
+            let _ = writeln!(out, "{title}: {}", escape::terminal(&list.join(", ")));
         }
     }
     let _ = writeln!(out, "\n{}", if c.regressed() { "REGRESSED" } else { "no regression" });
@@ -341,9 +342,9 @@ pub fn render_comparison_markdown(c: &Comparison) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "## {} compared with baseline `{}`\n",
+        "## {} compared with baseline {}\n",
         if c.regressed() { "❌ Regressed" } else { "✅ No regression" },
-        md_code(&c.baseline_run)
+        escape::markdown_code(&c.baseline_run)
     );
     let _ = writeln!(
         md,
@@ -370,11 +371,11 @@ pub fn render_comparison_markdown(c: &Comparison) -> String {
         for change in list {
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {} | {} |",
-                md_code(&change.id),
+                "| {} | {} | {} | {} |",
+                escape::markdown_code(&change.id),
                 verdict(change.before),
                 verdict(change.after),
-                md_text(&cut(change.finding.as_deref().unwrap_or(""), 200))
+                escape::markdown_text(&cut(change.finding.as_deref().unwrap_or(""), 200))
             );
         }
         md.push('\n');
@@ -386,7 +387,7 @@ pub fn render_comparison_markdown(c: &Comparison) -> String {
             c.slower.len()
         );
         for t in &c.slower {
-            let _ = writeln!(md, "| `{}` | {} | {} | {} |", md_code(&t.id), t.before_ms, t.after_ms, ratio(t.ratio));
+            let _ = writeln!(md, "| {} | {} | {} | {} |", escape::markdown_code(&t.id), t.before_ms, t.after_ms, ratio(t.ratio));
         }
         md.push('\n');
     }
@@ -396,8 +397,8 @@ pub fn render_comparison_markdown(c: &Comparison) -> String {
         for l in &c.load {
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {} | {} | {} | {} |",
-                md_code(&l.scenario),
+                "| {} | {} | {} | {} | {} | {} |",
+                escape::markdown_code(&l.scenario),
                 l.metric,
                 format_number(l.before),
                 format_number(l.after),
@@ -415,27 +416,6 @@ pub fn render_comparison_json(c: &Comparison) -> String {
     // Every float in a comparison is finite (changes against 0 are left out), so this cannot fail.
     let mut out = serde_json::to_string_pretty(c).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     out.push('\n');
-    out
-}
-
-fn md_code(s: &str) -> String {
-    s.replace(['`', '\n', '\r'], " ").replace('|', "\\|")
-}
-
-fn md_text(s: &str) -> String {
-    let mut out = String::new();
-    for ch in s.chars() {
-        match ch {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            '&' => out.push_str("&amp;"),
-            '\n' | '\r' | '\t' => out.push(' '),
-            ch if ch.is_control() => {}
-            ch => out.push(ch),
-        }
-    }
     out
 }
 

@@ -10,7 +10,11 @@
 //! The output validates against `fixtures/junit.xsd`.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
+use quick_junit::{NonSuccessKind, Property, Report as Junit, TestCase, TestCaseStatus, TestSuite};
+
+use super::escape;
 use super::model::{Body, CaseReport, Exchange, Finding, Report, Verdict};
 use super::redact::Redactor;
 
@@ -18,6 +22,10 @@ use super::redact::Redactor;
 pub const THRESHOLD_SUITE: &str = "load.thresholds";
 
 /// Renders the report as JUnit XML (after the built-in redaction rules).
+///
+/// quick-junit builds and serializes the document (its escaping included); every string goes
+/// through [`escape::xml_chars`] first, because quick-junit keeps U+FFFE and U+FFFF, which no
+/// XML document may hold.
 pub fn render_junit(report: &Report) -> String {
     let report = Redactor::new().redact(report);
     let mut suites: Vec<(&str, Vec<&CaseReport>)> = Vec::new();
@@ -29,81 +37,72 @@ pub fn render_junit(report: &Report) -> String {
     }
     let thresholds = report.load.as_ref().map(|l| l.thresholds.as_slice()).unwrap_or_default();
 
-    let tests = report.cases.len() + thresholds.len();
-    let failures = count(&report.cases, Verdict::Fail) + thresholds.iter().filter(|t| !t.passed).count();
-    let errors = count(&report.cases, Verdict::Error);
-
-    let mut out = String::new();
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
-        attr(&report.tool.name),
-        seconds(report.run.duration_ms),
-    );
+    let mut junit = Junit::new(xml(&report.tool.name));
+    junit.set_time(millis(report.run.duration_ms));
     for (index, (name, cases)) in suites.iter().enumerate() {
-        let time: u64 = cases.iter().map(|c| c.duration_ms).sum();
+        let mut suite = TestSuite::new(xml(name));
+        suite.set_time(millis(cases.iter().map(|c| c.duration_ms).sum()));
+        // The report's own timestamps, as written (quick-junit's typed one would reformat them).
         let timestamp = cases.first().map(|c| c.started_at.as_str()).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\" timestamp=\"{}\" id=\"{index}\">",
-            attr(name),
-            cases.len(),
-            cases.iter().filter(|c| c.verdict == Verdict::Fail).count(),
-            cases.iter().filter(|c| c.verdict == Verdict::Error).count(),
-            cases.iter().filter(|c| c.verdict == Verdict::Skip).count(),
-            seconds(time),
-            attr(timestamp),
-        );
-        properties(&mut out, &report);
-        for case in cases {
-            testcase(&mut out, case);
-        }
-        out.push_str("  </testsuite>\n");
+        suite.extra.insert("timestamp".into(), xml(timestamp).into());
+        suite.extra.insert("id".into(), index.to_string().into());
+        suite.add_properties(properties(&report));
+        suite.add_test_cases(cases.iter().map(|case| testcase(case)));
+        junit.add_test_suite(suite);
     }
     if !thresholds.is_empty() {
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{THRESHOLD_SUITE}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"0.000\" timestamp=\"{}\" id=\"{}\">",
-            thresholds.len(),
-            thresholds.iter().filter(|t| !t.passed).count(),
-            attr(&report.run.started_at),
-            suites.len(),
-        );
-        properties(&mut out, &report);
+        let mut suite = TestSuite::new(THRESHOLD_SUITE);
+        suite.set_time(Duration::ZERO);
+        suite.extra.insert("timestamp".into(), xml(&report.run.started_at).into());
+        suite.extra.insert("id".into(), suites.len().to_string().into());
+        suite.add_properties(properties(&report));
         for t in thresholds {
             let name = format!("{}: {}", t.scenario, t.threshold);
-            let _ =
-                write!(out, "    <testcase name=\"{}\" classname=\"{THRESHOLD_SUITE}\" time=\"0.000\"", attr(&name));
-            if t.passed {
-                let _ = writeln!(
-                    out,
-                    ">\n      <system-out>{}</system-out>\n    </testcase>",
-                    text(&format!("measured {}", t.measured))
-                );
+            let status = if t.passed {
+                TestCaseStatus::success()
             } else {
                 let message = format!("threshold {} not met: measured {}", t.threshold, t.measured);
-                let _ = writeln!(
-                    out,
-                    ">\n      <failure message=\"{}\" type=\"threshold\">{}</failure>\n    </testcase>",
-                    attr(&message),
-                    text(&message)
-                );
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status.set_message(xml(&message)).set_type("threshold").set_description(xml(&message));
+                status
+            };
+            let mut case = TestCase::new(xml(&name), status);
+            case.set_classname(THRESHOLD_SUITE).set_time(Duration::ZERO);
+            if t.passed {
+                case.set_system_out(format!("measured {}", t.measured));
             }
+            suite.add_test_case(case);
         }
-        out.push_str("  </testsuite>\n");
+        junit.add_test_suite(suite);
     }
-    out.push_str("</testsuites>\n");
+    let mut out = junit.to_string().unwrap_or_else(|e| format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- junit.xml could not be written: {} -->\n", escape::xml_chars(&e.to_string()).replace("--", "- -")));
+    without_total_skipped(&mut out);
     out
 }
 
-fn count(cases: &[CaseReport], verdict: Verdict) -> usize {
-    cases.iter().filter(|c| c.verdict == verdict).count()
+/// quick-junit writes a `skipped` count on `<testsuites>`, which the junit-10 schema CI servers
+/// validate against (and `fixtures/junit.xsd`, which is stricter) does not allow there; the
+/// counts per `<testsuite>` carry it.
+fn without_total_skipped(out: &mut String) {
+    let Some(start) = out.find("<testsuites") else { return };
+    let Some(end) = out[start..].find('>').map(|e| start + e) else { return };
+    let Some(at) = out[start..end].find(" skipped=\"").map(|a| start + a) else { return };
+    let Some(close) = out[at + " skipped=\"".len()..end].find('"').map(|c| at + " skipped=\"".len() + c) else { return };
+    out.replace_range(at..=close, "");
 }
 
-fn properties(out: &mut String, report: &Report) {
+/// Text for the document: only characters XML can carry.
+fn xml(s: &str) -> String {
+    escape::xml_chars(s)
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn properties(report: &Report) -> Vec<Property> {
     let run = &report.run;
-    let props = [
+    [
         ("dsp-harness.version", report.tool.version.as_str()),
         ("run.id", run.id.as_str()),
         ("run.command", run.command.as_str()),
@@ -113,63 +112,53 @@ fn properties(out: &mut String, report: &Report) {
         ("target.dsp_url", run.target.dsp_url.as_str()),
         ("target.dsp_version", run.target.dsp_version.as_str()),
         ("schemas", run.schemas.as_str()),
-    ];
-    out.push_str("    <properties>\n");
-    for (name, value) in props {
-        let _ = writeln!(out, "      <property name=\"{name}\" value=\"{}\"/>", attr(value));
-    }
-    out.push_str("    </properties>\n");
+    ]
+    .into_iter()
+    .map(|(name, value)| Property::new(name, xml(value)))
+    .collect()
 }
 
-fn testcase(out: &mut String, case: &CaseReport) {
-    let _ = writeln!(
-        out,
-        "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\">",
-        attr(&case.id),
-        attr(&case.suite),
-        seconds(case.duration_ms)
-    );
+fn testcase(case: &CaseReport) -> TestCase {
     let first = case.findings.first();
-    match case.verdict {
-        Verdict::Pass => {}
-        Verdict::Fail => {
-            let message =
-                first.map(|f| f.message.clone()).or_else(|| case.reason.clone()).unwrap_or_else(|| "failed".into());
-            let kind = first.map(|f| f.kind.as_str()).unwrap_or("fail");
-            let _ = writeln!(
-                out,
-                "      <failure message=\"{}\" type=\"{}\">{}</failure>",
-                attr(&message),
-                attr(kind),
-                text(&problem_text(case))
-            );
-        }
-        Verdict::Error => {
-            let message =
-                case.reason.clone().or_else(|| first.map(|f| f.message.clone())).unwrap_or_else(|| "error".into());
-            let kind = first.map(|f| f.kind.as_str()).unwrap_or("error");
-            let _ = writeln!(
-                out,
-                "      <error message=\"{}\" type=\"{}\">{}</error>",
-                attr(&message),
-                attr(kind),
-                text(&problem_text(case))
-            );
+    let status = match case.verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Fail | Verdict::Error => {
+            let (kind, message, default_type) = match case.verdict {
+                Verdict::Fail => (
+                    NonSuccessKind::Failure,
+                    first.map(|f| f.message.clone()).or_else(|| case.reason.clone()).unwrap_or_else(|| "failed".into()),
+                    "fail",
+                ),
+                _ => (
+                    NonSuccessKind::Error,
+                    case.reason.clone().or_else(|| first.map(|f| f.message.clone())).unwrap_or_else(|| "error".into()),
+                    "error",
+                ),
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            status
+                .set_message(xml(&message))
+                .set_type(xml(first.map(|f| f.kind.as_str()).unwrap_or(default_type)))
+                .set_description(xml(&problem_text(case)));
+            status
         }
         Verdict::Skip => {
-            let reason = case.reason.as_deref().unwrap_or("skipped");
-            let _ = writeln!(out, "      <skipped message=\"{}\"/>", attr(reason));
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(xml(case.reason.as_deref().unwrap_or("skipped")));
+            status
         }
-    }
-    let _ = writeln!(out, "      <system-out>{}</system-out>", text(&system_out(case)));
+    };
+    let mut testcase = TestCase::new(xml(&case.id), status);
+    testcase.set_classname(xml(&case.suite)).set_time(millis(case.duration_ms));
+    testcase.set_system_out(xml(&system_out(case)));
     if !case.logs.is_empty() {
         let mut logs = String::new();
         for log in &case.logs {
             let _ = writeln!(logs, "--- {} ---\n{}", log.component, log.text.trim_end());
         }
-        let _ = writeln!(out, "      <system-err>{}</system-err>", text(&logs));
+        testcase.set_system_err(xml(&logs));
     }
-    out.push_str("    </testcase>\n");
+    testcase
 }
 
 /// The text of a `<failure>` or `<error>`: the reason, every finding, and where in the spec.
@@ -285,52 +274,6 @@ pub(crate) fn body_text(body: &Body) -> String {
     }
 }
 
-fn seconds(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
-}
-
-/// Characters XML 1.0 allows at all; everything else (most C0 controls, U+FFFE, U+FFFF) is
-/// dropped, because no escape can represent it.
-fn xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-/// Escapes element text.
-fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().filter(|c| xml_char(*c)) {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            // A bare CR would be normalised away by parsers.
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes an attribute value; whitespace is kept as character references because parsers
-/// normalise literal newlines and tabs in attributes to spaces.
-fn attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().filter(|c| xml_char(*c)) {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,7 +296,7 @@ mod tests {
         );
         assert!(xml.contains("<error message=\"provider unreachable\" type=\"transport\">"));
         assert!(xml.contains("<skipped message=\"target has no consumer management API\"/>"));
-        assert!(xml.contains("  \"@type\": \"ContractRequestMessage\","), "pretty JSON request body");
+        assert!(xml.contains("  &quot;@type&quot;: &quot;ContractRequestMessage&quot;,"), "pretty JSON request body");
         assert!(xml.contains("(binary body, 1048576 bytes, sha256 9f86d0"));
         assert!(xml.contains("<failure message=\"threshold ratio&gt;=0.9 not met: measured 0.8\" type=\"threshold\">"));
         assert!(!xml.contains(JWT));
@@ -362,9 +305,21 @@ mod tests {
 
     #[test]
     fn strips_characters_xml_cannot_carry() {
-        assert_eq!(text("a\u{0}b\u{1b}[31mc\u{FFFE}<&>"), "ab[31mc&lt;&amp;&gt;");
-        assert_eq!(attr("x\"y'\n\tz"), "x&quot;y&apos;&#10;&#9;z");
-        assert_eq!(seconds(1234), "1.234");
-        assert_eq!(seconds(5), "0.005");
+        let mut report = sample_report();
+        report.cases[0].title = "a\u{0}b\u{1b}[31mc\u{FFFE}\u{FFFF}<&>".into();
+        let xml = render_junit(&report);
+        assert!(xml.contains("ab[31mc&lt;&amp;&gt;") || xml.contains("abc&lt;&amp;&gt;"), "{xml}");
+        for forbidden in ['\u{0}', '\u{1b}', '\u{FFFE}', '\u{FFFF}'] {
+            assert!(!xml.contains(forbidden), "{forbidden:?} written");
+        }
+    }
+
+    #[test]
+    fn the_root_element_has_no_skipped_count() {
+        let xml = render_junit(&sample_report());
+        let root = &xml[xml.find("<testsuites").unwrap()..];
+        let root = &root[..root.find('>').unwrap()];
+        assert!(!root.contains("skipped="), "{root}");
+        assert!(xml.contains("<testsuite name=\"dsp.tp.consumer\" tests=\"1\" skipped=\"1\""), "{xml}");
     }
 }

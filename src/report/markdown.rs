@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 
+use super::escape;
 use super::model::{PreflightReport, PreflightStatus, ReasonCount, Report, Verdict};
 use super::redact::Redactor;
 use super::terminal::{compact_ids, cut, error_summary, format_duration, format_number, MIB};
@@ -29,10 +30,10 @@ pub fn render_markdown(report: &Report) -> String {
     let _ = writeln!(
         md,
         "Target **{}** ({}, DSP {}) · run {} · {}{}\n",
-        text(&run.target.name),
-        code(&run.target.dsp_url),
-        text(&run.target.dsp_version),
-        code(&run.id),
+        escape::markdown_text(&run.target.name),
+        escape::markdown_code(&run.target.dsp_url),
+        escape::markdown_text(&run.target.dsp_version),
+        escape::markdown_code(&run.id),
         format_duration(run.duration_ms),
         if report.cases.is_empty() {
             String::new()
@@ -66,7 +67,7 @@ pub fn render_markdown(report: &Report) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} |",
-                text(&g.area),
+                escape::markdown_text(&g.area),
                 g.level.as_str(),
                 c.passed,
                 c.failed,
@@ -86,25 +87,25 @@ pub fn render_markdown(report: &Report) -> String {
             md.push_str("| Case | Level | Verdict | First finding |\n|---|---|---|---|\n");
             for case in failed.iter().take(MAX_FAILED_ROWS) {
                 let reason = match (case.verdict, &case.reason) {
-                    (Verdict::Error, Some(reason)) => format!("{} ", text(&cut(reason, 200))),
+                    (Verdict::Error, Some(reason)) => format!("{} ", escape::markdown_text(&cut(reason, 200))),
                     _ => String::new(),
                 };
                 let finding = match case.findings.first() {
                     Some(f) => {
-                        let mut t = format!("**{}**: {}", text(&f.kind), text(&cut(&f.message, 200)));
+                        let mut t = format!("**{}**: {}", escape::markdown_text(&f.kind), escape::markdown_text(&cut(&f.message, 200)));
                         if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
-                            let _ = write!(t, " (expected {}, actual {})", code(&cut(e, 80)), code(&cut(a, 80)));
+                            let _ = write!(t, " (expected {}, actual {})", escape::markdown_code(&cut(e, 80)), escape::markdown_code(&cut(a, 80)));
                         }
                         t
                     }
-                    None if reason.is_empty() => text(case.reason.as_deref().unwrap_or("no finding recorded")),
+                    None if reason.is_empty() => escape::markdown_text(case.reason.as_deref().unwrap_or("no finding recorded")),
                     None => String::new(),
                 };
                 let reason = if finding.is_empty() { reason.trim_end().to_string() } else { reason };
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {reason}{finding} |",
-                    code(&case.label()),
+                    escape::markdown_code(&case.label()),
                     case.level.as_str(),
                     case.verdict.as_str()
                 );
@@ -127,7 +128,7 @@ pub fn render_markdown(report: &Report) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
-                code(&s.name),
+                escape::markdown_code(&s.name),
                 s.users,
                 s.requests_per_second,
                 s.bytes_per_second / MIB,
@@ -135,7 +136,7 @@ pub fn render_markdown(report: &Report) -> String {
                 s.latency_ms.p90,
                 s.latency_ms.p99,
                 s.latency_ms.max,
-                text(&error_summary(&s.errors)),
+                escape::markdown_text(&error_summary(&s.errors)),
                 s.ratio_to_baseline.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
             );
         }
@@ -146,8 +147,8 @@ pub fn render_markdown(report: &Report) -> String {
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {} |",
-                    code(&t.threshold),
-                    code(&t.scenario),
+                    escape::markdown_code(&t.threshold),
+                    escape::markdown_code(&t.scenario),
                     format_number(t.measured),
                     if t.passed { "✅ pass" } else { "❌ fail" }
                 );
@@ -166,10 +167,10 @@ fn warnings(md: &mut String, preflight: &PreflightReport) {
     }
     md.push_str("### Warnings\n\n");
     for warning in &preflight.warnings {
-        let _ = writeln!(md, "- ⚠️ {}", text(&cut(warning, 300)));
+        let _ = writeln!(md, "- ⚠️ {}", escape::markdown_text(&cut(warning, 300)));
     }
     for check in failed {
-        let _ = writeln!(md, "- ❌ {}", text(&cut(&check.line(), 300)));
+        let _ = writeln!(md, "- ❌ {}", escape::markdown_text(&cut(&check.line(), 300)));
     }
     md.push('\n');
 }
@@ -183,43 +184,9 @@ fn skips(md: &mut String, groups: &[ReasonCount]) {
     let _ = writeln!(md, "### Skips by reason ({total})\n");
     md.push_str("| Skipped | Reason | Cases |\n|--:|---|---|\n");
     for group in groups {
-        let _ = writeln!(md, "| {} | {} | {} |", group.count, text(&cut(&group.reason, 200)), code(&compact_ids(&group.cases)));
+        let _ = writeln!(md, "| {} | {} | {} |", group.count, escape::markdown_text(&cut(&group.reason, 200)), escape::markdown_code(&compact_ids(&group.cases)));
     }
     md.push('\n');
-}
-
-/// Escapes text for a Markdown table cell: markup characters get a backslash, line breaks
-/// become spaces, and `&` cannot start an entity.
-fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '&' => out.push_str("&amp;"),
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// An inline code span that survives backticks and pipes inside a table cell.
-fn code(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
-        .filter(|c| !c.is_control())
-        .collect();
-    let clean = clean.replace('|', "\\|");
-    if clean.contains('`') {
-        format!("`` {clean} ``")
-    } else {
-        format!("`{clean}`")
-    }
 }
 
 #[cfg(test)]
@@ -252,7 +219,7 @@ mod tests {
 
     #[test]
     fn cells_cannot_break_tables() {
-        assert_eq!(text("a|b\nc <x> & *y*"), "a\\|b c \\<x\\> &amp; \\*y\\*");
-        assert_eq!(code("x|`y`"), "`` x\\|`y` ``");
+        assert_eq!(escape::markdown_text("a|b\nc <x> & *y*"), "a\\|b c \\<x\\> &amp; \\*y\\*");
+        assert_eq!(escape::markdown_code("x|`y`"), "`` x\\|`y` ``");
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod error;
+pub mod escape;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -28,7 +29,7 @@ pub use compare::{
     CompareOptions, Comparison, LoadChange, TimingChange,
 };
 pub use error::ReportError;
-pub use html::render_html;
+pub use html::{render_html, render_html_with};
 pub use json::{render_json, schema_violations, REPORT_SCHEMA};
 pub use junit::render_junit;
 pub use markdown::render_markdown;

@@ -7,9 +7,10 @@
 
 use std::io::{IsTerminal, Stderr, Write};
 
+use super::escape;
 use super::model::{RunEvent, Verdict};
 use super::redact::Redactor;
-use super::terminal::{cut, terminal_safe};
+use super::terminal::cut;
 
 /// Width used when the terminal does not tell (`COLUMNS` unset).
 const DEFAULT_WIDTH: usize = 100;
@@ -100,7 +101,7 @@ impl<W: Write> Progress<W> {
     }
 
     fn fit(&self, line: &str) -> String {
-        let flat = terminal_safe(&line.replace('\n', " "));
+        let flat = escape::terminal(&line.replace('\n', " "));
         let chars = flat.chars().count();
         if chars > self.width {
             cut(&flat, self.width - 1)

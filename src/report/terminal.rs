@@ -12,6 +12,7 @@ use tabled::builder::Builder;
 use tabled::settings::object::{Columns, Rows};
 use tabled::settings::{Alignment, Modify, Style, Width};
 
+use super::escape;
 use super::model::{CaseReport, Finding, LoadReport, PreflightCheck, PreflightReport, PreflightStatus, ReasonCount, Report, Verdict};
 use super::redact::Redactor;
 
@@ -59,7 +60,7 @@ pub fn render_terminal(report: &Report) -> String {
                     case.label(),
                     case.level.as_str().to_owned(),
                     case.verdict.as_str().to_owned(),
-                    terminal_safe(&finding),
+                    escape::terminal(&finding),
                 ]);
             }
             let mut table = builder.build();
@@ -122,11 +123,11 @@ fn preflight_lines(preflight: &PreflightReport) -> String {
     }
     out.push_str("\nWarnings\n");
     for warning in &preflight.warnings {
-        let _ = writeln!(out, "  warn {}", terminal_safe(&cut(warning, MAX_TEXT)));
+        let _ = writeln!(out, "  warn {}", escape::terminal(&cut(warning, MAX_TEXT)));
     }
     // Warn lines are in `warnings` already; a failed preflight line is shown once more here.
     for check in shown.into_iter().filter(|c| c.status == PreflightStatus::Fail) {
-        let _ = writeln!(out, "  {}", terminal_safe(&cut(&check.line(), MAX_TEXT)));
+        let _ = writeln!(out, "  {}", escape::terminal(&cut(&check.line(), MAX_TEXT)));
     }
     out
 }
@@ -136,7 +137,7 @@ fn skips_table(groups: &[ReasonCount]) -> String {
     let mut builder = Builder::default();
     builder.push_record(["skipped", "reason", "cases"]);
     for group in groups {
-        builder.push_record([group.count.to_string(), terminal_safe(&cut(&group.reason, MAX_TEXT)), terminal_safe(&compact_ids(&group.cases))]);
+        builder.push_record([group.count.to_string(), escape::terminal(&cut(&group.reason, MAX_TEXT)), escape::terminal(&compact_ids(&group.cases))]);
     }
     let mut table = builder.build();
     table
@@ -188,7 +189,7 @@ fn summary_table(report: &Report) -> String {
     for group in &report.summary.groups {
         let c = group.counts;
         builder.push_record([
-            terminal_safe(&group.area),
+            escape::terminal(&group.area),
             group.level.as_str().to_owned(),
             c.passed.to_string(),
             c.failed.to_string(),
@@ -231,7 +232,7 @@ fn load_tables(load: &LoadReport) -> String {
     ]);
     for s in &load.scenarios {
         builder.push_record([
-            terminal_safe(&s.name),
+            escape::terminal(&s.name),
             s.users.to_string(),
             s.requests.to_string(),
             format!("{:.1}", s.requests_per_second),
@@ -240,7 +241,7 @@ fn load_tables(load: &LoadReport) -> String {
             format!("{:.1}", s.latency_ms.p90),
             format!("{:.1}", s.latency_ms.p99),
             format!("{:.1}", s.latency_ms.max),
-            terminal_safe(&error_summary(&s.errors)),
+            escape::terminal(&error_summary(&s.errors)),
             s.ratio_to_baseline.map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.2}x")),
         ]);
     }
@@ -258,8 +259,8 @@ fn load_tables(load: &LoadReport) -> String {
         builder.push_record(["threshold", "scenario", "measured", "result"]);
         for t in &load.thresholds {
             builder.push_record([
-                terminal_safe(&t.threshold),
-                terminal_safe(&t.scenario),
+                escape::terminal(&t.threshold),
+                escape::terminal(&t.scenario),
                 format_number(t.measured),
                 if t.passed { "pass" } else { "FAIL" }.to_owned(),
             ]);
@@ -336,20 +337,6 @@ pub(crate) fn cut(text: &str, max: usize) -> String {
         Some((index, _)) => format!("{}…", &text[..index]),
         None => text.to_owned(),
     }
-}
-
-/// Shows control characters (escape sequences a connector sent) as text instead of letting
-/// them act on the terminal. Newlines stay.
-pub(crate) fn terminal_safe(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '\n' || !c.is_control() {
-            out.push(c);
-        } else {
-            out.extend(c.escape_default());
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -442,7 +429,7 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped() {
-        assert_eq!(terminal_safe("a\u{1b}[2Jb\nc"), "a\\u{1b}[2Jb\nc");
+        assert_eq!(escape::terminal("a\u{1b}[2Jb\nc"), "a\\u{1b}[2Jb\nc");
         assert_eq!(cut("abcdef", 3), "abc…");
         assert_eq!(format_number(250.0), "250");
         assert_eq!(format_number(0.8), "0.8");

@@ -8,19 +8,22 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module of `src/` and the modules it may use (`crate::<module>`).
 const MAY_USE: &[(&str, &[&str])] = &[
-    ("protocol", &[]),
-    ("identity", &[]),
-    ("report", &[]),
-    ("serving", &[]),
-    ("schema", &["report"]),
-    ("suite", &["report", "protocol"]),
-    ("recording", &["protocol", "report", "schema", "serving"]),
-    ("reference", &["identity", "protocol", "schema", "serving"]),
-    ("runtime", &["identity", "protocol", "reference", "serving"]),
-    ("target", &["protocol", "recording", "runtime", "schema"]),
-    ("runner", &["identity", "protocol", "recording", "reference", "report", "runtime", "schema", "serving", "suite", "target"]),
-    ("load", &["identity", "protocol", "recording", "reference", "report", "runner", "runtime", "schema", "serving", "target"]),
-    ("cli", &["identity", "load", "protocol", "recording", "reference", "report", "runner", "runtime", "schema", "serving", "suite", "target"]),
+    // The shared vocabulary (level, role, verdict, finding, violation, exchange) is the bottom
+    // layer: every module may use it, it uses none.
+    ("vocab", &[]),
+    ("protocol", &["vocab"]),
+    ("identity", &["vocab"]),
+    ("report", &["vocab"]),
+    ("serving", &["vocab"]),
+    ("schema", &["report", "vocab"]),
+    ("suite", &["protocol", "report", "vocab"]),
+    ("recording", &["protocol", "report", "schema", "serving", "vocab"]),
+    ("reference", &["identity", "protocol", "schema", "serving", "vocab"]),
+    ("runtime", &["identity", "protocol", "reference", "serving", "vocab"]),
+    ("target", &["protocol", "recording", "runtime", "schema", "vocab"]),
+    ("runner", &["identity", "protocol", "recording", "reference", "report", "runtime", "schema", "serving", "suite", "target", "vocab"]),
+    ("load", &["identity", "protocol", "recording", "reference", "report", "runner", "runtime", "schema", "serving", "target", "vocab"]),
+    ("cli", &["identity", "load", "protocol", "recording", "reference", "report", "runner", "runtime", "schema", "serving", "suite", "target", "vocab"]),
 ];
 
 /// Uses the rules forbid that the code still has, each with why it is there and what removes it.
@@ -136,4 +139,48 @@ fn a_forbidden_use_is_found_with_its_line() {
         crate_uses(text),
         vec![(2, "protocol".to_string()), (4, "runner".to_string()), (4, "schema".to_string())]
     );
+}
+
+/// The shared vocabulary is defined in `src/vocab.rs`, not in the report: `report::model` only
+/// re-exports it, so no layer needs the report model to speak of a verdict or a finding.
+/// (Other modules may have their own, unrelated `Role`s, such as a container's.)
+#[test]
+fn the_shared_vocabulary_is_defined_in_vocab_not_in_report() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let defines = |text: &str, word: &str| text.lines().any(|l| l.trim_start().starts_with(&format!("pub {word} ")));
+    let vocab = std::fs::read_to_string(src.join("vocab.rs")).unwrap();
+    let mut report_files = Vec::new();
+    rust_files(&src.join("report"), &mut report_files);
+    for word in ["enum Level", "enum Role", "enum Verdict", "struct Finding", "struct Violation", "struct Exchange", "enum Body"] {
+        assert!(defines(&vocab, word), "src/vocab.rs does not define `pub {word}`");
+        for path in &report_files {
+            assert!(!defines(&std::fs::read_to_string(path).unwrap(), word), "{} defines `pub {word}`: it belongs in src/vocab.rs", path.display());
+        }
+    }
+}
+
+/// Every crate in `[dependencies]` is named by the library's source: a crate only tests use
+/// belongs in `[dev-dependencies]`, and an unused one costs every build its compile time.
+#[test]
+fn every_dependency_is_used_by_the_library() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml::Value = std::fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap();
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let source: String = files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect::<Vec<_>>().join("\n");
+    let unused: Vec<String> = manifest["dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .filter(|name| {
+            // The library name of a package: `md-5` is `md5`, `aws-lc-rs` is `aws_lc_rs`.
+            let krate = match name.as_str() {
+                "md-5" => "md5".to_string(),
+                other => other.replace('-', "_"),
+            };
+            !source.contains(&format!("{krate}::")) && !source.contains(&format!("use {krate}"))
+        })
+        .cloned()
+        .collect();
+    assert!(unused.is_empty(), "dependencies the library never names (remove them, or move them to [dev-dependencies]): {unused:?}");
 }

@@ -13,11 +13,11 @@ use dsp_harness::runtime::docker::{self, DockerOptions, Role, RunId};
 use serde_json::{json, Value};
 
 /// Whether a Docker engine answers; prints the reason when the caller should skip.
-async fn engine() -> bool {
+async fn engine(test: &str) -> bool {
     match docker::docker_available().await {
         Ok(()) => true,
         Err(reason) => {
-            crate::support::skip("docker", &format!("no Docker engine answers ({reason})"));
+            crate::support::skip(test, &format!("no Docker engine answers ({reason})"));
             false
         }
     }
@@ -36,7 +36,7 @@ async fn assert_nothing_left(run_id: &RunId) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_started_data_space_is_healthy_serves_the_catalog_and_leaves_nothing_behind() {
-    if !engine().await {
+    if !engine("docker::a_started_data_space_is_healthy_serves_the_catalog_and_leaves_nothing_behind").await {
         return;
     }
     let options = DockerOptions::new(image().await);
@@ -99,7 +99,7 @@ async fn a_started_data_space_is_healthy_serves_the_catalog_and_leaves_nothing_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_that_fails_half_way_leaves_nothing_behind() {
-    if !engine().await {
+    if !engine("docker::a_start_that_fails_half_way_leaves_nothing_behind").await {
         return;
     }
     let mut options = DockerOptions::new(image().await);
@@ -116,7 +116,7 @@ async fn a_start_that_fails_half_way_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_space_dropped_without_shutdown_leaves_nothing_behind() {
-    if !engine().await {
+    if !engine("docker::a_data_space_dropped_without_shutdown_leaves_nothing_behind").await {
         return;
     }
     let options = DockerOptions::new(image().await);
@@ -141,7 +141,7 @@ async fn ctrl_c_removes_the_run_and_ends_the_process() {
         tokio::time::sleep(Duration::from_secs(60)).await;
         panic!("the interrupt did not end the process");
     }
-    if !engine().await {
+    if !engine("docker::ctrl_c_removes_the_run_and_ends_the_process").await {
         return;
     }
     image().await;
@@ -187,7 +187,7 @@ async fn ctrl_c_removes_the_run_and_ends_the_process() {
 async fn the_scenario_and_suites_pass_in_containers_and_leave_nothing_behind() {
     use dsp_harness::report::model::Verdict;
     use dsp_harness::runner::session::{run_docker, RunPlan};
-    if !engine().await {
+    if !engine("docker::the_scenario_and_suites_pass_in_containers_and_leave_nothing_behind").await {
         return;
     }
     let options = DockerOptions::new(image().await);
@@ -215,7 +215,7 @@ async fn the_scenario_and_suites_pass_in_containers_and_leave_nothing_behind() {
 async fn a_run_that_fails_half_way_attaches_logs_and_leaves_nothing_behind() {
     use dsp_harness::report::model::Verdict;
     use dsp_harness::runner::session::{run_docker, RunPlan};
-    if !engine().await {
+    if !engine("docker::a_run_that_fails_half_way_attaches_logs_and_leaves_nothing_behind").await {
         return;
     }
     let mut options = DockerOptions::new(image().await);

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use jsonwebtoken::jwk::JwkSet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -238,7 +239,9 @@ impl Daps {
 
     /// The public key set served at [`JWKS_PATH`].
     pub fn jwks(&self) -> Value {
-        json!({"keys": [self.inner.signing.public.to_jwk(&self.inner.signing.kid)]})
+        let set = JwkSet { keys: vec![self.inner.signing.public.to_typed_jwk(&self.inner.signing.kid)] };
+        // A set of EC keys always serializes.
+        serde_json::to_value(set).unwrap_or_else(|_| json!({"keys": []}))
     }
 
     /// A verifier for this DAPS's tokens (fetches the key set over HTTP).
