@@ -117,7 +117,7 @@ pub fn render_markdown(report: &Report) -> String {
         }
         skips(&mut md, &report.summary.skips_by_reason);
         for group in &report.summary.not_in_version {
-            let _ = writeln!(md, "Not in DSP {} ({}, not skips): {}: {}\n", text(&group.version), group.count, text(&group.reason), code(&compact_ids(&group.cases)));
+            let _ = writeln!(md, "Not in DSP {} ({}, not skips): {}: {}\n", escape::markdown_text(&group.version), group.count, escape::markdown_text(&group.reason), escape::markdown_code(&compact_ids(&group.cases)));
         }
     }
 

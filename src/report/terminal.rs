@@ -76,7 +76,7 @@ pub fn render_terminal(report: &Report) -> String {
         }
         // Not skips: cases that do not exist in a version the run ran in.
         for group in &report.summary.not_in_version {
-            out.push_str(&format!("\nnot in DSP {} ({}): {}: {}\n", group.version, group.count, terminal_safe(&group.reason), group.cases.join(", ")));
+            out.push_str(&format!("\nnot in DSP {} ({}): {}: {}\n", group.version, group.count, escape::terminal(&group.reason), group.cases.join(", ")));
         }
     }
     if let Some(load) = &report.load {

@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use super::driver::{Capabilities, ManagementAccess, ManagementDriver, NegotiationStep, TransferStep};
 use super::edc_v3::{ManagementClient, EDC_VOCAB, ODRL_CONTEXT};
 use super::error::TargetError;
-use crate::runner::RecordingClient;
+use crate::recording::RecordingClient;
 
 /// Which EDC management API a [`ManagementClient`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
