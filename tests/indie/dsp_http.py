@@ -48,8 +48,12 @@ class DspHandler(Handler):
 
     def handle_request(self, method, path):
         if path == "/.well-known/dspace-version" and method == "GET" and self.serves_version:
-            version = "2024-1" if "wrong-version" in self.app.faults else "2025-1"
-            self.send_json(200, {"protocolVersions": [{"version": version, "path": self.base_path, "binding": "HTTPS"}]})
+            entry = {"version": "2025-1", "path": self.base_path, "binding": "HTTPS"}
+            if "wrong-version" in self.app.faults:
+                # A harness that discovers the version would simply speak the one announced, so
+                # the fault breaks the entry itself: no binding.
+                del entry["binding"]
+            self.send_json(200, {"protocolVersions": [entry]})
             return
         if not path.startswith(self.base_path + "/"):
             raise HttpError(404, f"no route {path}", area_error(path))

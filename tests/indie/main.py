@@ -42,7 +42,7 @@ FAULTS = {
     "transfer-unfinalized": "transfers are accepted under an agreement not finalized",
     "keep-token": "the data-plane token survives the transfer's end",
     "wrong-bytes": "the data plane alters the first byte",
-    "wrong-version": "the version document names 2024-1",
+    "wrong-version": "the version document's 2025-1 entry has no binding",
     "send-no-token": "outgoing DSP messages carry no token",
     "no-initial-offers": "provider-initiated offers are not served (an optional feature turned off)",
     "never-verify": "the consumer never verifies an agreement",

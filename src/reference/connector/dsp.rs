@@ -183,10 +183,18 @@ async fn incoming_checked(conn: &Connector, headers: &HeaderMap, body: &Bytes, e
     if actual_type.as_deref() != Some(expected.name()) && !conn.fault(Fault::AcceptMalformed) {
         return Err(bad(format!("expected @type {} but got {}", expected.name(), actual_type.unwrap_or_else(|| "none".to_string()))));
     }
-    // TODO(schemas): validate the older versions with `SchemaSet::embedded(version)` once it lands;
-    // until then only 2025-1 messages are checked against a schema set.
-    if !conn.fault(Fault::AcceptMalformed) && conn.version() == ProtocolVersion::V2025_1 {
-        let violations = conn.schemas().validate(expected.name(), &json);
+    // A message of an older version is checked in that version's own spelling: it is read by
+    // meaning and written back in the version's dialect first, so a peer that compacts its
+    // JSON-LD differently (its own prefix, full IRIs) is not refused for the spelling alone.
+    if !conn.fault(Fault::AcceptMalformed) {
+        let violations = match conn.version() {
+            ProtocolVersion::V2025_1 => conn.schemas().validate(expected.name(), &json),
+            other => {
+                let dialect = vocabulary::dialect(other);
+                let spelled = vocabulary::from_current(dialect, &vocabulary::to_current(dialect, &json));
+                crate::schema::SchemaSet::embedded(other.as_str()).map(|set| set.validate(expected.name(), &spelled)).unwrap_or_default()
+            }
+        };
         if let Some(first) = violations.first() {
             return Err(bad(format!("invalid {}: {} at {}", expected.name(), first.message, first.instance_path)));
         }

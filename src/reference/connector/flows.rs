@@ -235,7 +235,7 @@ pub async fn counter_request(conn: &Connector, id: &str, offer: Option<Policy>) 
         consumer_pid: n.consumer_pid.clone(),
         provider_pid: Some(n.provider_pid.clone()),
         offer,
-        callback_address: None,
+        callback_address: older_callback(conn, n.version),
     });
     guard_negotiation(conn, id, &n, send_negotiation(conn, &n, binding::negotiation_request(n.their_pid()), message).await).await
 }

@@ -200,7 +200,7 @@ pub fn consumer_message(ctx: &CaseContext, n: &Negotiation, message: ConsumerMes
         ConsumerMessage::Request => {
             let mut body = encode(
                 ctx,
-                DspMessage::ContractRequest(ContractRequestMessage { consumer_pid: c, provider_pid: Some(p), offer: Policy::use_offer("placeholder"), callback_address: None }),
+                DspMessage::ContractRequest(ContractRequestMessage { consumer_pid: c, provider_pid: Some(p), offer: Policy::use_offer("placeholder"), callback_address: older_callback(ctx) }),
             );
             body["offer"] = ctx.offer()?.policy.clone();
             (binding::negotiation_request(&ppid), body)
@@ -236,7 +236,7 @@ pub fn consumer_message(ctx: &CaseContext, n: &Negotiation, message: ConsumerMes
             agreement.timestamp = Some(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
             (
                 binding::negotiation_agreement(&ppid),
-                encode(ctx, DspMessage::ContractAgreement(ContractAgreementMessage { provider_pid: p, consumer_pid: c, agreement, callback_address: None })),
+                encode(ctx, DspMessage::ContractAgreement(ContractAgreementMessage { provider_pid: p, consumer_pid: c, agreement, callback_address: older_callback(ctx) })),
             )
         }
     })
@@ -683,4 +683,10 @@ pub fn pull_endpoint(address: &Value) -> Option<(String, Option<String>)> {
         .and_then(Value::as_str)
         .map(str::to_string);
     Some((endpoint, auth))
+}
+
+/// The callback address the older DSP versions require on every request, offer and agreement
+/// (2025-1 wants it only on initial messages).
+fn older_callback(ctx: &CaseContext) -> Option<String> {
+    (ctx.version() != crate::protocol::ProtocolVersion::V2025_1).then(|| ctx.mailbox().url().to_string())
 }

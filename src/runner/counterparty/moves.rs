@@ -224,6 +224,7 @@ impl HarnessProvider {
                 .or_else(|| n.consumer_pid.clone())
                 .ok_or_else(|| CounterpartyError::NoConsumerPid { what: "negotiation", pid: provider_pid.to_string() })?;
             let pids = PidPair { provider_pid: provider_pid.clone(), consumer_pid: consumer_pid.clone() };
+            let older_callback = (self.shared.config.version != ProtocolVersion::V2025_1).then(|| self.dsp_url());
             let (message, path) = match &mv {
                 NegotiationMove::Offer(offer) => {
                     let offer = offer.as_deref().cloned().unwrap_or_else(|| catalog::counter_offer(self.participant_id()));
@@ -231,9 +232,10 @@ impl HarnessProvider {
                         provider_pid: provider_pid.clone(),
                         consumer_pid: Some(consumer_pid.clone()),
                         offer,
-                        // A counter-offer names the consumer's pid and no callback address:
-                        // the schema allows one or the other.
-                        callback_address: None,
+                        // A 2025-1 counter-offer names the consumer's pid and no callback
+                        // address (its schema allows one or the other); the older versions
+                        // require the callback address on every offer.
+                        callback_address: older_callback,
                     });
                     (message, binding::negotiation_offers(consumer_pid.as_str()))
                 }
@@ -243,7 +245,7 @@ impl HarnessProvider {
                         provider_pid: provider_pid.clone(),
                         consumer_pid: consumer_pid.clone(),
                         agreement,
-                        callback_address: None,
+                        callback_address: older_callback,
                     });
                     (message, binding::negotiation_agreement(consumer_pid.as_str()))
                 }
