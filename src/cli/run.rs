@@ -60,7 +60,7 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         .and_then(|n| usize::try_from(n).ok())
         .filter(|&n| n > 0)
         .ok_or_else(|| CliError { code: exit::USAGE, message: format!("--max-body {:?} is not a size like 16MiB, 512KiB or 100000", args.max_body) })?;
-    crate::runner::http::set_max_body(max_body);
+    crate::recording::http::set_max_body(max_body);
     let schemas = load_schemas(args.schemas.as_deref())?;
     let plan = plan(&args)?;
     let report_dir = args.report_dir.clone().unwrap_or_else(|| default_report_dir("run"));

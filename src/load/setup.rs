@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::LoadError;
 use crate::reference::backend::format_size;
-use crate::runner::{Recorder, RecordingClient};
+use crate::recording::{Recorder, RecordingClient};
 use crate::schema::SchemaSet;
 use crate::target::{asset_selector, lenient, ManagementClient, TargetError};
 

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::protocol::ProtocolVersion;
 use crate::reference::backend::CARBON_EMISSIONS;
 use crate::report::matrix::{Expected, InteropMatrix, MatrixCell, Outcome};
-use crate::runner::{Recorder, RecordingClient};
+use crate::recording::{Recorder, RecordingClient};
 use crate::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions};
 use crate::schema::SchemaSet;
 use crate::target::{lenient, ManagementClient, TargetError};

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 
 use super::conformance::callback::ASSET_DATA_PATH;
 use super::conformance::{target_config, ConformanceConfig, RunOptions, TokenKind, TokenSource};
-use super::{Recorder, RecordingClient, RunnerError};
+use super::RunnerError;
+use crate::recording::{Recorder, RecordingClient};
 use crate::protocol::binding;
 use crate::report::model::{PreflightCheck, PreflightReport};
 use crate::target::file::{AuthSection, ManagementSection, TargetFile, TargetFileError};
@@ -384,14 +385,14 @@ async fn callback_line(file: &TargetFile) -> PreflightCheck {
 fn unreachable(check: &str, url: &str, error: &RunnerError, field: &str) -> PreflightCheck {
     PreflightCheck::fail(
         check,
-        format!("cannot reach {url}: {}", crate::runner::http::error_chain(error)),
+        format!("cannot reach {url}: {}", crate::recording::http::error_chain(error)),
         format!("check {field}, and that the connector runs and is reachable from here"),
     )
 }
 
 /// A GET through the client, unrecorded by any case; the status and at most 1 MiB of body.
 async fn get(client: &RecordingClient, url: &str) -> Result<(u16, Vec<u8>), String> {
-    let reply = client.http().get(url).timeout(client.timeout()).send().await.map_err(|e| crate::runner::http::error_chain(&e))?;
+    let reply = client.http().get(url).timeout(client.timeout()).send().await.map_err(|e| crate::recording::http::error_chain(&e))?;
     let status = reply.status().as_u16();
     let mut body = Vec::new();
     let mut reply = reply;

@@ -19,9 +19,9 @@ use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::http::RecordingClient;
-use super::recorder::Recorder;
-use super::sink::Sink;
+use crate::recording::http::RecordingClient;
+use crate::recording::recorder::Recorder;
+use crate::recording::sink::Sink;
 use crate::protocol::ProtocolVersion;
 use crate::reference::objectstore::s3_client;
 use crate::report::model::{CaseReport, Exchange, Finding, Level, Role, RunEvent, StepReport, Verdict};
@@ -679,7 +679,7 @@ impl Run {
         Outcome::Done
     }
 
-    fn judge_deliveries(&self, ctx: &mut Ctx, deliveries: &[super::sink::Delivery]) {
+    fn judge_deliveries(&self, ctx: &mut Ctx, deliveries: &[crate::recording::sink::Delivery]) {
         let Some(last) = deliveries.last() else {
             ctx.add(Finding::new("transfer", "nothing was pushed to the consumer's backend").expected("one push of the data", "none"), None);
             return;

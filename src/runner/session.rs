@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use super::scenario::{run_scenario, Fixture, NetworkView, ScenarioConfig};
-use super::{Recorder, RecordingProxy, RunnerError};
+use super::RunnerError;
+use crate::recording::{Recorder, RecordingProxy};
 use super::interrupt::{self, Interrupt};
 use crate::protocol::ProtocolVersion;
 use crate::report::model::{CaseReport, Level, LogExcerpt, NotInVersion, PreflightReport, Role, RunEvent, TargetInfo, Verdict};
@@ -472,7 +473,7 @@ pub async fn run_checked_target(checked: CheckedTarget, plan: &RunPlan, schemas:
     // The versions to run in: those `--dsp-version` forces, or the file's (`auto`: the newest
     // the connector's version document offers), each at the DSP base its document names.
     let wanted: Vec<Option<ProtocolVersion>> = if plan.versions.is_empty() { vec![file.forced_version()] } else { plan.versions.iter().copied().map(Some).collect() };
-    let client = crate::runner::RecordingClient::with_http(config.http.clone(), Recorder::new(), None, plan.case_timeout.min(super::preflight::REQUEST_TIMEOUT));
+    let client = crate::recording::RecordingClient::with_http(config.http.clone(), Recorder::new(), None, plan.case_timeout.min(super::preflight::REQUEST_TIMEOUT));
     let mut chosen = Vec::new();
     for forced in wanted {
         // A version the connector does not offer is a failed preflight line already.

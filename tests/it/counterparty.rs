@@ -11,7 +11,7 @@ use dsp_harness::reference::connector::{Fault, Faults};
 use dsp_harness::runner::counterparty::{
     payload, CallerToken, HarnessProvider, HarnessProviderConfig, IncomingTokens, NegotiationMove, OutgoingTokens, SendOptions, Token, TransferMove,
 };
-use dsp_harness::runner::{Recorder, RecordingClient};
+use dsp_harness::recording::{Recorder, RecordingClient};
 use dsp_harness::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions, HARNESS_ID};
 use dsp_harness::schema::SchemaSet;
 use dsp_harness::target::ManagementClient;

@@ -14,7 +14,7 @@ use dsp_harness::identity::ParticipantKeys;
 use dsp_harness::reference::daps::{self, Daps, DapsConfig};
 use dsp_harness::report::model::{CaseReport, Verdict};
 use dsp_harness::runner::session::{run_target, RunPlan};
-use dsp_harness::runner::{Recorder, RecordingClient};
+use dsp_harness::recording::{Recorder, RecordingClient};
 use dsp_harness::schema::SchemaSet;
 use dsp_harness::suite::Filter;
 use dsp_harness::target::{asset_selector, Shape, TargetFile};

@@ -64,7 +64,7 @@ async fn issue_15_management_lists_honour_offset_and_limit() {
 /// dataset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_the_dsp_catalog_pages_with_link_headers() {
-    use dsp_harness::runner::{Recorder, RecordingClient};
+    use dsp_harness::recording::{Recorder, RecordingClient};
     use dsp_harness::schema::SchemaSet;
     use dsp_harness::target::{lenient, ManagementClient};
     let space = embedded::start(EmbeddedOptions::default()).await.expect("the embedded data space starts");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dsp_harness::runner::{Recorder, RecordingClient};
+use dsp_harness::recording::{Recorder, RecordingClient};
 use dsp_harness::runtime::embedded::{self, EmbeddedOptions};
 use dsp_harness::schema::SchemaSet;
 use dsp_harness::target::{asset_selector, lenient, ManagementClient};

@@ -12,7 +12,7 @@ use dsp_harness::protocol::vocabulary;
 use dsp_harness::protocol::ProtocolVersion;
 use dsp_harness::report::model::Body;
 use dsp_harness::runner::matrix::{carbon_flow, run_matrix, FlowDone, FlowError, ANY_PROTOCOL};
-use dsp_harness::runner::{Recorder, RecordingProxy};
+use dsp_harness::recording::{Recorder, RecordingProxy};
 use dsp_harness::runtime::embedded::{self, Advertised, EmbeddedOptions};
 use dsp_harness::schema::{message_type, SchemaSet};
 use serde_json::Value;

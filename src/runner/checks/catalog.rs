@@ -7,7 +7,7 @@ use crate::protocol::binding;
 use crate::protocol::codec::CONTEXT_2025_1;
 use crate::report::model::Finding;
 use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, Step};
-use crate::runner::RecordedResponse;
+use crate::recording::RecordedResponse;
 use crate::target::lenient;
 
 pub fn checks() -> Vec<(&'static str, CheckFn)> {

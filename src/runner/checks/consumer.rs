@@ -18,7 +18,7 @@ use crate::runner::counterparty::{
     CounterpartyError, HarnessNegotiation, HarnessProvider, HarnessProviderConfig, HarnessTransfer, IncomingTokens, NegotiationMove, OutgoingTokens, Received,
     SendOptions, Token, TransferMove,
 };
-use crate::runner::RecordedResponse;
+use crate::recording::RecordedResponse;
 use crate::target::ManagementClient;
 
 /// How often the consumer's view of a process is polled while waiting for it to move.
@@ -471,7 +471,7 @@ pub(crate) async fn expect_edr_pulls(ctx: &CaseContext, hp: &HarnessProvider, t:
         .build()
         .map_err(|e| CaseOutcome::Error(format!("cannot build the pull: {e}")))?;
     let pulled = ctx.client().download(ctx.name(), crate::runner::counterparty::RECORDED_AS, request).await.map_err(|e| CaseOutcome::Error(e.to_string()))?;
-    let expected = crate::runner::recorder::sha256_hex(crate::runner::counterparty::payload());
+    let expected = crate::recording::recorder::sha256_hex(crate::runner::counterparty::payload());
     if !pulled.status.is_success() || pulled.sha256 != expected {
         ctx.fail(Finding::new("digest", "pulling through the consumer's EDR did not yield the harness's data").expected(expected, format!("status {} sha256 {}", pulled.status.as_u16(), pulled.sha256)).at(pulled.seq as usize));
     }

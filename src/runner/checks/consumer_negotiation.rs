@@ -17,7 +17,7 @@ use super::consumer::{
 use crate::protocol::{binding, codec_for, ConsumerPid, DspMessage, MessageKind, NegotiationState, ProtocolVersion, ProviderPid};
 use crate::report::model::Finding;
 use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, NegotiationStep, Step};
-use crate::runner::RecordedResponse;
+use crate::recording::RecordedResponse;
 use crate::runner::counterparty::{HarnessProvider, NegotiationMove, Received, SendOptions, Token};
 
 pub fn checks() -> Vec<(&'static str, CheckFn)> {

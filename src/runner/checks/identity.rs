@@ -11,7 +11,7 @@ use crate::protocol::codec::CONTEXT_2025_1;
 use crate::protocol::{ConsumerPid, TransferState};
 use crate::report::model::Finding;
 use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, DspRequest, Step, TokenKind};
-use crate::runner::RecordedResponse;
+use crate::recording::RecordedResponse;
 
 pub fn checks() -> Vec<(&'static str, CheckFn)> {
     register![

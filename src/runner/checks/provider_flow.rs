@@ -9,7 +9,7 @@ use crate::protocol::binding;
 use crate::protocol::*;
 use crate::report::model::Finding;
 use crate::runner::conformance::{CaseContext, Incoming, NegotiationStep, Step, TransferStep};
-use crate::runner::RecordedResponse;
+use crate::recording::RecordedResponse;
 
 /// The transfer format the provider cases request.
 pub const PULL: &str = "HttpData-PULL";

@@ -11,7 +11,7 @@ use crate::protocol::binding;
 use crate::protocol::{ConsumerPid, TransferState as S};
 use crate::report::model::Finding;
 use crate::runner::conformance::{register, CaseContext, CaseOutcome, CheckFn, Step, TransferStep};
-use crate::runner::Download;
+use crate::recording::Download;
 
 pub fn checks() -> Vec<(&'static str, CheckFn)> {
     register![
@@ -170,7 +170,7 @@ async fn invalid_transition(ctx: &CaseContext) -> Step {
     Ok(())
 }
 
-async fn requested(ctx: &CaseContext) -> Step<(Transfer, crate::runner::RecordedResponse)> {
+async fn requested(ctx: &CaseContext) -> Step<(Transfer, crate::recording::RecordedResponse)> {
     let (_, agreement) = finalized_agreement(ctx).await?;
     transfer_request(ctx, &agreement).await
 }

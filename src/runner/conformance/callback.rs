@@ -23,10 +23,11 @@ use tokio::sync::Notify;
 
 use super::target::CallbackConfig;
 use crate::report::model::Exchange;
-use crate::runner::server::ServerTask;
-use crate::runner::http::{check_exchange, header_pairs};
-use crate::runner::recorder::body_of;
-use crate::runner::{Recorder, RunnerError};
+use crate::recording::server::ServerTask;
+use crate::recording::http::{check_exchange, header_pairs};
+use crate::recording::recorder::body_of;
+use crate::runner::RunnerError;
+use crate::recording::Recorder;
 use crate::protocol::ProtocolVersion;
 use crate::runner::wire;
 use crate::schema::{message_type, SchemaSet};
@@ -161,7 +162,7 @@ impl CallbackHub {
             .route("/c/{token}", axum::routing::any(receive_root))
             .route("/c/{token}/{*rest}", axum::routing::any(receive))
             // The run's cap on bodies read whole, instead of axum's default of 2 MB.
-            .layer(axum::extract::DefaultBodyLimit::max(crate::runner::http::max_body()))
+            .layer(axum::extract::DefaultBodyLimit::max(crate::recording::http::max_body()))
             .with_state(mailboxes.clone());
         Ok(CallbackHub { public_base, local_base, mailboxes, _server: ServerTask::spawn(listener, app) })
     }

@@ -12,7 +12,7 @@ use crate::identity::{DatClient, DatVerifier, ParticipantKeys};
 use crate::protocol::ProtocolVersion;
 use crate::report::model::Role;
 use crate::runtime::embedded::{EmbeddedDataSpace, HARNESS_ID};
-use crate::runner::RecordingClient;
+use crate::recording::RecordingClient;
 use crate::runtime::ConnectorInfo;
 use crate::runtime::UrlRewrite;
 use crate::schema::SchemaSet;

@@ -18,7 +18,8 @@ use super::target::{ConnectorUnderTest, Timing};
 use super::tokens::TokenSource;
 use crate::report::model::{CaseReport, Exchange, Finding, Role, RunEvent, Verdict};
 use crate::runner::interrupt::{self, Interrupt};
-use crate::runner::{Recorder, RecordingClient, RunnerError};
+use crate::runner::RunnerError;
+use crate::recording::{Recorder, RecordingClient};
 use crate::schema::SchemaSet;
 use crate::suite::{Case, Filter, SuiteError};
 

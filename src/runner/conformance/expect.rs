@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::context::{CaseContext, Step};
 use crate::protocol::{ConsumerPid, ProtocolVersion, ProviderPid};
 use crate::report::model::Finding;
-use crate::runner::recorder::is_json_type;
-use crate::runner::RecordedResponse;
+use crate::recording::recorder::is_json_type;
+use crate::recording::RecordedResponse;
 use crate::schema::message_type;
 
 /// How much of a body a finding quotes.

@@ -9,7 +9,7 @@ use super::context::{Fixtures, Offer};
 use super::target::ConnectorUnderTest;
 use super::tokens::{TokenKind, TokenSource};
 use crate::protocol::binding;
-use crate::runner::RecordingClient;
+use crate::recording::RecordingClient;
 use crate::target::{asset_selector, lenient};
 
 /// Registers the harness's offer (when the target allows it) and finds it in the catalog.

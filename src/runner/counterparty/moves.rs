@@ -6,7 +6,7 @@
 //! that answers with its own next message before replying (a verification racing the reply to
 //! an agreement) finds the harness already in the new state; when the consumer does not
 //! accept the message, the harness's side goes back to where it was. Every message goes
-//! through the [`RecordingClient`](crate::runner::RecordingClient) and is recorded with schema
+//! through the [`RecordingClient`](crate::recording::RecordingClient) and is recorded with schema
 //! checks; the consumer's answer is handed back to the check untouched.
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -17,7 +17,8 @@ use super::error::CounterpartyError;
 use super::server::{HarnessProvider, OutgoingTokens, RECORDED_AS};
 use super::state::{HarnessNegotiation, Initiator};
 use crate::protocol::*;
-use crate::runner::{wire, RecordedResponse};
+use crate::runner::wire;
+use crate::recording::RecordedResponse;
 
 /// How an outgoing request is authenticated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

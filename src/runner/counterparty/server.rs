@@ -31,10 +31,11 @@ use crate::identity::{bearer, DatClient, DatRejection, DatVerifier};
 use crate::protocol::state::{NegotiationInput, TransferInput};
 use crate::protocol::*;
 use crate::report::model::{Body, Exchange};
-use crate::runner::server::ServerTask;
-use crate::runner::http::{check_exchange, header_pairs};
-use crate::runner::recorder::body_of;
-use crate::runner::{wire, RecordingClient};
+use crate::recording::server::ServerTask;
+use crate::recording::http::{check_exchange, header_pairs};
+use crate::recording::recorder::body_of;
+use crate::runner::wire;
+use crate::recording::RecordingClient;
 
 /// The name the harness's side of every exchange is recorded under, as in the rest of the run.
 pub const RECORDED_AS: &str = "harness";
@@ -394,7 +395,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/data", get(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Data, m, u, h, b)))
         .nest("/dsp", dsp)
         // The run's cap on bodies read whole, instead of axum's default of 2 MB.
-        .layer(axum::extract::DefaultBodyLimit::max(crate::runner::http::max_body()))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::recording::http::max_body()))
         .with_state(shared)
 }
 
@@ -525,7 +526,7 @@ async fn serve(State(shared): State<Arc<Shared>>, endpoint: Endpoint, method: Me
     };
     let mut response = match (answer.bytes, &answer.body) {
         (Some(bytes), _) => {
-            exchange.response_body = Some(crate::runner::recorder::digest_body(bytes));
+            exchange.response_body = Some(crate::recording::recorder::digest_body(bytes));
             (answer.status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
         }
         (None, Some(body)) => (answer.status, axum::Json(body.clone())).into_response(),

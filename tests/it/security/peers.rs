@@ -134,7 +134,7 @@ async fn check(how: Misbehaviour) -> Result<(), String> {
     }
     if how == Misbehaviour::EndlessJunk {
         let catalog = cases.iter().find(|c| c["id"] == CASES[1]).unwrap();
-        let named = catalog.to_string().contains(&dsp_harness::runner::http::DEFAULT_MAX_BODY.to_string());
+        let named = catalog.to_string().contains(&dsp_harness::recording::http::DEFAULT_MAX_BODY.to_string());
         if !named {
             return Err(format!("the junk catalog's case does not name the body limit: {catalog}"));
         }
