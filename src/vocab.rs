@@ -138,6 +138,30 @@ pub struct Exchange {
     pub violations: Vec<Violation>,
 }
 
+impl Exchange {
+    /// A request from `from` to `to`, not yet answered: headers, bodies, status, timing and
+    /// violations empty, for the recorders to fill in (with struct update syntax).
+    pub fn request(seq: u64, from: impl Into<String>, to: impl Into<String>, method: impl Into<String>, url: impl Into<String>) -> Exchange {
+        Exchange {
+            seq,
+            from: from.into(),
+            to: to.into(),
+            method: method.into(),
+            url: url.into(),
+            request_headers: Vec::new(),
+            request_body: None,
+            status: None,
+            response_headers: Vec::new(),
+            response_body: None,
+            error: None,
+            duration_ms: 0,
+            request_type: None,
+            response_type: None,
+            violations: Vec::new(),
+        }
+    }
+}
+
 /// A recorded body: JSON when it parsed, otherwise text (truncated) or a digest for binary data.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", content = "value", rename_all = "lowercase", deny_unknown_fields)]

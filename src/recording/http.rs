@@ -286,21 +286,9 @@ impl RecordingClient {
         // A streamed request body has no bytes to show; every body the harness sends is buffered.
         let request_body = request.body().and_then(|b| b.as_bytes()).and_then(|bytes| body_of(bytes, content_type));
         Exchange {
-            seq: self.recorder.next_seq(),
-            from: from.to_string(),
-            to: to.to_string(),
-            method: request.method().to_string(),
-            url: request.url().to_string(),
             request_headers: header_pairs(request.headers()),
             request_body,
-            status: None,
-            response_headers: Vec::new(),
-            response_body: None,
-            error: None,
-            duration_ms: 0,
-            request_type: None,
-            response_type: None,
-            violations: Vec::new(),
+            ..Exchange::request(self.recorder.next_seq(), from.to_string(), to.to_string(), request.method().to_string(), request.url().to_string())
         }
     }
 

@@ -139,21 +139,8 @@ async fn forward(State(state): State<ProxyState>, request: axum::extract::Reques
     let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     let url = format!("{}{}", state.upstream, path_and_query);
     let mut exchange = Exchange {
-        seq: state.recorder.next_seq(),
-        from: state.from.to_string(),
-        to: state.to.to_string(),
-        method: parts.method.to_string(),
-        url: url.clone(),
         request_headers: header_pairs(&parts.headers),
-        request_body: None,
-        status: None,
-        response_headers: Vec::new(),
-        response_body: None,
-        error: None,
-        duration_ms: 0,
-        request_type: None,
-        response_type: None,
-        violations: Vec::new(),
+        ..Exchange::request(state.recorder.next_seq(), state.from.to_string(), state.to.to_string(), parts.method.to_string(), url.clone())
     };
 
     let request_type = content_type(&parts.headers);

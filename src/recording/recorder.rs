@@ -152,21 +152,8 @@ mod tests {
 
     fn exchange(seq: u64) -> Exchange {
         Exchange {
-            seq,
-            from: "a".into(),
-            to: "b".into(),
-            method: "GET".into(),
-            url: "http://127.0.0.1/".into(),
-            request_headers: vec![],
-            request_body: None,
             status: Some(200),
-            response_headers: vec![],
-            response_body: None,
-            error: None,
-            duration_ms: 0,
-            request_type: None,
-            response_type: None,
-            violations: vec![],
+            ..Exchange::request(seq, "a", "b", "GET", "http://127.0.0.1/")
         }
     }
 

@@ -135,21 +135,12 @@ async fn receive(State(state): State<SinkState>, request: axum::extract::Request
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let headers = header_pairs(&parts.headers);
     state.recorder.record(Exchange {
-        seq,
-        from: state.from.to_string(),
-        to: state.to.to_string(),
-        method: parts.method.to_string(),
-        url: format!("{}{}", state.base, path),
         request_headers: headers.clone(),
         request_body: (size > 0).then(|| Body::Binary { size, sha256: sha256.clone() }),
         status: Some(status.as_u16()),
-        response_headers: Vec::new(),
-        response_body: None,
         error: error.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
-        request_type: None,
-        response_type: None,
-        violations: Vec::new(),
+        ..Exchange::request(seq, state.from.to_string(), state.to.to_string(), parts.method.to_string(), format!("{}{}", state.base, path))
     });
     state.deliveries.lock().unwrap_or_else(|p| p.into_inner()).push(Delivery {
         method: parts.method.to_string(),

@@ -249,21 +249,13 @@ fn handle(boxes: Boxes, token: String, rest: String, method: Method, uri: Uri, h
     reply.body = reply.body.map(|b| wire::to_wire(mailbox.version, &b));
     let reply_bytes = reply.body.as_ref().map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let mut exchange = Exchange {
-        seq,
-        from: mailbox.from.clone(),
-        to: "harness".to_string(),
-        method: method.to_string(),
-        url: format!("{}{}", mailbox.base_url.split("/c/").next().unwrap_or_default(), uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")),
         request_headers: header_pairs(&headers),
         request_body: body_of(&body, content_type),
         status: Some(reply.status),
         response_headers: if reply.body.is_some() { vec![("content-type".to_string(), "application/json".to_string())] } else { Vec::new() },
         response_body: body_of(&reply_bytes, Some("application/json")),
-        error: None,
         duration_ms: started.elapsed().as_millis() as u64,
-        request_type: None,
-        response_type: None,
-        violations: Vec::new(),
+        ..Exchange::request(seq, mailbox.from.clone(), "harness".to_string(), method.to_string(), format!("{}{}", mailbox.base_url.split("/c/").next().unwrap_or_default(), uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")))
     };
     check_exchange(mailbox.schemas.as_ref(), &mut exchange);
     mailbox.recorder.record(exchange);

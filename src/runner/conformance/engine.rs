@@ -428,21 +428,8 @@ mod tests {
     #[test]
     fn findings_point_at_exchange_indexes() {
         let exchange = |seq| Exchange {
-            seq,
-            from: "a".into(),
-            to: "b".into(),
-            method: "GET".into(),
-            url: "u".into(),
-            request_headers: vec![],
-            request_body: None,
             status: Some(200),
-            response_headers: vec![],
-            response_body: None,
-            error: None,
-            duration_ms: 0,
-            request_type: None,
-            response_type: None,
-            violations: vec![],
+            ..Exchange::request(seq, "a", "b", "GET", "u")
         };
         let outcome = CaseOutcome::Fail(vec![Finding::new("k", "at 9").at(9), Finding::new("k", "nowhere").at(7), Finding::new("k", "none")]);
         let report = report_of(&case(None), outcome, vec![exchange(5), exchange(9)], "now".into(), Duration::from_millis(3));

@@ -508,21 +508,11 @@ async fn serve(State(shared): State<Arc<Shared>>, endpoint: Endpoint, method: Me
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let mut exchange = Exchange {
-        seq,
-        from: shared.config.peer_name.clone(),
-        to: RECORDED_AS.to_string(),
-        method: method.to_string(),
-        url: format!("{}{}", shared.url, uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/")),
         request_headers: header_pairs(&headers),
         request_body: body_of(&body, content_type),
         status: Some(answer.status.as_u16()),
-        response_headers: Vec::new(),
         response_body: answer.body.clone().map(Body::Json),
-        error: None,
-        duration_ms: 0,
-        request_type: None,
-        response_type: None,
-        violations: Vec::new(),
+        ..Exchange::request(seq, shared.config.peer_name.clone(), RECORDED_AS.to_string(), method.to_string(), format!("{}{}", shared.url, uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/")))
     };
     let mut response = match (answer.bytes, &answer.body) {
         (Some(bytes), _) => {
