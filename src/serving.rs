@@ -15,6 +15,11 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long [`ServerTask::stop`] waits for open connections before it aborts them.
+const WIND_DOWN: Duration = Duration::from_secs(2);
 
 /// How long a client may take to send a request's line and headers, from the first byte of the
 /// request (or from the end of the previous one on a kept-alive connection) until the blank line.
@@ -65,4 +70,53 @@ pub async fn serve_with(listener: TcpListener, router: Router, shutdown: impl Fu
 
 fn is_connection_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset)
+}
+
+/// A server in a background task (a reference component in tests, the harness's recording
+/// proxy, push sink, harness provider and callback hub): spawned on a bound listener, stopped
+/// gracefully with [`ServerTask::stop`], or aborted when dropped, so no server outlives the run
+/// or the test that started it.
+#[derive(Debug)]
+pub struct ServerTask {
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl ServerTask {
+    /// Serves `router` on `listener` through [`serve`] until stopped or dropped.
+    pub fn spawn(listener: TcpListener, router: Router) -> ServerTask {
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        ServerTask { shutdown: Some(shutdown), task: Some(task) }
+    }
+
+    /// Stops accepting connections and waits briefly for the open ones to finish (then aborts
+    /// them); an I/O error the server stopped with is returned.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let Some(mut task) = self.task.take() else { return Ok(()) };
+        match tokio::time::timeout(WIND_DOWN, &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(std::io::Error::other(e)),
+            Err(_) => {
+                task.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Recording HTTP, below both the runner and the connector drivers of `target`: the recording
 //! client (`http`), the recorder every exchange goes into, the recording proxy between two
-//! connectors, the push sink, and the background server task they serve from. It knows the
+//! connectors, and the push sink (each served as a `serving::ServerTask`). It knows the
 //! wire (`protocol`), validates DSP bodies (`schema`) and records into the report model
 //! (`report`); it knows nothing of cases, checks or drivers.
 
@@ -8,12 +8,10 @@ pub mod error;
 pub mod http;
 pub mod proxy;
 pub mod recorder;
-pub mod server;
 pub mod sink;
 
 pub use error::HttpError;
 pub use http::{Checking, Download, RecordedResponse, RecordingClient};
 pub use proxy::{ProxyHandle, RecordingProxy};
 pub use recorder::Recorder;
-pub use server::ServerTask;
 pub use sink::{Delivery, Sink};

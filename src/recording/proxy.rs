@@ -23,7 +23,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
-use super::server::ServerTask;
+use crate::serving::ServerTask;
 use super::error::HttpError;
 use super::http::{check_exchange, error_chain, header_pairs};
 use super::recorder::{body_of, is_binary_type, Recorder};
@@ -62,7 +62,9 @@ impl ProxyHandle {
 
     /// Stops accepting connections and waits briefly for the server to wind down.
     pub async fn stop(self) {
-        self.server.stop().await;
+        if let Err(e) = self.server.stop().await {
+            tracing::warn!("the recording proxy stopped with an error: {e}");
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use super::server::ServerTask;
+use crate::serving::ServerTask;
 use super::error::HttpError;
 use super::http::header_pairs;
 use super::recorder::Recorder;
@@ -106,7 +106,9 @@ impl Sink {
     }
 
     pub async fn stop(self) {
-        self.server.stop().await;
+        if let Err(e) = self.server.stop().await {
+            tracing::warn!("the push sink stopped with an error: {e}");
+        }
     }
 }
 

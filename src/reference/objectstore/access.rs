@@ -28,11 +28,8 @@ impl S3Access for Guard {
         match signed_region(cx.headers(), cx.uri()) {
             None => return Err(s3_error!(InvalidRequest, "signature version 2 is not accepted; sign with sigv4")),
             Some(region) if region != self.region => {
-                return Err(s3_error!(
-                    AuthorizationHeaderMalformed,
-                    "the authorization header is malformed; the region '{region}' is wrong; expecting '{}'",
-                    self.region
-                ))
+                let expected = &self.region;
+                return Err(s3_error!(AuthorizationHeaderMalformed, "the authorization header is malformed; the region '{region}' is wrong; expecting '{expected}'"));
             }
             Some(_) => {}
         }
@@ -99,10 +96,8 @@ fn check_key(key: &str) -> S3Result<()> {
     }
     let bad_segment = key.split('/').any(|segment| matches!(segment, "" | "." | ".."));
     if bad_segment || key.contains('\0') {
-        return Err(s3_error!(
-            InvalidArgument,
-            "object key {key:?} is refused: this store keeps keys as paths, so empty, '.' and '..' segments and nul bytes are not allowed"
-        ));
+        let why = "this store keeps keys as paths, so empty, '.' and '..' segments and nul bytes are not allowed";
+        return Err(s3_error!(InvalidArgument, "object key {key:?} is refused: {why}"));
     }
     Ok(())
 }
@@ -126,16 +121,11 @@ mod tests {
     fn the_signed_region_is_read_from_the_header_or_the_presigned_url() {
         let mut headers = HeaderMap::new();
         let none: Uri = "/b/k".parse().unwrap();
-        headers.insert(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=AK/20260101/eu-central-1/s3/aws4_request, SignedHeaders=host, Signature=00"
-                .parse()
-                .unwrap(),
-        );
+        let v4 = "AWS4-HMAC-SHA256 Credential=AK/20260101/eu-central-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+        headers.insert("authorization", v4.parse().unwrap());
         assert_eq!(signed_region(&headers, &none).as_deref(), Some("eu-central-1"));
-        let presigned: Uri = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20260101%2Fus-west-2%2Fs3%2Faws4_request&X-Amz-Signature=00"
-            .parse()
-            .unwrap();
+        let presigned = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20260101%2Fus-west-2%2Fs3%2Faws4_request&X-Amz-Signature=00";
+        let presigned: Uri = presigned.parse().unwrap();
         assert_eq!(signed_region(&HeaderMap::new(), &presigned).as_deref(), Some("us-west-2"));
         headers.insert("authorization", "AWS AK:c2lnbmF0dXJl".parse().unwrap());
         assert_eq!(signed_region(&headers, &none), None, "sigv2 has no scope");

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use super::error::ObjectStoreError;
 use super::store::ObjectStore;
+use crate::serving::ServerTask;
 
 /// The S3 API as an axum router (usable without a socket, e.g. with `tower::ServiceExt`).
 pub fn router(store: ObjectStore) -> Router {
@@ -37,28 +38,16 @@ async fn answer(store: ObjectStore, request: Request) -> Response {
 pub struct RunningObjectStore {
     store: ObjectStore,
     addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), ObjectStoreError>>,
+    server: ServerTask,
 }
 
 impl RunningObjectStore {
     /// Binds `addr` (use `127.0.0.1:0` for a free port) and serves `store` in a spawned task.
     pub async fn start(store: ObjectStore, addr: SocketAddr) -> Result<Self, ObjectStoreError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(ObjectStoreError::Serve)?;
+        let listener = TcpListener::bind(addr).await.map_err(ObjectStoreError::Serve)?;
         let addr = listener.local_addr().map_err(ObjectStoreError::Serve)?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = crate::serving::serve(listener, router(store.clone()), async move {
-            let _ = rx.await;
-        });
-        let task = tokio::spawn(async move { serving.await.map_err(ObjectStoreError::Serve) });
-        Ok(Self {
-            store,
-            addr,
-            shutdown: Some(tx),
-            task,
-        })
+        let server = ServerTask::spawn(listener, router(store.clone()));
+        Ok(Self { store, addr, server })
     }
 
     /// `http://127.0.0.1:port`, the endpoint URL for S3 clients.
@@ -75,22 +64,8 @@ impl RunningObjectStore {
     }
 
     /// Stops accepting connections and waits for open ones to finish.
-    pub async fn stop(mut self) -> Result<(), ObjectStoreError> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        match (&mut self.task).await {
-            Ok(result) => result,
-            Err(e) => Err(ObjectStoreError::Serve(std::io::Error::other(e))),
-        }
-    }
-}
-
-impl Drop for RunningObjectStore {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    pub async fn stop(self) -> Result<(), ObjectStoreError> {
+        self.server.stop().await.map_err(ObjectStoreError::Serve)
     }
 }
 
@@ -103,10 +78,6 @@ fn is_form_upload(request: &Request) -> bool {
 }
 
 fn form_uploads_disabled() -> Response {
-    let body = concat!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
-        "<Error><Code>MethodNotAllowed</Code>",
-        "<Message>browser form uploads (post object) are disabled</Message></Error>"
-    );
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>MethodNotAllowed</Code><Message>browser form uploads (post object) are disabled</Message></Error>"#;
     (StatusCode::METHOD_NOT_ALLOWED, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
 }

@@ -63,29 +63,20 @@ impl S3Auth for SingleKey {
 impl ObjectStore {
     /// Opens (or creates) the data directory and loads what an earlier store left there.
     pub fn new(config: ObjectStoreConfig) -> Result<Self, ObjectStoreError> {
-        for (what, value) in [
-            ("access key", &config.access_key),
-            ("secret key", &config.secret_key),
-            ("region", &config.region),
-        ] {
+        for (what, value) in [("access key", &config.access_key), ("secret key", &config.secret_key), ("region", &config.region)] {
             if value.trim().is_empty() {
                 return Err(ObjectStoreError::Config(format!("{what} is empty")));
             }
         }
-        let data_dir_error = |path: &Path, reason: String| ObjectStoreError::DataDir {
-            path: path.to_owned(),
-            reason,
-        };
+        let data_dir_error = |path: &Path, reason: String| ObjectStoreError::DataDir { path: path.to_owned(), reason };
         let (root, temp_dir) = match config.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(&dir, e.to_string()))?;
                 (dir, None)
             }
             None => {
-                let temp = tempfile::Builder::new()
-                    .prefix("dsp-harness-objectstore-")
-                    .tempdir()
-                    .map_err(|e| data_dir_error(&std::env::temp_dir(), e.to_string()))?;
+                let temp = tempfile::Builder::new().prefix("dsp-harness-objectstore-").tempdir();
+                let temp = temp.map_err(|e| data_dir_error(&std::env::temp_dir(), e.to_string()))?;
                 (temp.path().to_owned(), Some(temp))
             }
         };
@@ -93,22 +84,10 @@ impl ObjectStore {
         let root = root.canonicalize().map_err(|e| data_dir_error(&root, e.to_string()))?;
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| data_dir_error(&root, format!("{e:?}")))?;
         let mut builder = S3ServiceBuilder::new(Backend { fs, root: root.clone() });
-        builder.set_auth(SingleKey {
-            access_key: config.access_key,
-            secret_key: config.secret_key.into(),
-        });
-        builder.set_access(Guard {
-            region: config.region.clone(),
-            root: root.clone(),
-        });
-        Ok(Self {
-            inner: Arc::new(Inner {
-                service: builder.build(),
-                region: config.region,
-                root,
-                _temp_dir: temp_dir,
-            }),
-        })
+        builder.set_auth(SingleKey { access_key: config.access_key, secret_key: config.secret_key.into() });
+        builder.set_access(Guard { region: config.region.clone(), root: root.clone() });
+        let inner = Inner { service: builder.build(), region: config.region, root, _temp_dir: temp_dir };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// The directory the objects are stored in.

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use super::target::CallbackConfig;
 use crate::report::model::Exchange;
-use crate::recording::server::ServerTask;
+use crate::serving::ServerTask;
 use crate::recording::http::{check_exchange, header_pairs};
 use crate::recording::recorder::body_of;
 use crate::runner::RunnerError;

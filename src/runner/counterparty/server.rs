@@ -31,7 +31,7 @@ use crate::identity::{bearer, DatClient, DatRejection, DatVerifier};
 use crate::protocol::state::{NegotiationInput, TransferInput};
 use crate::protocol::*;
 use crate::report::model::{Body, Exchange};
-use crate::recording::server::ServerTask;
+use crate::serving::ServerTask;
 use crate::recording::http::{check_exchange, header_pairs};
 use crate::recording::recorder::body_of;
 use crate::runner::wire;
@@ -294,7 +294,9 @@ impl HarnessProvider {
 
     /// Stops accepting connections and waits briefly for the server to wind down.
     pub async fn stop(self) {
-        self.server.stop().await;
+        if let Err(e) = self.server.stop().await {
+            tracing::warn!("the harness provider stopped with an error: {e}");
+        }
     }
 }
 
