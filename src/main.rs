@@ -16,6 +16,8 @@ use dsp_harness::cli::exit;
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
+    // The only `process::exit` of the crate: a second Ctrl-C ends the run at once.
+    exit::set_stopper(|code| std::process::exit(i32::from(code)));
     panic::set_hook(Box::new(|info| {
         PANICKED.store(true, Ordering::SeqCst);
         let thread = std::thread::current();

@@ -42,3 +42,24 @@ pub const ALL: [(u8, &str, &str); 10] = [
     (REGRESSED, "REGRESSED", "report --baseline found a regression"),
     (INTERRUPTED, "INTERRUPTED", "the run was interrupted (Ctrl-C or SIGTERM); the partial report was written"),
 ];
+
+/// How `main` ends the process at once; set once, by `main` only.
+static STOPPER: std::sync::OnceLock<fn(u8)> = std::sync::OnceLock::new();
+
+/// Called by `main` (and only there): how [`stop_at_once`] ends the process. Keeping the one
+/// `process::exit` in `main` means no library module can end a process it does not own (a
+/// test binary, a program embedding the library).
+pub fn set_stopper(stop: fn(u8)) {
+    let _ = STOPPER.set(stop);
+}
+
+/// Ends the process at once with `code`, without writing a report: for a person who pressed
+/// Ctrl-C a second time and will not wait for the grace period. Where no stopper was set (the
+/// library inside another program, or a test) it only says so and returns, and the caller's
+/// orderly stop goes on.
+pub fn stop_at_once(code: u8) {
+    match STOPPER.get() {
+        Some(stop) => stop(code),
+        None => tracing::error!("asked to stop at once with code {code}, but this process has no stopper: going on with the orderly stop"),
+    }
+}

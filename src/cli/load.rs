@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::args::Format;
 use super::{exit, CliError};
-use crate::load::{self, BaselineMode, LoadEvent, LoadOptions, LoadTarget, PayloadSource, ScenarioKind, TargetChoice, UrlTarget, Worker};
+use crate::load::{self, BaselineMode, LoadOptions, LoadTarget, PayloadSource, ScenarioKind, TargetChoice, UrlTarget, Worker};
 use crate::reference::backend::parse_size;
 use crate::runner::Interrupt;
 use crate::report::model::{Report, RunInfo, Summary, TargetInfo, ToolInfo, FORMAT_VERSION};
@@ -187,47 +187,16 @@ fn mib(bytes: f64) -> f64 {
     bytes / (1024.0 * 1024.0)
 }
 
-/// Progress on stderr: what runs now, and each scenario's headline figures when it ends.
-fn show(event: LoadEvent<'_>) {
-    match event {
-        LoadEvent::Preparing(what) => eprintln!("load: {what}"),
-        LoadEvent::Hosts(hosts) => eprintln!("load: sending requests to {}", hosts.join(", ")),
-        LoadEvent::Started { name, users, duration } => eprintln!("load: {name}: {users} users for {} s", duration.as_secs()),
-        LoadEvent::Finished { scenario: s, memory, cpu } => {
-            let errors: u64 = s.errors.iter().map(|(_, n)| n).sum();
-            let mut line = format!(
-                "load: {}: {:.1} req/s, {:.1} MiB/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
-                s.name,
-                s.requests_per_second,
-                mib(s.bytes_per_second),
-                s.latency_ms.p50,
-                s.latency_ms.p99,
-                errors
-            );
-            if let Some(ratio) = s.ratio_to_baseline {
-                line.push_str(&format!(", {ratio:.2}x the baseline"));
-            }
-            if let Some(m) = memory {
-                line.push_str(&format!(", memory +{:.1} MiB", mib(m.growth() as f64)));
-            }
-            if let Some(c) = cpu {
-                let saturated = if c.saturated() { " (saturated: the figures may be this machine's limit)" } else { "" };
-                line.push_str(&format!(", this process used {:.2} of {} cores{saturated}", c.cores_busy, c.cores));
-            }
-            eprintln!("{line}");
-        }
-    }
-}
-
 pub async fn load(args: LoadArgs) -> Result<u8, CliError> {
     let options = options(&args)?;
-    super::run::interrupt_on_signals(options.interrupt.clone());
+    super::run::interrupt_on_signals(options.interrupt.clone(), None);
     // After the tokio handler, so that this one, not goose's, answers SIGINT (SIGTERM stays with
     // the tokio handler).
-    load::take_sigint(options.interrupt.clone(), i32::from(exit::INTERRUPTED));
+    load::take_sigint(options.interrupt.clone(), || exit::stop_at_once(exit::INTERRUPTED));
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
-    let run = load::run(&options, &mut show).await.map_err(CliError::setup)?;
+    let mut progress = crate::report::Progress::stderr();
+    let run = load::run(&options, &mut |event| progress.handle(&event)).await.map_err(CliError::setup)?;
     let finished_at = chrono::Utc::now();
     let report = Report {
         format_version: FORMAT_VERSION,

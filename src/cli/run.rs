@@ -3,7 +3,10 @@
 //! prints the summary table. The exit code says whether every check passed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use super::args::{Format, RunArgs, Runtime};
 use super::{exit, CliError};
@@ -11,7 +14,7 @@ use crate::report::model::{Report, RunEvent, RunInfo};
 use crate::report::{self, Progress, Redactor};
 use crate::runner::interrupt::{Interrupt, GRACE};
 use crate::runner::session::{self, RunPlan};
-use crate::runtime::docker::{self, DockerOptions, OnInterrupt};
+use crate::runtime::docker::{self, DockerOptions};
 use crate::suite::Filter;
 use crate::runtime::embedded::EmbeddedOptions;
 use crate::schema::SchemaSet;
@@ -70,10 +73,22 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         log_case_event(&event);
         progress.handle(&event)
     };
-    // The Docker runtime removes its containers on Ctrl-C itself; the others stop in order.
-    if args.target.is_some() || args.runtime == Runtime::Embedded {
-        interrupt_on_signals(plan.interrupt.clone());
-    }
+    // Every runtime stops in order on the first Ctrl-C (the unfinished cases reported, the
+    // report written, the data space shut down). A second one stops at once; for Docker the
+    // run's containers are removed first, which destructors would not do then.
+    let docker_run = docker::RunId::new();
+    let last_cleanup: Option<LastCleanup> = (args.target.is_none() && args.runtime == Runtime::Docker).then(|| {
+        let run_id = docker_run.clone();
+        Arc::new(move || -> BoxFuture<'static, ()> {
+            let run_id = run_id.clone();
+            Box::pin(async move {
+                if let Err(e) = docker::remove_run_now(&run_id).await {
+                    eprintln!("error: {e}");
+                }
+            })
+        }) as LastCleanup
+    });
+    interrupt_on_signals(plan.interrupt.clone(), last_cleanup);
     let mut preflight_stopped = false;
     let outcome = match (&args.target, args.runtime) {
         (None, Runtime::Embedded) => {
@@ -87,7 +102,8 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
                 .map_err(CliError::setup)?
                 .map_err(|e| CliError::setup(format!("cannot build the container image: {e}")))?;
             let mut options = DockerOptions::new(image);
-            options.on_interrupt = OnInterrupt::CleanUpAndExit { code: exit::INTERRUPTED as i32 };
+            tracing::info!("docker run {docker_run}: its containers and network carry the label {}={docker_run}", docker::RUN_LABEL);
+            options.run_id = docker_run;
             session::run_docker(options, &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
         }
         (Some(target), _) => {
@@ -171,9 +187,16 @@ fn log_case_event(event: &RunEvent) {
     }
 }
 
-/// Triggers `interrupt` on the first SIGINT or SIGTERM; a second one ends the process at once
-/// with [`exit::INTERRUPTED`], for a person who will not wait for the grace period.
-pub fn interrupt_on_signals(interrupt: Interrupt) {
+/// What a second Ctrl-C does before the process stops at once (remove a run's containers).
+pub type LastCleanup = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// How long the last cleanup of a second Ctrl-C may take before the process stops anyway.
+const LAST_CLEANUP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Triggers `interrupt` on the first SIGINT or SIGTERM; a second one runs `last_cleanup` (at
+/// most [`LAST_CLEANUP_LIMIT`]) and ends the process at once with [`exit::INTERRUPTED`], for a
+/// person who will not wait for the grace period.
+pub fn interrupt_on_signals(interrupt: Interrupt, last_cleanup: Option<LastCleanup>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -187,26 +210,31 @@ pub fn interrupt_on_signals(interrupt: Interrupt) {
                     _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
-                on_signal(&interrupt);
+                on_signal(&interrupt, last_cleanup.as_ref()).await;
             }
         });
     }
     #[cfg(not(unix))]
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
-            on_signal(&interrupt);
+            on_signal(&interrupt, last_cleanup.as_ref()).await;
         }
     });
 }
 
-fn on_signal(interrupt: &Interrupt) {
+async fn on_signal(interrupt: &Interrupt, last_cleanup: Option<&LastCleanup>) {
     if interrupt.is_triggered() {
         eprintln!("interrupted again: stopping at once");
-        std::process::exit(i32::from(exit::INTERRUPTED));
+        if let Some(cleanup) = last_cleanup {
+            let _ = tokio::time::timeout(LAST_CLEANUP_LIMIT, cleanup()).await;
+        }
+        exit::stop_at_once(exit::INTERRUPTED);
+        return;
     }
     eprintln!("interrupted: finishing the running cases (at most {} s) and writing the report", GRACE.as_secs());
     interrupt.trigger();
 }
+
 /// Writes every report file and prints the summary; the exit code follows the verdicts.
 pub fn finish(report: &Report, report_dir: &Path, secrets: Vec<String>, format: Format) -> Result<u8, CliError> {
     let redactor = Redactor::with_secrets(secrets);

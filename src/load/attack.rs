@@ -99,13 +99,14 @@ pub async fn run(attack: Attack) -> Result<(), LoadError> {
 /// process-wide Ctrl-C handler at its first attack and resets its killswitch at the start of
 /// every attack, so a SIGINT landing between two attacks (or just before one) was caught by
 /// goose's handler and then forgotten: the attack ran its whole duration. With this handler the
-/// signal always reaches the run's interrupt (a second one ends the process with `exit_code`),
+/// signal always reaches the run's interrupt (a second one calls `stop_at_once`),
 /// and [`watch_interrupt`] keeps the killswitch pulled for as long as an attack may start.
-pub fn take_sigint(interrupt: crate::runner::Interrupt, exit_code: i32) {
+pub fn take_sigint(interrupt: crate::runner::Interrupt, stop_at_once: impl Fn() + Send + 'static) {
     let result = ctrlc::set_handler(move || {
         if interrupt.is_triggered() {
             tracing::warn!("interrupted again: stopping at once");
-            std::process::exit(exit_code);
+            stop_at_once();
+            return;
         }
         tracing::warn!("interrupted: stopping the running attack and writing the report");
         interrupt.trigger();

@@ -27,7 +27,7 @@ pub use error::LoadError;
 pub use memory::MemoryUsage;
 pub use cpu::CpuUse;
 pub use run::{
-    baseline_name, endpoints_of, pull_name, run, BaselineMode, LoadEvent, LoadOptions, LoadRun, PayloadSource, RunTarget, ScenarioKind, Worker,
+    baseline_name, endpoints_of, pull_name, run, BaselineMode, LoadOptions, LoadRun, PayloadSource, RunTarget, ScenarioKind, Worker,
     DEFAULT_SIZES, FLOW, MAX_DURATION, MAX_SIZE, MAX_USERS, URL_PULL,
 };
 pub use setup::Endpoints;

@@ -23,7 +23,7 @@ use super::setup::{Endpoints, Parties};
 use super::target::{host_port, TargetChoice, UrlTarget};
 use super::threshold::{check_scopes, evaluate, Planned, Threshold};
 use crate::reference::backend::format_size;
-use crate::report::model::{LoadReport, LoadScenario};
+use crate::report::model::{CpuShare, LoadProgress, LoadReport, LoadScenario, RunEvent, ScenarioEnd};
 use crate::runner::Interrupt;
 use crate::runtime::embedded::{self, EmbeddedDataSpace, EmbeddedOptions};
 
@@ -253,17 +253,10 @@ impl LoadOptions {
     }
 }
 
-/// Progress of a run, for whoever shows it.
-#[derive(Debug)]
-pub enum LoadEvent<'a> {
-    Preparing(&'a str),
-    /// The hosts the run is about to send requests to (or make connectors send to), each
-    /// with what it is, before any load goes there.
-    Hosts(&'a [String]),
-    Started { name: &'a str, users: u32, duration: Duration },
-    /// A scenario ended; `cpu` is this process's CPU use meanwhile (the load generator's, and in
-    /// the embedded data space the connectors' as well).
-    Finished { scenario: &'a LoadScenario, memory: Option<MemoryUsage>, cpu: Option<CpuUse> },
+/// The progress event of a scenario that ended.
+fn scenario_end(scenario: &LoadScenario, memory: Option<MemoryUsage>, cpu: Option<CpuUse>) -> RunEvent {
+    let cpu = cpu.map(|c| CpuShare { cores_busy: c.cores_busy, cores: c.cores, saturated: c.saturated() });
+    LoadProgress::Finished(Box::new(ScenarioEnd { scenario: scenario.clone(), memory_growth_bytes: memory.map(|m| m.growth()), cpu })).into()
 }
 
 /// What a run was aimed at, for the report.
@@ -314,7 +307,7 @@ struct Context<'a> {
 }
 
 /// Runs every planned scenario and judges the thresholds.
-pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send)) -> Result<LoadRun, LoadError> {
+pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(RunEvent) + Send)) -> Result<LoadRun, LoadError> {
     options.validate()?;
     let shared = options.worker_share();
     let options = &shared;
@@ -329,7 +322,7 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
     };
     let (space, endpoints, target, generated, mut secrets) = match &options.target {
         TargetChoice::Embedded => {
-            progress(LoadEvent::Preparing("starting the embedded reference data space"));
+            progress(LoadProgress::Preparing("starting the embedded reference data space".to_string()).into());
             let space = embedded::start(EmbeddedOptions::default()).await?;
             let (mut endpoints, mut target, secrets) = embedded_endpoints(&space);
             if let (true, Some(server)) = (embedded_source, &bare) {
@@ -360,7 +353,7 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
         ("payload source", &e.payload_url.replace("{size}", "1KiB")),
     ];
     let hosts = named.iter().map(|(what, url)| Ok(format!("{what} {}", host_port(url)?))).collect::<Result<Vec<_>, LoadError>>()?;
-    progress(LoadEvent::Hosts(&hosts));
+    progress(LoadProgress::Hosts(hosts.to_vec()).into());
     let context = Context {
         options,
         parties: Parties::new(endpoints, options.request_timeout),
@@ -396,10 +389,10 @@ pub async fn run(options: &LoadOptions, progress: &mut (dyn FnMut(LoadEvent<'_>)
 async fn url_run(
     options: &LoadOptions,
     target: &UrlTarget,
-    progress: &mut (dyn FnMut(LoadEvent<'_>) + Send),
+    progress: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<LoadRun, LoadError> {
     let hosts = [format!("url {}", host_port(&target.url)?)];
-    progress(LoadEvent::Hosts(&hosts));
+    progress(LoadProgress::Hosts(hosts.to_vec()).into());
     let probe = |detail: String| LoadError::Prepare { step: format!("probe {}", target.url), detail };
     let client = reqwest::Client::builder().timeout(options.request_timeout).build().map_err(|e| probe(e.to_string()))?;
     let mut request = client.get(&target.url);
@@ -425,7 +418,7 @@ async fn url_run(
     let mut measured = Measured::default();
     let work = async {
         let (figures, cpu) = pull_scenario(job, options, progress).await?;
-        progress(LoadEvent::Finished { scenario: &figures, memory: None, cpu });
+        progress(scenario_end(&figures, None, cpu));
         measured.cpu.extend(cpu.map(|c| (URL_PULL.to_string(), c)));
         measured.scenarios.push(figures);
         Ok(())
@@ -513,7 +506,7 @@ fn interrupted_is_ok(outcome: Result<(), LoadError>) -> Result<(), LoadError> {
     }
 }
 
-async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Send), out: &mut Measured) -> Result<(), LoadError> {
+async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(RunEvent) + Send), out: &mut Measured) -> Result<(), LoadError> {
     let options = cx.options;
     let sizes = if options.pulls() { options.sizes() } else { Vec::new() };
     let mut offered = sizes.clone();
@@ -523,7 +516,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
     // Digests take a while for large payloads; compute them while the connectors get ready.
     let digests: Vec<(u64, tokio::task::JoinHandle<String>)> =
         offered.iter().map(|&size| (size, tokio::task::spawn_blocking(move || payload_digest(size)))).collect();
-    progress(LoadEvent::Preparing("offering the payloads at the provider"));
+    progress(LoadProgress::Preparing("offering the payloads at the provider".to_string()).into());
     for &size in &offered {
         cx.parties.offer(&asset_id(&cx.run_id, size), size).await?;
     }
@@ -548,16 +541,16 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
                 collector: Arc::new(Collector::new(options.max_requests)),
             };
             let (figures, cpu) = pull_scenario(job, options, progress).await?;
-            progress(LoadEvent::Finished { scenario: &figures, memory: None, cpu });
+            progress(scenario_end(&figures, None, cpu));
             cpu_use.extend(cpu.map(|c| (figures.name.clone(), c)));
             baseline_figures = Some(figures.clone());
             scenarios.push(figures);
         }
 
         let preparing = format!("negotiating a pull of {} through the normal flow", format_size(size));
-        progress(LoadEvent::Preparing(&preparing));
+        progress(LoadProgress::Preparing(preparing.clone()).into());
         let access = cx.parties.pull_access(&asset_id(&cx.run_id, size)).await?;
-        progress(LoadEvent::Hosts(&[format!("data plane {}", host_port(&access.endpoint)?)]));
+        progress(LoadProgress::Hosts(vec![format!("data plane {}", host_port(&access.endpoint)?)]).into());
         let check = if cx.generated_payloads { Check::FirstDigest(digest) } else { Check::Size };
         let job = PullJob {
             name: pull_name(size),
@@ -581,7 +574,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
             tracing::warn!("could not terminate transfer {}: {}", access.transfer_id, e.detail);
         }
         cx.parties.forget_exchanges();
-        progress(LoadEvent::Finished { scenario: &figures, memory: usage, cpu });
+        progress(scenario_end(&figures, usage, cpu));
         if let Some(usage) = usage {
             memory.push((figures.name.clone(), usage));
         }
@@ -599,7 +592,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
             collector: Arc::new(Collector::new(options.max_requests)),
         });
         let host = origin(&cx.parties.endpoints.consumer_management_url)?;
-        progress(LoadEvent::Started { name: FLOW, users: options.flow_users, duration: options.duration });
+        progress(LoadProgress::Started { name: FLOW.to_string(), users: options.flow_users, duration: options.duration }.into());
         let sampler = if cx.in_process { MemorySampler::start() } else { None };
         let meter = CpuMeter::start();
         attack::run(Attack {
@@ -615,7 +608,7 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
         let cpu = meter.and_then(CpuMeter::finish);
         let meta = ScenarioMeta { name: FLOW.to_string(), baseline: None, users: options.flow_users, payload_bytes: size };
         let figures = job.collector.summarize(&meta);
-        progress(LoadEvent::Finished { scenario: &figures, memory: usage, cpu });
+        progress(scenario_end(&figures, usage, cpu));
         cpu_use.extend(cpu.map(|c| (figures.name.clone(), c)));
         if let Some(usage) = usage {
             memory.push((figures.name.clone(), usage));
@@ -628,12 +621,12 @@ async fn measure(cx: &Context<'_>, progress: &mut (dyn FnMut(LoadEvent<'_>) + Se
 async fn pull_scenario(
     job: PullJob,
     options: &LoadOptions,
-    progress: &mut (dyn FnMut(LoadEvent<'_>) + Send),
+    progress: &mut (dyn FnMut(RunEvent) + Send),
 ) -> Result<(LoadScenario, Option<CpuUse>), LoadError> {
     let host = origin(&job.url)?;
     let meta = ScenarioMeta { name: job.name.clone(), baseline: None, users: options.users, payload_bytes: job.size };
     let job = Arc::new(job);
-    progress(LoadEvent::Started { name: &meta.name, users: options.users, duration: options.duration });
+    progress(LoadProgress::Started { name: meta.name.clone(), users: options.users, duration: options.duration }.into());
     let meter = CpuMeter::start();
     attack::run(Attack {
         name: meta.name.clone(),

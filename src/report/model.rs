@@ -360,13 +360,54 @@ pub struct ThresholdResult {
     pub passed: bool,
 }
 
-/// What the runner emits while it works. Renderers that show progress consume these.
+/// What `run` and `load` emit while they work; one progress display
+/// ([`crate::report::Progress`]) shows both, and the run's report is built from the cases
+/// they carry.
 #[derive(Debug, Clone)]
 pub enum RunEvent {
     RunStarted { total_cases: usize },
     CaseStarted { id: String, title: String },
     CaseFinished(Box<CaseReport>),
     RunFinished,
+    /// A step of a load run.
+    Load(LoadProgress),
+}
+
+/// How a load run goes, step by step.
+#[derive(Debug, Clone)]
+pub enum LoadProgress {
+    Preparing(String),
+    /// The hosts the run is about to send requests to (or make connectors send to), each
+    /// with what it is, before any load goes there.
+    Hosts(Vec<String>),
+    Started { name: String, users: u32, duration: std::time::Duration },
+    Finished(Box<ScenarioEnd>),
+}
+
+impl From<LoadProgress> for RunEvent {
+    fn from(progress: LoadProgress) -> RunEvent {
+        RunEvent::Load(progress)
+    }
+}
+
+/// A load scenario that ended, with what this process used meanwhile.
+#[derive(Debug, Clone)]
+pub struct ScenarioEnd {
+    pub scenario: LoadScenario,
+    /// How much this process's resident memory grew, when the data plane ran in it.
+    pub memory_growth_bytes: Option<u64>,
+    /// This process's CPU use: the load generator's, and in the embedded data space the
+    /// connectors' as well.
+    pub cpu: Option<CpuShare>,
+}
+
+/// Cores busy on average, of how many; `saturated` when nearly all were, so the figures may be
+/// this machine's limit rather than the target's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuShare {
+    pub cores_busy: f64,
+    pub cores: usize,
+    pub saturated: bool,
 }
 
 impl Report {

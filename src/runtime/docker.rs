@@ -10,7 +10,7 @@
 //! Everything this runtime creates carries the label `dsp-harness.run=<run id>`, and removal
 //! always goes by that label: on [`DockerDataSpace::shutdown`], when a start fails half-way,
 //! when the data space (or an unfinished start) is dropped, and on Ctrl-C when
-//! [`OnInterrupt::CleanUpAndExit`] is chosen. Nothing is left behind for a later run to trip on.
+//! [`OnInterrupt::CleanUpAndThen`] is chosen. Nothing is left behind for a later run to trip on.
 //!
 //! The engine is driven through the `bollard` client that `testcontainers` re-exports, not
 //! through testcontainers' runner: that runner publishes ports on every interface (it cannot
@@ -23,7 +23,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -132,15 +132,25 @@ impl fmt::Display for Role {
 }
 
 /// What to do when the process is interrupted while the data space runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub enum OnInterrupt {
     /// Install no handler: the caller owns SIGINT and SIGTERM (and then the cleanup, through
-    /// dropping or shutting down the data space).
+    /// shutting down the data space, or [`remove_run_now`] when it must stop at once).
+    #[default]
     Nothing,
-    /// On SIGINT or SIGTERM remove every container and network of the run, then end the
-    /// process with `code`. Dropping destructors would not run on a plain signal death, so
-    /// without this a Ctrl-C would leave the containers running.
-    CleanUpAndExit { code: i32 },
+    /// On SIGINT or SIGTERM remove every container and network of the run, then call the
+    /// function (which typically ends the process). Destructors do not run on a plain signal
+    /// death, so without this a Ctrl-C would leave the containers running.
+    CleanUpAndThen(Arc<dyn Fn() + Send + Sync>),
+}
+
+impl fmt::Debug for OnInterrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnInterrupt::Nothing => "Nothing",
+            OnInterrupt::CleanUpAndThen(_) => "CleanUpAndThen(..)",
+        })
+    }
 }
 
 /// How to start the container data space.
@@ -355,8 +365,8 @@ struct Secrets {
 pub async fn start(options: DockerOptions) -> Result<DockerDataSpace, RuntimeError> {
     let docker = connect().await?;
     let mut guard = CleanupGuard { run_id: options.run_id.clone(), armed: true, interrupt: None };
-    if let OnInterrupt::CleanUpAndExit { code } = options.on_interrupt {
-        guard.interrupt = Some(interrupt_handler(options.run_id.clone(), code)?);
+    if let OnInterrupt::CleanUpAndThen(then) = &options.on_interrupt {
+        guard.interrupt = Some(interrupt_handler(options.run_id.clone(), then.clone())?);
     }
     match start_containers(&docker, &options).await {
         Ok((info, network_info, host_address, containers)) => {
@@ -391,7 +401,7 @@ pub async fn start(options: DockerOptions) -> Result<DockerDataSpace, RuntimeErr
 
 /// Registers the signal handlers now (not at the task's first poll), so that no interrupt
 /// between here and the first container can slip past them.
-fn interrupt_handler(run_id: RunId, code: i32) -> Result<JoinHandle<()>, RuntimeError> {
+fn interrupt_handler(run_id: RunId, then: Arc<dyn Fn() + Send + Sync>) -> Result<JoinHandle<()>, RuntimeError> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -402,30 +412,32 @@ fn interrupt_handler(run_id: RunId, code: i32) -> Result<JoinHandle<()>, Runtime
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
             }
-            clean_up_and_exit(run_id, code).await;
+            clean_up_and_then(run_id, then).await;
         }))
     }
     #[cfg(not(unix))]
     {
         Ok(tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                clean_up_and_exit(run_id, code).await;
+                clean_up_and_then(run_id, then).await;
             }
         }))
     }
 }
 
-async fn clean_up_and_exit(run_id: RunId, code: i32) {
+async fn clean_up_and_then(run_id: RunId, then: Arc<dyn Fn() + Send + Sync>) {
     tracing::warn!("interrupted: removing the containers of run {run_id}");
-    match connect().await {
-        Ok(docker) => {
-            if let Err(e) = remove_run(&docker, &run_id).await {
-                tracing::error!("cannot remove the containers of run {run_id}: {e}");
-            }
-        }
-        Err(e) => tracing::error!("cannot remove the containers of run {run_id}: {e}"),
+    if let Err(e) = remove_run_now(&run_id).await {
+        tracing::error!("{e}");
     }
-    std::process::exit(code);
+    then();
+}
+
+/// Removes every container and network of the run at once, whatever runs in them: the last
+/// thing a process that must stop now (a second Ctrl-C) does.
+pub async fn remove_run_now(run_id: &RunId) -> Result<(), RuntimeError> {
+    let docker = connect().await.map_err(|e| RuntimeError::Docker(format!("cannot remove the containers of run {run_id}: {e}")))?;
+    remove_run(&docker, run_id).await.map_err(|e| RuntimeError::Docker(format!("cannot remove the containers of run {run_id}: {e}")))
 }
 
 async fn start_containers(docker: &Docker, options: &DockerOptions) -> Result<(DataSpaceInfo, DataSpaceInfo, IpAddr, Vec<Started>), RuntimeError> {

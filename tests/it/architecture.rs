@@ -194,3 +194,29 @@ fn the_object_store_adapter_stays_thin() {
     let lines: usize = files.iter().map(|p| std::fs::read_to_string(p).unwrap().lines().count()).sum();
     assert!(lines < 600, "src/reference/objectstore/ has {lines} lines: s3s and s3s-fs do the S3 work, the adapter should stay under 600");
 }
+
+/// Every line of `text` that calls `process::exit`, outside comments.
+fn process_exits(text: &str) -> Vec<usize> {
+    text.lines().enumerate().filter(|(_, line)| line.split("//").next().unwrap_or("").contains("process::exit(")).map(|(n, _)| n + 1).collect()
+}
+
+#[test]
+fn only_main_ends_the_process() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found = Vec::new();
+    for path in files.iter().filter(|p| !p.ends_with("main.rs") || p.parent() != Some(src.as_path())) {
+        let text = std::fs::read_to_string(path).unwrap();
+        found.extend(process_exits(&text).into_iter().map(|line| format!("src/{}:{line}", path.strip_prefix(&src).unwrap().display())));
+    }
+    assert!(found.is_empty(), "only main.rs may end the process (library code asks cli::exit::stop_at_once): {found:?}");
+    let main = std::fs::read_to_string(src.join("main.rs")).unwrap();
+    assert_eq!(process_exits(&main).len(), 1, "main.rs holds the crate's one process::exit, the stopper it hands to cli::exit");
+}
+
+#[test]
+fn the_process_exit_scanner_sees_calls_and_not_comments() {
+    assert_eq!(process_exits("fn f() {\n    std::process::exit(3);\n}\n"), vec![2]);
+    assert!(process_exits("// std::process::exit(3) is main's\nlet x = 1;").is_empty());
+}

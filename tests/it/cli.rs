@@ -275,6 +275,11 @@ fn the_docker_runtime_without_an_engine_stops_at_once_with_a_clear_message() {
 /// containing `marker`, sends SIGINT, and returns the exit code, failing when the process does
 /// not end within five seconds of the signal.
 fn interrupt_after(args: &[&str], tmp: &Path, marker: &'static str) -> Option<i32> {
+    interrupt_times(args, tmp, marker, 1).0
+}
+
+/// [`interrupt_after`] with `signals` SIGINTs a tenth of a second apart; also returns stderr.
+pub(crate) fn interrupt_times(args: &[&str], tmp: &Path, marker: &'static str, signals: usize) -> (Option<i32>, String) {
     use std::io::BufRead;
     use std::time::{Duration, Instant};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
@@ -287,23 +292,33 @@ fn interrupt_after(args: &[&str], tmp: &Path, marker: &'static str) -> Option<i3
         .expect("the binary starts");
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().expect("stderr is piped");
-    std::thread::spawn(move || {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = lines.clone();
+    let reader = std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains(marker) {
                 let _ = tx.send(());
             }
+            seen.lock().unwrap().push_str(&format!("{line}\n"));
         }
     });
     if rx.recv_timeout(Duration::from_secs(90)).is_err() {
         let _ = child.kill();
         panic!("no line with {marker:?} within 90 s");
     }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
-    assert!(status.success());
+    for n in 0..signals {
+        if n > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success());
+    }
     let signalled = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("the child can be waited for") {
-            return status.code();
+            let _ = reader.join();
+            let text = lines.lock().unwrap().clone();
+            return (status.code(), text);
         }
         if signalled.elapsed() > Duration::from_secs(5) {
             let _ = child.kill();
@@ -337,6 +352,33 @@ fn issue_15_ctrl_c_writes_the_partial_report_and_cleans_up() {
         assert!(read(&reports, file).contains("interrupted"), "{file} shows the interrupted cases");
     }
     assert_no_temporary_store(&tmp);
+}
+
+/// A second Ctrl-C does not wait for the running cases: the process stops at once (through the
+/// stopper `main` hands to `cli::exit`, the crate's one `process::exit`), still with
+/// `INTERRUPTED`, and says so.
+#[test]
+fn a_second_ctrl_c_stops_a_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    let (code, stderr) = interrupt_times(&["run", "--report-dir", reports.to_str().unwrap()], &tmp, "case finished", 2);
+    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "{stderr}");
+    assert!(stderr.contains("interrupted again: stopping at once"), "{stderr}");
+}
+
+/// The same for `load`: the second Ctrl-C reaches the handler that took SIGINT from goose.
+#[test]
+fn a_second_ctrl_c_stops_a_load_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    let args = ["load", "--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "20s", "--report-dir", reports.to_str().unwrap()];
+    let (code, stderr) = interrupt_times(&args, &tmp, "load: dataplane.pull.1KiB: 2 users", 2);
+    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "{stderr}");
+    assert!(stderr.contains("stopping at once"), "{stderr}");
 }
 
 /// The same for `load`: a SIGINT while a data-plane attack runs (goose's own handler has

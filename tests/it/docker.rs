@@ -135,7 +135,7 @@ const CHILD_ENV: &str = "DSP_HARNESS_DOCKER_INTERRUPT_CHILD";
 async fn ctrl_c_removes_the_run_and_ends_the_process() {
     if std::env::var_os(CHILD_ENV).is_some() {
         let mut options = DockerOptions::new(image().await);
-        options.on_interrupt = docker::OnInterrupt::CleanUpAndExit { code: 130 };
+        options.on_interrupt = docker::OnInterrupt::CleanUpAndThen(std::sync::Arc::new(|| std::process::exit(130)));
         let space = docker::start(options).await.expect("the data space starts");
         println!("run-id: {}", space.run_id);
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -183,6 +183,33 @@ async fn ctrl_c_removes_the_run_and_ends_the_process() {
 
 /// The carbon-emissions scenario and the conformance suites in containers: every case passes
 /// (or is skipped with its reason), and nothing of the run is left afterwards.
+/// `run --runtime docker` and one Ctrl-C: as in the other runtimes the run stops in order
+/// within five seconds, writes the partial report and exits with `INTERRUPTED`, and the run's
+/// containers are gone. (Before, the runtime's own handler removed the containers and ended the
+/// process while the run was still writing, which could lose the report.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_docker_run_writes_the_partial_report() {
+    if !engine("docker::ctrl_c_during_a_docker_run_writes_the_partial_report").await {
+        return;
+    }
+    image().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    let report_dir = reports.to_str().unwrap().to_string();
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        crate::cli::interrupt_times(&["run", "--runtime", "docker", "--suites-only", "--report-dir", &report_dir], &tmp, "case finished", 1)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(130), "{stderr}");
+    let report: dsp_harness::report::model::Report = serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap()).expect("the partial report parses");
+    assert!(report.interrupted_cases() > 0, "the cases that did not run are marked");
+    let run_id = stderr.split("docker run ").nth(1).and_then(|rest| rest.split(':').next()).unwrap_or_else(|| panic!("no run id logged:\n{stderr}"));
+    assert_nothing_left(&RunId::from_string(run_id.to_string())).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scenario_and_suites_pass_in_containers_and_leave_nothing_behind() {
     use dsp_harness::report::model::Verdict;
