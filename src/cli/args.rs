@@ -91,7 +91,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub filter: CaseFilter,
     /// Seconds each case may take before it is judged an error.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, value_name = "SECS", default_value_t = crate::runner::session::DEFAULT_CASE_TIMEOUT.as_secs())]
     pub timeout: u64,
     /// The largest DSP or management body the harness reads whole (replies it reads, messages
     /// its servers accept): 16MiB, 512KiB, 100000, ... A longer reply fails its case with a

@@ -13,7 +13,7 @@ use super::{exit, CliError};
 use crate::report::model::{Report, RunEvent, RunInfo};
 use crate::report::{self, Progress, Redactor};
 use crate::runner::interrupt::{Interrupt, GRACE};
-use crate::runner::session::{self, RunPlan};
+use crate::runner::session::{self, DataSpace, RunPlan};
 use crate::runtime::docker::{self, DockerOptions};
 use crate::suite::Filter;
 use crate::runtime::embedded::EmbeddedOptions;
@@ -89,11 +89,8 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
         }) as LastCleanup
     });
     interrupt_on_signals(plan.interrupt.clone(), last_cleanup);
-    let mut preflight_stopped = false;
-    let outcome = match (&args.target, args.runtime) {
-        (None, Runtime::Embedded) => {
-            session::run_embedded(EmbeddedOptions::default(), &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
-        }
+    let space = match (&args.target, args.runtime) {
+        (None, Runtime::Embedded) => DataSpace::Embedded(EmbeddedOptions::default()),
         (None, Runtime::Docker) => {
             docker::docker_available().await.map_err(|e| CliError::docker(format!("--runtime docker needs a Docker engine and none answers: {e}")))?;
             let binary = std::env::current_exe().map_err(|e| CliError::setup(format!("cannot find this program's binary: {e}")))?;
@@ -104,7 +101,7 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
             let mut options = DockerOptions::new(image);
             tracing::info!("docker run {docker_run}: its containers and network carry the label {}={docker_run}", docker::RUN_LABEL);
             options.run_id = docker_run;
-            session::run_docker(options, &plan, &schemas, &mut on_event).await.map_err(CliError::setup)?
+            DataSpace::Docker(options)
         }
         (Some(target), _) => {
             let (checked, failed) = preflight(target, plan.case_timeout, args.check, args.format).await?;
@@ -114,16 +111,16 @@ pub async fn run(args: RunArgs) -> Result<u8, CliError> {
             if args.check {
                 return Ok(if failed { exit::PREFLIGHT_FAILED } else { exit::SUCCESS });
             }
-            if failed {
-                // No case runs against a target the preflight found untestable, but the run
-                // still leaves its report: every case an error naming the failed lines.
-                preflight_stopped = true;
-                session::preflight_failed_outcome(checked, &plan).map_err(CliError::setup)?
-            } else {
-                session::run_checked_target(checked, &plan, &schemas, &mut on_event).await.map_err(|e| CliError::setup(format!("cannot run against {}: {e}", target.display())))?
-            }
+            // No case runs against a target the preflight found untestable, but the run still
+            // leaves its report: every case an error naming the failed lines.
+            DataSpace::External(Box::new(checked))
         }
     };
+    let outcome = session::run(space, &plan, &schemas, &mut on_event).await.map_err(|e| match &args.target {
+        Some(target) => CliError::setup(format!("cannot run against {}: {e}", target.display())),
+        None => CliError::setup(e),
+    })?;
+    let preflight_stopped = outcome.preflight_failed();
     let finished = chrono::Utc::now();
     let mut report = Report::new(
         RunInfo {

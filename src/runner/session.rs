@@ -1,6 +1,8 @@
-//! A whole run against the embedded reference data space: start it with recording proxies in
-//! front of both connectors, run the carbon-emissions scenario (and the conformance suites),
-//! stop everything, and hand back the cases. `cli::run` and the integration tests share it.
+//! One run pipeline, [`run`], over a [`DataSpace`] (embedded, Docker, or an external target):
+//! start the data space (with recording proxies in front of the reference connectors), run the
+//! carbon-emissions scenario and the conformance suites, stop everything, and hand back the
+//! outcome, whose cases are the `CaseFinished` events of the run. `cli::run` and the
+//! integration tests share it.
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use crate::protocol::ProtocolVersion;
 use crate::report::model::{CaseReport, Level, LogExcerpt, NotInVersion, PreflightReport, Role, RunEvent, TargetInfo, Verdict};
 use super::conformance::configure::docker_config;
 use super::conformance::{embedded_config, run_cases_until, selected_cases, target_config, ConformanceConfig, ConformanceError, RunOptions, Timing};
+pub use super::conformance::target::DEFAULT_CASE_TIMEOUT;
 use crate::runtime::docker::{self, DockerOptions};
 use crate::suite::{Filter, SuiteError};
 use crate::target::file::{TargetFile, TargetFileError};
@@ -38,7 +41,7 @@ pub struct RunPlan {
 
 impl Default for RunPlan {
     fn default() -> Self {
-        RunPlan { scenario: true, suites: true, case_timeout: Duration::from_secs(30), filter: Filter::default(), interrupt: Interrupt::new(), matrix: false, versions: Vec::new() }
+        RunPlan { scenario: true, suites: true, case_timeout: DEFAULT_CASE_TIMEOUT, filter: Filter::default(), interrupt: Interrupt::new(), matrix: false, versions: Vec::new() }
     }
 }
 
@@ -46,6 +49,14 @@ impl Default for RunPlan {
 pub const EMBEDDED_VERSIONS: [ProtocolVersion; 4] = ProtocolVersion::ALL;
 
 impl RunPlan {
+    /// The scenario's configuration: each step may take the plan's case timeout.
+    fn scenario_config(&self, dataspace: crate::runtime::DataSpaceInfo, carbon_source_url: &str, schemas: &SchemaSet) -> ScenarioConfig {
+        let mut config = ScenarioConfig::new(dataspace, carbon_source_url, Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
+        config.schemas = schemas.clone();
+        config.timeouts.step = self.case_timeout;
+        config
+    }
+
     fn run_options(&self, schemas: &SchemaSet) -> RunOptions {
         RunOptions {
             filter: self.filter.clone(),
@@ -84,25 +95,12 @@ impl<'a> Framing<'a> {
     }
 }
 
-/// The cases of one version's run: those that ran, and those that do not exist in it.
-#[derive(Debug, Default)]
-struct VersionCases {
-    cases: Vec<CaseReport>,
-    not_in_version: Vec<NotInVersion>,
-}
-
-impl VersionCases {
-    fn extend(&mut self, other: VersionCases) {
-        self.cases.extend(other.cases);
-        self.not_in_version.extend(other.not_in_version);
-    }
-}
-
-/// Runs the suites `plan` selects with `config`, in the version of its connectors: a case that
-/// does not exist in that version is not run and is listed with the reason.
-async fn suites(config: ConformanceConfig, plan: &RunPlan, events: &mut dyn FnMut(RunEvent)) -> Result<VersionCases, SessionError> {
+/// Runs the suites `plan` selects with `config`, in the version of its connectors (each case
+/// reported as an event): a case that does not exist in that version is not run, and is
+/// returned with the reason.
+async fn suites(config: ConformanceConfig, plan: &RunPlan, events: &mut dyn FnMut(RunEvent)) -> Result<Vec<NotInVersion>, SessionError> {
     if !plan.suites {
-        return Ok(VersionCases::default());
+        return Ok(Vec::new());
     }
     let version = config.provider.as_ref().or(config.consumer.as_ref()).map(|c| c.version).unwrap_or(ProtocolVersion::V2025_1);
     let (cases, absent): (Vec<_>, Vec<_>) = selected_cases(&plan.filter)?.into_iter().partition(|c| c.exists_in(version).is_ok());
@@ -119,31 +117,35 @@ async fn suites(config: ConformanceConfig, plan: &RunPlan, events: &mut dyn FnMu
             None => not_in_version.push(NotInVersion { version: version.as_str().to_string(), reason, count: 1, cases: vec![case.id.to_string()] }),
         }
     }
-    let cases = run_cases_until(config, cases, events, &plan.interrupt).await?;
-    Ok(VersionCases { cases, not_in_version })
+    run_cases_until(config, cases, events, &plan.interrupt).await?;
+    Ok(not_in_version)
 }
 
 /// Runs the carbon-emissions scenario until `interrupt` is triggered: its steps then get the
 /// grace period, and the steps that did not finish by then are reported as not run.
-async fn scenario_until(config: ScenarioConfig, events: &mut dyn FnMut(RunEvent), interrupt: &Interrupt) -> Vec<CaseReport> {
-    if interrupt.is_triggered() {
-        return scenario_cases_not_run(&[], interrupt::NOT_STARTED);
-    }
+async fn scenario_until(config: ScenarioConfig, events: &mut dyn FnMut(RunEvent), interrupt: &Interrupt) {
     let finished = std::sync::Mutex::new(Vec::new());
-    let collect = |event: RunEvent| {
-        if let RunEvent::CaseFinished(report) = &event {
-            finished.lock().unwrap_or_else(|e| e.into_inner()).push((**report).clone());
-        }
-        if !matches!(event, RunEvent::RunStarted { .. } | RunEvent::RunFinished) {
-            events(event);
+    let not_run = if interrupt.is_triggered() {
+        scenario_cases_not_run(&[], interrupt::NOT_STARTED)
+    } else {
+        let collect = |event: RunEvent| {
+            if let RunEvent::CaseFinished(report) = &event {
+                finished.lock().unwrap_or_else(|e| e.into_inner()).push((**report).clone());
+            }
+            if !matches!(event, RunEvent::RunStarted { .. } | RunEvent::RunFinished) {
+                events(event);
+            }
+        };
+        tokio::select! {
+            _ = run_scenario(config, collect) => return,
+            _ = interrupt.grace_over() => {
+                let done = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+                scenario_cases_not_run(&done, interrupt::CUT_SHORT).into_iter().filter(|c| !done.iter().any(|d| d.id == c.id)).collect()
+            }
         }
     };
-    tokio::select! {
-        reports = run_scenario(config, collect) => reports,
-        _ = interrupt.grace_over() => {
-            let done = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
-            scenario_cases_not_run(&done, interrupt::CUT_SHORT)
-        }
+    for case in not_run {
+        events(RunEvent::CaseFinished(Box::new(case)));
     }
 }
 
@@ -195,6 +197,7 @@ pub enum SessionError {
 /// What a finished run hands to the report writer.
 #[derive(Debug)]
 pub struct Outcome {
+    /// Every case the run reported, in run order: the scenario's, then each version's suites.
     pub cases: Vec<CaseReport>,
     pub runtime: String,
     pub target: TargetInfo,
@@ -209,11 +212,111 @@ pub struct Outcome {
     pub not_in_version: Vec<NotInVersion>,
 }
 
-/// Runs `plan` against fresh embedded data spaces set up by `options`, one per DSP version the
-/// plan names (every version by default), all at once: for each version V the reference
-/// connectors serve V only, and the connectors under test speak V at V's DSP base (2025-1 at
-/// `<root>/dsp`, the others below it). The carbon-emissions scenario runs in the 2025-1 one.
-pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+impl Outcome {
+    /// True when a target's preflight failed, so that no case ran.
+    pub fn preflight_failed(&self) -> bool {
+        self.preflight.as_ref().is_some_and(PreflightReport::failed)
+    }
+}
+
+/// Where a run's connectors come from: the one thing that differs between runs.
+#[derive(Debug)]
+pub enum DataSpace {
+    /// The reference connectors in this process, one data space per DSP version the plan names
+    /// (every version by default), all at once: for each version V the reference connectors
+    /// serve V only, and the connectors under test speak V at V's DSP base (2025-1 at
+    /// `<root>/dsp`, the others below it). The carbon-emissions scenario runs in the 2025-1 one.
+    Embedded(EmbeddedOptions),
+    /// The reference connectors in Docker containers started from the options' image. A
+    /// recording proxy on the run network's gateway sits between the consumer and the provider,
+    /// so the consumer's DSP requests are recorded and validated; the provider's callbacks go
+    /// straight to the consumer's container. When a case fails, every container's log is
+    /// attached.
+    Docker(DockerOptions),
+    /// The connector a target file describes, read and preflighted by [`check_target`]. The
+    /// suites run in each version `--dsp-version` forces, or the file's (`auto`: the newest the
+    /// connector's version document offers); the scenario needs both reference connectors and
+    /// is not part of a target run. A failed preflight runs no case: every selected case is an
+    /// error naming the failed lines, so the run still leaves a complete report.
+    External(Box<CheckedTarget>),
+}
+
+impl DataSpace {
+    fn runtime(&self) -> &'static str {
+        match self {
+            DataSpace::Embedded(_) => "embedded",
+            DataSpace::Docker(_) => "docker",
+            DataSpace::External(_) => "external",
+        }
+    }
+}
+
+/// What a data space's part of a run hands back besides the cases, which the run takes from
+/// the event stream.
+struct SpaceRun {
+    target: TargetInfo,
+    secrets: Vec<String>,
+    preflight: Option<PreflightReport>,
+    matrix: Option<crate::report::matrix::InteropMatrix>,
+    not_in_version: Vec<NotInVersion>,
+    /// The versions the suites ran in, in run order.
+    versions: Vec<ProtocolVersion>,
+    /// Logs to attach to every failed or errored case (the Docker containers').
+    failure_logs: Vec<LogExcerpt>,
+}
+
+/// Runs `plan` against `space`: starts it, runs the scenario and the suites, stops everything.
+/// Every case is reported once, as a `CaseFinished` event (the progress display's and the
+/// report's one source); the outcome's cases are those events, put in run order.
+pub async fn run(space: DataSpace, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+    let runtime = space.runtime();
+    let mut reported = Vec::new();
+    let mut tally = |event: RunEvent| {
+        if let RunEvent::CaseFinished(case) = &event {
+            reported.push((**case).clone());
+        }
+        events(event);
+    };
+    let part = match space {
+        DataSpace::Embedded(options) => embedded(options, plan, schemas, &mut tally).await?,
+        DataSpace::Docker(options) => in_containers(options, plan, schemas, &mut tally).await?,
+        DataSpace::External(checked) => external(*checked, plan, schemas, &mut tally).await?,
+    };
+    let mut cases = in_run_order(reported, plan, &part.versions)?;
+    if !part.failure_logs.is_empty() {
+        for case in cases.iter_mut().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)) {
+            case.logs = part.failure_logs.clone();
+        }
+    }
+    Ok(Outcome {
+        cases,
+        runtime: runtime.to_string(),
+        target: part.target,
+        secrets: part.secrets,
+        preflight: part.preflight,
+        matrix: part.matrix,
+        not_in_version: part.not_in_version,
+    })
+}
+
+/// The reported cases in run order: the scenario's in its order, then each version's (in the
+/// order of `versions`) in suite order. Versions run at once, and cases within a version too,
+/// so events arrive interleaved.
+fn in_run_order(mut cases: Vec<CaseReport>, plan: &RunPlan, versions: &[ProtocolVersion]) -> Result<Vec<CaseReport>, SessionError> {
+    let selected = if plan.suites { selected_cases(&plan.filter)? } else { Vec::new() };
+    let position: std::collections::HashMap<&str, usize> = selected.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+    let step = |id: &str| crate::runner::scenario::CASES.iter().position(|c| c.id == id);
+    cases.sort_by_key(|c| match step(&c.id) {
+        Some(i) => (0, 0, i),
+        None => {
+            let version = versions.iter().position(|v| Some(v.as_str()) == c.dsp_version.as_deref()).unwrap_or(usize::MAX);
+            (1, version, position.get(c.id.as_str()).copied().unwrap_or(usize::MAX))
+        }
+    });
+    Ok(cases)
+}
+
+async fn embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<SpaceRun, SessionError> {
     let versions = if plan.versions.is_empty() { EMBEDDED_VERSIONS.to_vec() } else { plan.versions.clone() };
     let plan = RunPlan { scenario: plan.scenario && versions.contains(&ProtocolVersion::V2025_1), ..plan.clone() };
     let mut framing = Framing::start(events, &plan, &versions)?;
@@ -242,14 +345,12 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
     }
     drop(inner);
     framing.finish();
-    let mut scenario = Vec::new();
-    let mut suites = VersionCases::default();
+    let mut not_in_version = Vec::new();
     let mut secrets = Vec::new();
     let mut dsp_url = String::new();
     for result in results {
         let run = result?;
-        scenario.extend(run.scenario);
-        suites.extend(run.suites);
+        not_in_version.extend(run.not_in_version);
         secrets.extend(run.secrets);
         if dsp_url.is_empty() || run.version == ProtocolVersion::V2025_1 {
             dsp_url = run.dsp_url;
@@ -257,16 +358,13 @@ pub async fn run_embedded(options: EmbeddedOptions, plan: &RunPlan, schemas: &Sc
     }
     let names: Vec<&str> = versions.iter().map(|v| v.as_str()).collect();
     let target = TargetInfo { name: "reference (embedded)".to_string(), management: "reference".to_string(), dsp_url, dsp_version: names.join(",") };
-    let mut cases = scenario;
-    cases.extend(suites.cases);
-    Ok(Outcome { cases, runtime: "embedded".to_string(), target, secrets, preflight: None, matrix, not_in_version: suites.not_in_version })
+    Ok(SpaceRun { target, secrets, preflight: None, matrix, not_in_version, versions, failure_logs: Vec::new() })
 }
 
-/// What one version's embedded data space ran.
+/// What one version's embedded data space ran, besides its cases.
 struct EmbeddedVersionRun {
     version: ProtocolVersion,
-    scenario: Vec<CaseReport>,
-    suites: VersionCases,
+    not_in_version: Vec<NotInVersion>,
     secrets: Vec<String>,
     dsp_url: String,
 }
@@ -302,14 +400,11 @@ async fn embedded_version(
     };
     let space = bound.start(advertised).await?;
     let secrets = space.info.secrets();
-    let mut scenario = Vec::new();
     if let Some((provider_proxy, _, _, _)) = &proxies {
-        let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
+        let mut config = plan.scenario_config(space.info.clone(), &space.carbon_source_url(), schemas);
         config.provider_dsp_url = provider_proxy.clone();
         config.recorder = recorder.clone();
-        config.schemas = schemas.clone();
-        config.timeouts.step = plan.case_timeout;
-        scenario = scenario_until(config, &mut events, &plan.interrupt).await;
+        scenario_until(config, &mut events, &plan.interrupt).await;
     }
     let mut config = embedded_config(&space, plan.run_options(schemas));
     for cut in [config.provider.as_mut(), config.consumer.as_mut()].into_iter().flatten() {
@@ -329,74 +424,65 @@ async fn embedded_version(
             }
         }
     }
-    let suite_cases = suites(config, plan, &mut events).await;
+    let not_in_version = suites(config, plan, &mut events).await;
     let dsp_url = space.info.provider.dsp_url.clone();
     space.shutdown().await;
     if let Some((_, _, to_provider, to_consumer)) = proxies {
         to_provider.stop().await;
         to_consumer.stop().await;
     }
-    Ok(EmbeddedVersionRun { version, scenario, suites: suite_cases?, secrets, dsp_url })
+    Ok(EmbeddedVersionRun { version, not_in_version: not_in_version?, secrets, dsp_url })
 }
 
-/// Runs `plan` against the reference data space in Docker containers started from `image`.
-///
-/// A recording proxy on the run network's gateway sits between the consumer and the provider,
-/// so the consumer's DSP requests are recorded and validated; the provider's callbacks go
-/// straight to the consumer's container. When a case fails, every container's log is attached.
-pub async fn run_docker(options: DockerOptions, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+/// The Docker data space speaks 2025-1 only (its image's connectors are configured so).
+async fn in_containers(options: DockerOptions, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<SpaceRun, SessionError> {
     let space = docker::start(options).await?;
-    let result = run_in_containers(&space, plan, schemas, events).await;
+    let mut failed = false;
+    let mut watch = |event: RunEvent| {
+        failed |= matches!(&event, RunEvent::CaseFinished(c) if matches!(c.verdict, Verdict::Fail | Verdict::Error));
+        events(event);
+    };
+    let result = run_in_containers(&space, plan, schemas, &mut watch).await;
     let result = match result {
-        Ok(mut outcome) => {
-            if outcome.cases.iter().any(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)) {
-                let logs: Vec<LogExcerpt> = space.logs().await.into_iter().map(|(role, text)| LogExcerpt { component: role.to_string(), text }).collect();
-                for case in outcome.cases.iter_mut().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)) {
-                    case.logs = logs.clone();
-                }
-            }
-            Ok(outcome)
+        Ok(mut part) if failed => {
+            part.failure_logs = space.logs().await.into_iter().map(|(role, text)| LogExcerpt { component: role.to_string(), text }).collect();
+            Ok(part)
         }
-        Err(e) => Err(e),
+        other => other,
     };
     space.shutdown().await;
     result
 }
 
-/// The Docker data space speaks 2025-1 only (its image's connectors are configured so).
-async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
-    let mut framing = Framing::start(events, plan, &[ProtocolVersion::V2025_1])?;
+async fn run_in_containers(space: &docker::DockerDataSpace, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<SpaceRun, SessionError> {
+    let versions = vec![ProtocolVersion::V2025_1];
+    let mut framing = Framing::start(events, plan, &versions)?;
     let recorder = Recorder::new();
     let host = space.host_address.to_string();
     let (provider_proxy, to_provider) =
         RecordingProxy::start_on(&host, "consumer", "provider", &space.info.provider.dsp_url, recorder.clone(), schemas.clone()).await?;
     let secrets = space.info.secrets();
-    let mut cases = Vec::new();
     if plan.scenario {
-        let mut config = ScenarioConfig::new(space.info.clone(), &space.carbon_source_url(), Fixture::of(crate::reference::backend::CARBON_EMISSIONS));
+        let mut config = plan.scenario_config(space.info.clone(), &space.carbon_source_url(), schemas);
         config.provider_dsp_url = provider_proxy.clone();
         config.recorder = recorder.clone();
-        config.schemas = schemas.clone();
-        config.timeouts.step = plan.case_timeout;
         config.network = NetworkView {
             harness_host: Some(host.clone()),
             provider_object_store_url: Some(space.network_info.object_store.url.clone()),
             to_harness: space.url_rewrite(),
         };
-        cases.extend(run_scenario(config, framing.inner()).await);
+        scenario_until(config, &mut *framing.inner(), &plan.interrupt).await;
     }
     to_provider.stop().await;
-    let suite_cases = suites(docker_config(space, plan.run_options(schemas)), plan, &mut *framing.inner()).await;
+    let not_in_version = suites(docker_config(space, plan.run_options(schemas)), plan, &mut *framing.inner()).await;
     framing.finish();
-    let suite_cases = suite_cases?;
-    cases.extend(suite_cases.cases);
     let target = TargetInfo {
         name: "reference (docker)".to_string(),
         management: "reference".to_string(),
         dsp_url: space.network_info.provider.dsp_url.clone(),
-        dsp_version: crate::protocol::ProtocolVersion::V2025_1.as_str().to_string(),
+        dsp_version: ProtocolVersion::V2025_1.as_str().to_string(),
     };
-    Ok(Outcome { cases, runtime: "docker".to_string(), target, secrets, preflight: None, matrix: None, not_in_version: suite_cases.not_in_version })
+    Ok(SpaceRun { target, secrets, preflight: None, matrix: None, not_in_version: not_in_version?, versions, failure_logs: Vec::new() })
 }
 
 /// A target file, read, and what its preflight found.
@@ -419,52 +505,13 @@ pub async fn check_target_within(path: &std::path::Path, timeout: Duration) -> R
     Ok(CheckedTarget { file, preflight })
 }
 
-/// The outcome of a target run its preflight stopped: no case ran, and every selected case is an
-/// error whose reason names the failed preflight lines (a case of a role the file does not test
-/// is skipped, as in a run), so the run still leaves a complete report.
-pub fn preflight_failed_outcome(checked: CheckedTarget, plan: &RunPlan) -> Result<Outcome, SessionError> {
-    let CheckedTarget { file, preflight } = checked;
-    let failed: Vec<String> = preflight
-        .checks
-        .iter()
-        .filter(|c| c.status == crate::report::model::PreflightStatus::Fail)
-        .map(|c| c.line())
-        .collect();
-    let reason = format!("not run: the preflight failed ({})", failed.join("; "));
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let cases = if plan.suites { selected_cases(&plan.filter)? } else { Vec::new() };
-    let reports = cases
-        .iter()
-        .map(|case| {
-            let tested = match case.role {
-                Role::Provider => file.roles.provider,
-                Role::Consumer => file.roles.consumer,
-                Role::Both => file.roles.provider && file.roles.consumer,
-            };
-            let outcome = if tested {
-                super::conformance::CaseOutcome::Error(reason.clone())
-            } else {
-                super::conformance::CaseOutcome::Skip(format!("the target file does not test the {:?} role", case.role).to_lowercase())
-            };
-            super::conformance::report_of(case, outcome, Vec::new(), started_at.clone(), Duration::ZERO)
-        })
-        .collect();
-    let secrets = [file.api_key().ok(), file.static_token().ok().flatten()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
-    let target = TargetInfo { name: file.name.clone(), management: file.management_driver().map(|d| d.name().to_string()).unwrap_or_else(|_| "unknown".to_string()), dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
-    Ok(Outcome { cases: reports, runtime: "external".to_string(), target, secrets, preflight: Some(preflight), matrix: None, not_in_version: Vec::new() })
-}
-
-/// Runs the suites against the connector a target file describes, read and checked by
-/// [`check_target`] first. The carbon-emissions scenario needs both reference connectors and
-/// is not part of a target run.
-pub async fn run_target(path: &std::path::Path, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
-    let checked = check_target_within(path, plan.case_timeout).await?;
-    run_checked_target(checked, plan, schemas, events).await
-}
-
-/// Runs the suites against a target whatever its preflight found (the caller decides whether a
-/// failed preflight stops the run); the preflight goes into the outcome for the report.
-pub async fn run_checked_target(checked: CheckedTarget, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<Outcome, SessionError> {
+/// A target run: its preflight stopped it (every selected case an error naming the failed
+/// lines; a case of a role the file does not test is skipped, as in a run), or the suites ran in
+/// each version chosen.
+async fn external(checked: CheckedTarget, plan: &RunPlan, schemas: &SchemaSet, events: &mut dyn FnMut(RunEvent)) -> Result<SpaceRun, SessionError> {
+    if checked.preflight.failed() {
+        return preflight_failed(checked, plan, events);
+    }
     let CheckedTarget { file, preflight } = checked;
     let plan = RunPlan { scenario: false, ..plan.clone() };
     let config = target_config(&file, plan.run_options(schemas))?;
@@ -485,7 +532,7 @@ pub async fn run_checked_target(checked: CheckedTarget, plan: &RunPlan, schemas:
     }
     let versions: Vec<ProtocolVersion> = chosen.iter().map(|(v, _)| *v).collect();
     let mut framing = Framing::start(events, &plan, &versions)?;
-    let mut all = VersionCases::default();
+    let mut not_in_version = Vec::new();
     for (version, dsp_url) in &chosen {
         let mut config = target_config(&file, plan.run_options(schemas))?;
         for cut in [config.provider.as_mut(), config.consumer.as_mut()].into_iter().flatten() {
@@ -494,7 +541,7 @@ pub async fn run_checked_target(checked: CheckedTarget, plan: &RunPlan, schemas:
         }
         let run = suites(config, &plan, &mut *framing.inner()).await;
         match run {
-            Ok(run) => all.extend(run),
+            Ok(absent) => not_in_version.extend(absent),
             Err(e) => {
                 framing.finish();
                 return Err(e);
@@ -505,5 +552,38 @@ pub async fn run_checked_target(checked: CheckedTarget, plan: &RunPlan, schemas:
     let names: Vec<&str> = versions.iter().map(|v| v.as_str()).collect();
     let dsp_url = chosen.first().map(|(_, url)| url.clone()).unwrap_or_else(|| file.dsp.url.clone());
     let target = TargetInfo { name: file.name.clone(), management, dsp_url, dsp_version: if names.is_empty() { file.dsp.version.clone() } else { names.join(",") } };
-    Ok(Outcome { cases: all.cases, runtime: "external".to_string(), target, secrets, preflight: Some(preflight), matrix: None, not_in_version: all.not_in_version })
+    Ok(SpaceRun { target, secrets, preflight: Some(preflight), matrix: None, not_in_version, versions, failure_logs: Vec::new() })
+}
+
+/// The part of a target run its preflight stopped: no case ran, and every selected case is
+/// reported as an error whose reason names the failed preflight lines.
+fn preflight_failed(checked: CheckedTarget, plan: &RunPlan, events: &mut dyn FnMut(RunEvent)) -> Result<SpaceRun, SessionError> {
+    let CheckedTarget { file, preflight } = checked;
+    let failed: Vec<String> = preflight
+        .checks
+        .iter()
+        .filter(|c| c.status == crate::report::model::PreflightStatus::Fail)
+        .map(|c| c.line())
+        .collect();
+    let reason = format!("not run: the preflight failed ({})", failed.join("; "));
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let cases = if plan.suites { selected_cases(&plan.filter)? } else { Vec::new() };
+    events(RunEvent::RunStarted { total_cases: cases.len() });
+    for case in &cases {
+        let tested = match case.role {
+            Role::Provider => file.roles.provider,
+            Role::Consumer => file.roles.consumer,
+            Role::Both => file.roles.provider && file.roles.consumer,
+        };
+        let outcome = if tested {
+            super::conformance::CaseOutcome::Error(reason.clone())
+        } else {
+            super::conformance::CaseOutcome::Skip(format!("the target file does not test the {:?} role", case.role).to_lowercase())
+        };
+        events(RunEvent::CaseFinished(Box::new(super::conformance::report_of(case, outcome, Vec::new(), started_at.clone(), Duration::ZERO))));
+    }
+    events(RunEvent::RunFinished);
+    let secrets = [file.api_key().ok(), file.static_token().ok().flatten()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
+    let target = TargetInfo { name: file.name.clone(), management: file.management_driver().map(|d| d.name().to_string()).unwrap_or_else(|_| "unknown".to_string()), dsp_url: file.dsp.url.clone(), dsp_version: file.dsp.version.clone() };
+    Ok(SpaceRun { target, secrets, preflight: Some(preflight), matrix: None, not_in_version: Vec::new(), versions: Vec::new(), failure_logs: Vec::new() })
 }

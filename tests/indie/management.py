@@ -86,6 +86,14 @@ class ManagementHandler(Handler):
     def get_asset(self, id):
         self.get_entity(self.app.store.assets, id)
 
+    def query_assets(self):
+        # EDC's QuerySpec paging (offset, limit); filters are not needed by any client here.
+        body = self.body()
+        offset = int(field(body, "offset") or 0)
+        limit = int(field(body, "limit") or 50)
+        docs = [{"@context": CTX, **a} for a in list(self.app.store.assets.values())]
+        self.send_json(200, docs[offset:offset + limit])
+
     # -- catalog ---------------------------------------------------------------------------
 
     def catalog_request(self):
@@ -267,6 +275,7 @@ class ManagementHandler(Handler):
 
 ROUTES = [
     ("POST", re.compile(r"^/v3/assets$"), "create_asset"),
+    ("POST", re.compile(r"^/v3/assets/request$"), "query_assets"),
     ("GET", re.compile(r"^/v3/assets/(?P<id>[^/]+)$"), "get_asset"),
     ("POST", re.compile(r"^/v3/policydefinitions$"), "create_policy"),
     ("POST", re.compile(r"^/v3/contractdefinitions$"), "create_definition"),

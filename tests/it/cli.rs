@@ -8,7 +8,7 @@ use clap::Parser;
 use dsp_harness::cli::{self, exit, Cli};
 use dsp_harness::report::model::{Body, Report, RunInfo};
 use dsp_harness::report::{self, Redactor};
-use dsp_harness::runner::session::{run_embedded, RunPlan};
+use dsp_harness::runner::session::{self, DataSpace, RunPlan};
 use dsp_harness::runtime::embedded::EmbeddedOptions;
 use dsp_harness::schema::SchemaSet;
 use serde_json::Value;
@@ -135,7 +135,7 @@ async fn no_token_or_key_of_a_real_run_appears_in_any_report_file() {
         ..EmbeddedOptions::default()
     };
     let plan = RunPlan { scenario: true, suites: false, case_timeout: std::time::Duration::from_secs(10), ..RunPlan::default() };
-    let outcome = run_embedded(options, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.unwrap();
+    let outcome = session::run(DataSpace::Embedded(options), &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.unwrap();
     let report = secret_test_report(&outcome);
     let secrets = secrets_of(&report, &outcome.secrets);
     assert!(secrets.iter().any(|s| s.starts_with("eyJ")), "the run used DATs, and the test must look for them");
@@ -427,7 +427,7 @@ fn issue_15_max_body_caps_what_the_harness_reads() {
 /// one catches what only the proxies change (the DSP base the connectors hand out).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_run_passes_every_case_and_skips_none() {
-    let outcome = run_embedded(EmbeddedOptions::default(), &RunPlan::default(), &SchemaSet::embedded_2025_1(), &mut |_| {}).await.unwrap();
+    let outcome = session::run(DataSpace::Embedded(EmbeddedOptions::default()), &RunPlan::default(), &SchemaSet::embedded_2025_1(), &mut |_| {}).await.unwrap();
     let not_passed: Vec<String> = outcome
         .cases
         .iter()

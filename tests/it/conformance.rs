@@ -359,7 +359,7 @@ async fn issue_15_an_unpaged_catalog_skips_the_paging_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_an_interrupted_target_run_reports_every_case() {
     use dsp_harness::report::model::RunEvent;
-    use dsp_harness::runner::session::{run_target, RunPlan};
+    use dsp_harness::runner::session::{self, RunPlan};
     let space = embedded::start(EmbeddedOptions::default()).await.expect("starts");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = write_target_file(&space, dir.path());
@@ -372,7 +372,7 @@ async fn issue_15_an_interrupted_target_run_reports_every_case() {
         }
     };
     let started = Instant::now();
-    let outcome = run_target(&path, &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut on_event).await.expect("the run starts");
+    let outcome = session::run(crate::support::target(&path, &plan).await, &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut on_event).await.expect("the run starts");
     let took = started.elapsed();
     space.shutdown().await;
     assert_eq!(outcome.cases.len(), total, "every selected case is reported");

@@ -213,14 +213,14 @@ async fn ctrl_c_during_a_docker_run_writes_the_partial_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scenario_and_suites_pass_in_containers_and_leave_nothing_behind() {
     use dsp_harness::report::model::Verdict;
-    use dsp_harness::runner::session::{run_docker, RunPlan};
+    use dsp_harness::runner::session::{self, DataSpace, RunPlan};
     if !engine("docker::the_scenario_and_suites_pass_in_containers_and_leave_nothing_behind").await {
         return;
     }
     let options = DockerOptions::new(image().await);
     let run_id = options.run_id.clone();
     let plan = RunPlan { case_timeout: Duration::from_secs(30), ..RunPlan::default() };
-    let outcome = run_docker(options, &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the run completes");
+    let outcome = session::run(DataSpace::Docker(options), &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the run completes");
     for case in &outcome.cases {
         match case.verdict {
             Verdict::Pass => {}
@@ -241,7 +241,7 @@ async fn the_scenario_and_suites_pass_in_containers_and_leave_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_fails_half_way_attaches_logs_and_leaves_nothing_behind() {
     use dsp_harness::report::model::Verdict;
-    use dsp_harness::runner::session::{run_docker, RunPlan};
+    use dsp_harness::runner::session::{self, DataSpace, RunPlan};
     if !engine("docker::a_run_that_fails_half_way_attaches_logs_and_leaves_nothing_behind").await {
         return;
     }
@@ -249,7 +249,7 @@ async fn a_run_that_fails_half_way_attaches_logs_and_leaves_nothing_behind() {
     options.provider_args = vec!["--fault".into(), "wrong-bytes".into()];
     let run_id = options.run_id.clone();
     let plan = RunPlan { scenario: true, suites: false, case_timeout: Duration::from_secs(30), ..RunPlan::default() };
-    let outcome = run_docker(options, &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the run completes");
+    let outcome = session::run(DataSpace::Docker(options), &plan, &dsp_harness::schema::SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the run completes");
     let pull = outcome.cases.iter().find(|c| c.id == "mvds.carbon.04-pull").expect("the pull step ran");
     assert_eq!(pull.verdict, Verdict::Fail);
     assert!(pull.logs.iter().any(|l| l.component.contains("provider") && !l.text.is_empty()), "the failed case carries the provider's log");

@@ -13,7 +13,7 @@ use std::time::Duration;
 use dsp_harness::identity::ParticipantKeys;
 use dsp_harness::reference::daps::{self, Daps, DapsConfig};
 use dsp_harness::report::model::{CaseReport, Verdict};
-use dsp_harness::runner::session::{run_target, RunPlan};
+use dsp_harness::runner::session::{self, RunPlan};
 use dsp_harness::recording::{Recorder, RecordingClient};
 use dsp_harness::schema::SchemaSet;
 use dsp_harness::suite::Filter;
@@ -301,7 +301,7 @@ async fn every_suite_passes_through_the_v2_api_of_the_independent_connector() {
         filter: Filter::from_words(&[], &[], None, &[], &[]).unwrap(),
         ..RunPlan::default()
     };
-    let outcome = run_target(&setup.target, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run against the indie connector's v2 API");
+    let outcome = session::run(crate::support::target(&setup.target, &plan).await, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run against the indie connector's v2 API");
     let cases = outcome.cases;
     let bad: Vec<String> = cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).map(describe).collect();
     let passed = cases.iter().filter(|c| c.verdict == Verdict::Pass).count();
@@ -334,7 +334,7 @@ async fn a_participant_id_audience_is_refused_by_a_connector_wanting_its_protoco
         filter: Filter::from_words(&["dsp.cat.provider.001".to_string()], &[], None, &[], &[]).unwrap(),
         ..RunPlan::default()
     };
-    let outcome = run_target(&setup.target, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run");
+    let outcome = session::run(crate::support::target(&setup.target, &plan).await, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run");
     assert_eq!(outcome.cases.len(), 1);
     let case = &outcome.cases[0];
     assert_ne!(case.verdict, Verdict::Pass, "{}", describe(case));

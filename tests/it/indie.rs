@@ -14,7 +14,7 @@ use std::time::Duration;
 use dsp_harness::identity::ParticipantKeys;
 use dsp_harness::reference::daps::{self, Daps, DapsConfig};
 use dsp_harness::report::model::{CaseReport, Verdict};
-use dsp_harness::runner::session::{run_target, RunPlan};
+use dsp_harness::runner::session::{self, RunPlan};
 use dsp_harness::schema::SchemaSet;
 use dsp_harness::suite::Filter;
 use serde_json::{json, Value};
@@ -151,7 +151,7 @@ async fn run(target: &Path, patterns: &[&str]) -> Vec<CaseReport> {
         filter: Filter::from_words(&words, &[], None, &[], &[]).unwrap(),
         ..RunPlan::default()
     };
-    let outcome = run_target(target, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run against the indie connector");
+    let outcome = session::run(crate::support::target(target, &plan).await, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run against the indie connector");
     outcome.cases
 }
 

@@ -9,7 +9,7 @@
 use dsp_harness::protocol::vocabulary::CONTEXT_0_8_PROCESS_ID;
 use dsp_harness::protocol::ProtocolVersion;
 use dsp_harness::report::model::{Body, CaseReport, Verdict};
-use dsp_harness::runner::session::{run_embedded, RunPlan};
+use dsp_harness::runner::session::{self, DataSpace, RunPlan};
 use dsp_harness::runtime::embedded::EmbeddedOptions;
 use dsp_harness::schema::SchemaSet;
 use serde_json::Value;
@@ -72,7 +72,7 @@ async fn every_version_passes_and_its_messages_match_the_official_schemas() {
     let mut problems = Vec::new();
     for version in ProtocolVersion::ALL {
         let plan = RunPlan { scenario: false, versions: vec![version], ..RunPlan::default() };
-        let outcome = run_embedded(EmbeddedOptions::default(), &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the run starts");
+        let outcome = session::run(DataSpace::Embedded(EmbeddedOptions::default()), &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the run starts");
         assert!(!outcome.cases.is_empty(), "DSP {version}: no case ran");
         for case in &outcome.cases {
             if case.verdict != Verdict::Pass {

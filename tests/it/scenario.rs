@@ -6,13 +6,13 @@
 
 use dsp_harness::reference::connector::{Fault, Faults};
 use dsp_harness::report::model::{Body, CaseReport, Verdict};
-use dsp_harness::runner::session::{run_embedded, RunPlan};
+use dsp_harness::runner::session::{self, DataSpace, RunPlan};
 use dsp_harness::runtime::embedded::EmbeddedOptions;
 use dsp_harness::schema::SchemaSet;
 
 async fn scenario(options: EmbeddedOptions) -> Vec<CaseReport> {
     let plan = RunPlan { scenario: true, suites: false, case_timeout: std::time::Duration::from_secs(10), ..RunPlan::default() };
-    run_embedded(options, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the embedded data space starts").cases
+    session::run(DataSpace::Embedded(options), &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("the embedded data space starts").cases
 }
 
 fn case<'a>(cases: &'a [CaseReport], id: &str) -> &'a CaseReport {
@@ -95,4 +95,39 @@ async fn a_negotiation_message_in_the_wrong_state_fails_the_negotiation() {
     assert_eq!(refused.response_type.as_deref(), Some("ContractNegotiationError"));
     let text = findings_text(negotiate);
     assert!(text.contains("TERMINATED") || text.contains("REQUESTED") || text.contains("not allowed"), "no finding naming the state:\n{text}");
+}
+
+/// One pipeline: the outcome's cases are the run's `CaseFinished` events, each once, put in run
+/// order (the scenario's steps first, then each version's suites in suite order), and the
+/// progress display saw one `RunStarted` announcing them all and one `RunFinished`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outcome_is_built_from_the_event_stream_in_run_order() {
+    use dsp_harness::protocol::ProtocolVersion;
+    use dsp_harness::report::model::RunEvent;
+    let words = vec!["dsp.cat.provider.00*".to_string(), "dsp.met.provider.001".to_string()];
+    let plan = RunPlan {
+        filter: dsp_harness::suite::Filter::from_words(&words, &[], None, &[], &[]).unwrap(),
+        versions: vec![ProtocolVersion::V2024_1, ProtocolVersion::V2025_1],
+        ..RunPlan::default()
+    };
+    let mut events = Vec::new();
+    let outcome = session::run(DataSpace::Embedded(EmbeddedOptions::default()), &plan, &SchemaSet::embedded_2025_1(), &mut |e| events.push(e)).await.unwrap();
+    let finished: Vec<&CaseReport> = events.iter().filter_map(|e| if let RunEvent::CaseFinished(c) = e { Some(&**c) } else { None }).collect();
+    assert_eq!(finished.len(), outcome.cases.len(), "every case reported once, and only those");
+    for case in &outcome.cases {
+        assert_eq!(finished.iter().filter(|f| f.id == case.id && f.dsp_version == case.dsp_version).count(), 1, "{} in {:?} is not one event", case.id, case.dsp_version);
+    }
+    let started: Vec<usize> = events.iter().filter_map(|e| if let RunEvent::RunStarted { total_cases } = e { Some(*total_cases) } else { None }).collect();
+    assert_eq!(started, [outcome.cases.len()], "one RunStarted announcing every case");
+    assert_eq!(events.iter().filter(|e| matches!(e, RunEvent::RunFinished)).count(), 1);
+    let order: Vec<(String, Option<String>)> = outcome.cases.iter().map(|c| (c.id.clone(), c.dsp_version.clone())).collect();
+    let scenario_steps = order.iter().take_while(|(id, _)| id.starts_with("mvds.")).count();
+    assert_eq!(scenario_steps, dsp_harness::runner::scenario::CASES.len(), "the scenario's steps come first: {order:?}");
+    let versions: Vec<&str> = order[scenario_steps..].iter().map(|(_, v)| v.as_deref().unwrap_or("")).collect();
+    let split = versions.iter().position(|v| *v == "2025-1").unwrap_or(versions.len());
+    assert!(split > 0 && versions[..split].iter().all(|v| *v == "2024-1") && versions[split..].iter().all(|v| *v == "2025-1"), "each version's cases together, in the plan's order: {order:?}");
+    let ids: Vec<&str> = order[scenario_steps..scenario_steps + split].iter().map(|(id, _)| id.as_str()).collect();
+    let selected = dsp_harness::runner::conformance::selected_cases(&plan.filter).unwrap();
+    let in_suite_order: Vec<&str> = selected.iter().filter(|c| c.exists_in(ProtocolVersion::V2024_1).is_ok()).map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, in_suite_order, "suite order within a version");
 }

@@ -37,3 +37,10 @@ pub(crate) fn require_dir(test: &str, relative: &str, what: &str) -> Option<Path
     skip(test, &format!("{what} not found at {}", dir.display()));
     None
 }
+
+/// The data space of a target file, read and preflighted with the plan's case timeout, as
+/// `run --target` does.
+pub async fn target(path: &std::path::Path, plan: &dsp_harness::runner::session::RunPlan) -> dsp_harness::runner::session::DataSpace {
+    let checked = dsp_harness::runner::session::check_target_within(path, plan.case_timeout).await.expect("the target file reads");
+    dsp_harness::runner::session::DataSpace::External(Box::new(checked))
+}

@@ -129,6 +129,7 @@ pub async fn run_cases_until(
             http: config.http.clone(),
             events: tx.clone(),
             interrupt: interrupt.clone(),
+            version: run_version.clone(),
         };
         job.run()
     });
@@ -150,9 +151,6 @@ pub async fn run_cases_until(
         events(event);
     }
     reports.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
-    for report in &mut reports {
-        report.dsp_version = run_version.clone();
-    }
     Ok(reports)
 }
 
@@ -198,15 +196,24 @@ struct Job {
     http: reqwest::Client,
     events: mpsc::UnboundedSender<RunEvent>,
     interrupt: Interrupt,
+    /// The DSP version the run's connectors speak, named in every report.
+    version: Option<String>,
 }
 
 impl Job {
+    /// Judges the case and sends its report, complete (its version named), as the event the
+    /// run's report is built from.
     async fn run(self) -> CaseReport {
+        let mut report = self.judge().await;
+        report.dsp_version = self.version.clone();
+        let _ = self.events.send(RunEvent::CaseFinished(Box::new(report.clone())));
+        report
+    }
+
+    async fn judge(&self) -> CaseReport {
         if self.interrupt.is_triggered() {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            let report = report_of(&self.case, CaseOutcome::Skip(interrupt::NOT_STARTED.to_string()), Vec::new(), now, Duration::ZERO);
-            let _ = self.events.send(RunEvent::CaseFinished(Box::new(report.clone())));
-            return report;
+            return report_of(&self.case, CaseOutcome::Skip(interrupt::NOT_STARTED.to_string()), Vec::new(), now, Duration::ZERO);
         }
         let _ = self.events.send(RunEvent::CaseStarted { id: self.case.id.to_string(), title: self.case.title.clone() });
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -249,9 +256,7 @@ impl Job {
                 outcome
             }
         };
-        let report = report_of(&self.case, outcome, recorder.drain(), started_at, started.elapsed());
-        let _ = self.events.send(RunEvent::CaseFinished(Box::new(report.clone())));
-        report
+        report_of(&self.case, outcome, recorder.drain(), started_at, started.elapsed())
     }
 }
 
@@ -371,6 +376,7 @@ mod tests {
             http: reqwest::Client::new(),
             events: tx,
             interrupt,
+            version: Some("2025-1".to_string()),
         }
         .run()
         .await

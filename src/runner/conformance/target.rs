@@ -86,8 +86,12 @@ pub struct Timing {
     pub wait: Duration,
 }
 
+/// What a case (or a scenario step) may take when nothing says otherwise: `run --timeout`'s
+/// default, `RunPlan::default()`'s and `Timing::default()`'s.
+pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Default for Timing {
     fn default() -> Self {
-        Timing { case_timeout: Duration::from_secs(30), wait: Duration::from_secs(10) }
+        Timing { case_timeout: DEFAULT_CASE_TIMEOUT, wait: Duration::from_secs(10) }
     }
 }

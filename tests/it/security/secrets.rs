@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use dsp_harness::report::{self, Redactor};
-use dsp_harness::runner::session::{run_embedded, RunPlan};
+use dsp_harness::runner::session::{self, DataSpace, RunPlan};
 use dsp_harness::runtime::embedded::EmbeddedOptions;
 use dsp_harness::schema::SchemaSet;
 
@@ -63,7 +63,7 @@ fn no_secret_of_the_scenario_and_the_suites_reaches_a_report_file_or_the_log() {
         ..EmbeddedOptions::default()
     };
     let plan = RunPlan { scenario: true, suites: true, case_timeout: std::time::Duration::from_secs(10), ..RunPlan::default() };
-    let outcome = runtime.block_on(run_embedded(options, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {})).unwrap();
+    let outcome = runtime.block_on(session::run(DataSpace::Embedded(options), &plan, &SchemaSet::embedded_2025_1(), &mut |_| {})).unwrap();
     let report = crate::cli::secret_test_report(&outcome);
     let secrets = crate::cli::secrets_of(&report, &outcome.secrets);
     assert!(report.cases.len() > 100, "the suites ran ({} cases)", report.cases.len());
