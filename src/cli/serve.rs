@@ -138,6 +138,7 @@ async fn serve_connector(args: &ServeArgs, faults: Faults) -> Result<u8, CliErro
         keys,
         versions: parse_versions(&args.dsp_version)?.unwrap_or_else(crate::reference::connector::all_versions),
         faults,
+        ended_processes_kept: crate::reference::connector::ENDED_PROCESSES_KEPT,
     });
     // A provider in a container brings its own backend, so the data has somewhere to live.
     let router = connector.router().nest("/backend", crate::reference::backend::router());

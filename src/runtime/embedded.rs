@@ -59,6 +59,8 @@ pub struct EmbeddedOptions {
     /// The DSP versions each connector serves and speaks; all four when `None`.
     pub provider_versions: Option<Vec<ProtocolVersion>>,
     pub consumer_versions: Option<Vec<ProtocolVersion>>,
+    /// How many ended processes each connector keeps; `ENDED_PROCESSES_KEPT` when `None`.
+    pub ended_processes_kept: Option<usize>,
 }
 
 /// Ports taken, nothing served yet.
@@ -157,6 +159,7 @@ impl Bound {
                 keys,
                 versions: versions.unwrap_or_else(crate::reference::connector::all_versions),
                 faults,
+                ended_processes_kept: opts.ended_processes_kept.unwrap_or(crate::reference::connector::ENDED_PROCESSES_KEPT),
             })
         };
         let provider_key = secret(&opts.provider_api_key);

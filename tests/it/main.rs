@@ -26,3 +26,4 @@ mod ref_versions;
 mod run_versions;
 mod architecture;
 mod deploy;
+mod heap;

@@ -46,6 +46,9 @@ pub struct ConnectorConfig {
     /// own codec: 2025-1 at `dsp_public_url`, the others below it ([`version_suffix`]).
     pub versions: Vec<ProtocolVersion>,
     pub faults: Faults,
+    /// How many ended negotiations and ended transfers the store keeps before it forgets the
+    /// oldest ([`super::store::ENDED_PROCESSES_KEPT`] unless a test wants fewer).
+    pub ended_processes_kept: usize,
 }
 
 /// Every version the codecs speak, the default of [`ConnectorConfig::versions`].
@@ -174,10 +177,16 @@ impl Connector {
     }
 
     /// Locks the store. Never hold the guard across an `.await`.
+    ///
+    /// Every lock first forgets the oldest ended processes beyond the cap, so however many
+    /// flows a run makes, the store holds at most that many ended ones (a check of two
+    /// lengths while under it).
     pub fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock would poison it; the data is still consistent
         // because every mutation is a single assignment, so keep serving.
-        self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
+        let mut store = self.inner.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.forget_old_ended(self.inner.config.ended_processes_kept);
+        store
     }
 
     /// The whole connector on one port: `/dsp` (2025-1) and `/dsp/<version>` (the others it

@@ -15,4 +15,4 @@ pub use app::{all_versions, participant_of, version_suffix, Chosen, Connector, C
 pub use dsp::TRANSFER_TYPES;
 pub use error::{Area, DspError};
 pub use faults::{Fault, Faults};
-pub use store::AUTOMATION_PROPERTY;
+pub use store::{AUTOMATION_PROPERTY, ENDED_PROCESSES_KEPT};

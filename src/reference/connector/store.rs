@@ -4,7 +4,7 @@
 //! Everything sits behind one `std::sync::Mutex` that is never held across an `.await`, so
 //! the state machines see one consistent store and no lock can be held while a peer hangs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -169,6 +169,11 @@ pub struct Store {
 /// How long a pull token lives.
 pub const PULL_TOKEN_LIFETIME: Duration = Duration::from_secs(600);
 
+/// How many ended (terminal) negotiations and how many ended transfers a connector keeps by
+/// default, so that the management API can still list recent ones while memory stays bounded
+/// however many flows a long run makes. Live processes are never forgotten.
+pub const ENDED_PROCESSES_KEPT: usize = 10_000;
+
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -198,6 +203,52 @@ impl Store {
     pub fn transfer_by_pid(&self, pid: &str) -> Option<&Transfer> {
         self.transfers.get(pid)
     }
+
+    /// Forgets the oldest ended transfers and negotiations once a book holds more than `kept`
+    /// ended ones, with what hangs on them: a forgotten transfer's pull tokens, a forgotten
+    /// negotiation's agreement. A sweep goes down to nine tenths of `kept`, so that it runs once
+    /// every `kept / 10` ended processes rather than on every lock, and it costs two lengths
+    /// while a book is no longer than `kept`. A negotiation whose agreement a kept transfer
+    /// names stays (and is not counted), so no transfer loses its agreement; live processes
+    /// always stay. Only `len`, `values`, `get` and `remove` touch the books, whatever
+    /// map-like type holds them.
+    pub fn forget_old_ended(&mut self, kept: usize) {
+        let after_sweep = kept - kept / 10;
+        if self.transfers.len() > kept {
+            let ended: Vec<(i64, String)> = self.transfers.values().filter(|t| t.state.is_terminal()).map(|t| (t.created_at, t.id.clone())).collect();
+            if ended.len() > kept {
+                let beyond = ended.len() - after_sweep;
+                let forgotten = oldest(ended, beyond);
+                for id in &forgotten {
+                    self.transfers.remove(id);
+                }
+                let gone: BTreeSet<&String> = forgotten.iter().collect();
+                self.tokens.retain(|_, token| !gone.contains(&token.transfer_id));
+            }
+        }
+        if self.negotiations.len() > kept {
+            // A negotiation whose agreement a kept transfer runs under stays, and does not count:
+            // the transfers' own cap bounds those. So a sweep caused by old transfers cannot
+            // take a fresh agreement before its transfer is asked for.
+            let in_use: BTreeSet<&str> = self.transfers.values().filter_map(|t| self.agreements.get(t.agreement_id.as_str())).map(|a| a.negotiation_id.as_str()).collect();
+            let free: Vec<(i64, String)> = self.negotiations.values().filter(|n| n.state.is_terminal() && !in_use.contains(n.id.as_str())).map(|n| (n.created_at, n.id.clone())).collect();
+            if free.len() > kept {
+                let beyond = free.len() - after_sweep;
+                let forgotten = oldest(free, beyond);
+                for id in &forgotten {
+                    self.negotiations.remove(id);
+                }
+                let gone: BTreeSet<&String> = forgotten.iter().collect();
+                self.agreements.retain(|_, agreement| !gone.contains(&agreement.negotiation_id));
+            }
+        }
+    }
+}
+
+/// The ids of the `count` oldest of `ended` (by creation time, then id).
+fn oldest(mut ended: Vec<(i64, String)>, count: usize) -> Vec<String> {
+    ended.sort_unstable();
+    ended.into_iter().take(count).map(|(_, id)| id).collect()
 }
 
 pub fn offer_id(definition: &str, asset: &str, policy: &str) -> String {
@@ -281,7 +332,112 @@ pub fn strip_prefixes(value: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::NegotiationState;
     use serde_json::json;
+
+    /// A store with `n` flows, flow `i` made at time `i`: a finalized negotiation and its
+    /// agreement, and, when `transfer(i)` names a state, a transfer in it with a pull token.
+    fn flows(n: i64, transfer: impl Fn(i64) -> Option<TransferState>) -> Store {
+        let mut store = Store::default();
+        for i in 0..n {
+            let (negotiation, agreement) = (format!("n{i:03}"), AgreementId(format!("a{i:03}")));
+            store.negotiations.insert(
+                negotiation.clone(),
+                Negotiation {
+                    id: negotiation.clone(),
+                    side: Side::Provider,
+                    version: ProtocolVersion::V2025_1,
+                    consumer_pid: ConsumerPid(format!("c-{negotiation}")),
+                    provider_pid: None,
+                    state: NegotiationState::Finalized,
+                    counter_party_address: String::new(),
+                    counter_party_id: None,
+                    offer: Policy::use_offer(""),
+                    agreement: None,
+                    asset_id: None,
+                    automation: Automation::Auto,
+                    error_detail: None,
+                    created_at: i,
+                },
+            );
+            let policy = Policy::use_offer(agreement.as_str());
+            let a = Agreement { id: agreement.clone(), asset_id: String::new(), policy, provider_id: String::new(), consumer_id: String::new(), signing_date: i, negotiation_id: negotiation };
+            store.agreements.insert(agreement.0.clone(), a);
+            let Some(state) = transfer(i) else { continue };
+            let id = format!("t{i:03}");
+            store.transfers.insert(
+                id.clone(),
+                Transfer {
+                    id: id.clone(),
+                    side: Side::Provider,
+                    version: ProtocolVersion::V2025_1,
+                    consumer_pid: ConsumerPid(format!("c-{id}")),
+                    provider_pid: None,
+                    state,
+                    agreement_id: agreement,
+                    asset_id: None,
+                    transfer_type: "HttpData-PULL".to_string(),
+                    counter_party_address: String::new(),
+                    counter_party_id: None,
+                    destination: None,
+                    edr: None,
+                    automation: Automation::Auto,
+                    error_detail: None,
+                    created_at: i,
+                },
+            );
+            store.tokens.insert(format!("token-{i}"), PullToken { transfer_id: id, expires: SystemTime::now() });
+        }
+        store
+    }
+
+    /// The smallest id, the oldest of these flows.
+    fn first<'a>(ids: impl Iterator<Item = &'a String>) -> Option<&'a str> {
+        ids.map(String::as_str).min()
+    }
+
+    fn counts(store: &Store) -> (usize, usize, usize, usize) {
+        (store.negotiations.len(), store.agreements.len(), store.transfers.len(), store.tokens.len())
+    }
+
+    #[test]
+    fn ended_processes_beyond_the_cap_are_forgotten_oldest_first_with_what_hangs_on_them() {
+        let ended = |_| Some(TransferState::Terminated);
+        // Up to the cap nothing goes.
+        let mut store = flows(20, ended);
+        store.forget_old_ended(20);
+        assert_eq!(counts(&store), (20, 20, 20, 20));
+
+        // One past it, a sweep keeps the newest nine tenths of the cap, and a forgotten
+        // transfer's token goes with it. The negotiations stay: their agreements are in use.
+        let mut store = flows(21, ended);
+        store.forget_old_ended(20);
+        assert_eq!(first(store.transfers.values().map(|t| &t.id)), Some("t003"), "the oldest transfers went first");
+        assert_eq!(counts(&store), (21, 21, 18, 18));
+        assert!(store.tokens.values().all(|t| store.transfers.get(&t.transfer_id).map(|k| &k.id) == Some(&t.transfer_id)));
+
+        // Ended negotiations under no transfer go the same way, with their agreements.
+        let mut store = flows(21, |_| None);
+        store.forget_old_ended(20);
+        assert_eq!(first(store.negotiations.values().map(|n| &n.id)), Some("n003"));
+        assert_eq!(first(store.agreements.values().map(|a| &a.id.0)), Some("a003"), "a forgotten negotiation's agreement goes with it");
+        assert_eq!(counts(&store), (18, 18, 0, 0));
+
+        // Live transfers stay, however old, and so do the negotiations they run under.
+        let mut store = flows(30, |i| Some(if i % 3 == 0 { TransferState::Started } else { TransferState::Terminated }));
+        store.forget_old_ended(10);
+        assert_eq!(store.transfers.values().filter(|t| !t.state.is_terminal()).count(), 10, "every live transfer stays");
+        assert_eq!(store.transfers.values().filter(|t| t.state.is_terminal()).count(), 9, "the newest ended transfers stay");
+        // 19 negotiations run kept transfers; of the 11 free ones the 2 oldest go.
+        assert_eq!(first(store.negotiations.values().map(|n| &n.id)), Some("n000"), "the oldest negotiation runs a live transfer");
+        let kept = |id: &str| store.negotiations.get(id).map(|n| n.id.clone());
+        assert_eq!((kept("n001"), kept("n002"), kept("n004")), (None, None, Some("n004".to_string())));
+        assert_eq!(store.negotiations.len(), 28);
+        for t in store.transfers.values() {
+            let agreement = store.agreements.get(t.agreement_id.as_str()).expect("a kept transfer keeps its agreement");
+            assert_eq!(store.negotiations.get(&agreement.negotiation_id).map(|n| &n.id), Some(&agreement.negotiation_id));
+        }
+    }
 
     #[test]
     fn offer_ids_round_trip() {

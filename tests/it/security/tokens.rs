@@ -155,7 +155,7 @@ async fn check(s: &Space, probe: &Probe, authorization: Option<&str>, want: u16,
         return Err(format!("status {status}, wanted {want}: {text}"));
     }
     let body: Value = serde_json::from_str(&text).map_err(|_| format!("the {status} body is not json: {text}"))?;
-    if body["@type"] != probe.error_type || body["code"].as_str() != Some(want.to_string().as_str()) {
+    if body["@type"] != probe.error_type || body["code"].as_str().and_then(|c| c.parse::<u16>().ok()) != Some(want) {
         return Err(format!("the error body is not a {} with code {want}: {body}", probe.error_type));
     }
     let said = text.to_lowercase();
