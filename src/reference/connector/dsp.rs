@@ -656,7 +656,7 @@ async fn apply_negotiation(
     receiver: Receiver,
 ) -> Result<Reply, DspError> {
     let (caller, message) = incoming(conn, headers, body, kind, Area::Negotiation).await?;
-    let (consumer_pid, provider_pid) = message_pids(&message);
+    let (consumer_pid, provider_pid) = message.pids();
     let input = negotiation_input(&message);
     let mut store = conn.store();
     let Some(n) = store.negotiations.get_mut(pid) else {
@@ -764,21 +764,6 @@ fn pid_mismatch(
         process_consumer,
         show(process_provider.as_ref().map(ProviderPid::as_str)),
     ))
-}
-
-fn message_pids(message: &DspMessage) -> (Option<ConsumerPid>, Option<ProviderPid>) {
-    match message {
-        DspMessage::ContractRequest(m) => (Some(m.consumer_pid.clone()), m.provider_pid.clone()),
-        DspMessage::ContractOffer(m) => (m.consumer_pid.clone(), Some(m.provider_pid.clone())),
-        DspMessage::ContractAgreement(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractAgreementVerification(m) | DspMessage::TransferCompletion(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractNegotiationEvent(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractNegotiationTermination(m) | DspMessage::TransferSuspension(m) | DspMessage::TransferTermination(m) => {
-            (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone()))
-        }
-        DspMessage::TransferStart(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        _ => (None, None),
-    }
 }
 
 async fn negotiation_counter_request(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
@@ -917,7 +902,7 @@ async fn apply_transfer(
     input: TransferInput,
 ) -> Result<Reply, DspError> {
     let (caller, message) = incoming(conn, headers, body, kind, Area::Transfer).await?;
-    let (consumer_pid, provider_pid) = message_pids(&message);
+    let (consumer_pid, provider_pid) = message.pids();
     let mut store = conn.store();
     let Some(t) = store.transfers.get_mut(pid) else {
         drop(store);

@@ -746,19 +746,6 @@ fn initial_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, js
     Ok(Answer::created(encode(DspMessage::ContractNegotiation(reply)), provider_pid))
 }
 
-fn message_pids(message: &DspMessage) -> (Option<ConsumerPid>, Option<ProviderPid>) {
-    match message {
-        DspMessage::ContractRequest(m) => (Some(m.consumer_pid.clone()), m.provider_pid.clone()),
-        DspMessage::ContractAgreementVerification(m) | DspMessage::TransferCompletion(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractNegotiationEvent(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractNegotiationTermination(m) | DspMessage::TransferSuspension(m) | DspMessage::TransferTermination(m) => {
-            (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone()))
-        }
-        DspMessage::TransferStart(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        _ => (None, None),
-    }
-}
-
 /// The pid check shared by every message about an existing process: both pids must name it.
 fn check_pids(
     (consumer_pid, provider_pid): &(Option<ConsumerPid>, Option<ProviderPid>),
@@ -781,7 +768,7 @@ fn check_pids(
 /// verification or termination.
 fn negotiation_message(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, pid: &str, json: Option<&Value>) -> Result<Answer, Refusal> {
     let message = decode(endpoint, shared, json)?;
-    let pids = message_pids(&message);
+    let pids = message.pids();
     let mut book = shared.book();
     let Some(n) = book.negotiations.get(pid).cloned() else {
         return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown negotiation {pid}")).pids(pids.0, pids.1));
@@ -856,7 +843,7 @@ fn transfer_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, j
 /// A consumer's move in an existing transfer: restart, completion, suspension, termination.
 fn transfer_message(shared: &Shared, endpoint: &Endpoint, pid: &str, input: TransferInput, json: Option<&Value>) -> Result<Answer, Refusal> {
     let message = decode(endpoint, shared, json)?;
-    let pids = message_pids(&message);
+    let pids = message.pids();
     let mut book = shared.book();
     let Some(t) = book.transfers.get(pid).cloned() else {
         return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown transfer process {pid}")).pids(pids.0, pids.1));
