@@ -15,16 +15,18 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, on, MethodFilter, MethodRouter};
 use axum::Router;
 use serde_json::Value;
 
 use super::app::{Caller, Connector};
-use super::error::{Area, DspError};
+use super::error::DspError;
 use super::faults::Fault;
 use super::flows;
 use super::store::{now_millis, parse_offer_id, Automation, Negotiation, Side, Transfer};
+use crate::protocol::binding::{area_of, Area, Endpoint, Route};
 use crate::protocol::state::{NegotiationInput, TransferInput};
+use crate::vocab::Role;
 use crate::protocol::*;
 
 /// A successful reply.
@@ -45,44 +47,45 @@ pub fn version_router(conn: Connector) -> Router {
         .with_state(conn)
 }
 
-/// The DSP face of one version: `conn` speaks it (see [`Connector::at`]).
+/// The DSP face of one version: `conn` speaks it (see [`Connector::at`]). The connector plays
+/// both roles on one router, so it serves every route of the binding's table.
 pub fn router(conn: Connector) -> Router {
-    Router::new()
-        .route(binding::CATALOG_REQUEST, post(catalog_request))
-        .route("/catalog/datasets/{id}", get(dataset))
-        .route(binding::NEGOTIATION_REQUEST, post(negotiation_initial_request))
-        .route(binding::NEGOTIATION_OFFERS, post(negotiation_initial_offer))
-        .route("/negotiations/{pid}", get(negotiation_get))
-        .route("/negotiations/{pid}/request", post(negotiation_counter_request))
-        .route("/negotiations/{pid}/offers", post(negotiation_counter_offer))
-        .route("/negotiations/{pid}/events", post(negotiation_event))
-        .route("/negotiations/{pid}/agreement", post(negotiation_agreement))
-        .route("/negotiations/{pid}/agreement/verification", post(negotiation_verification))
-        .route("/negotiations/{pid}/termination", post(negotiation_termination))
-        .route(binding::TRANSFER_REQUEST, post(transfer_request))
-        .route("/transfers/{pid}", get(transfer_get))
-        .route("/transfers/{pid}/start", post(transfer_start))
-        .route("/transfers/{pid}/completion", post(transfer_completion))
-        .route("/transfers/{pid}/suspension", post(transfer_suspension))
-        .route("/transfers/{pid}/termination", post(transfer_termination))
+    binding::routes_for(Role::Both)
+        .fold(Router::new(), |router, route| router.route(route.path, handler(route)))
         .layer(axum::middleware::from_fn_with_state(conn.clone(), guard))
         .with_state(conn)
+}
+
+/// The handler of a route, on the route's method.
+fn handler(route: &Route) -> MethodRouter<Connector> {
+    let method = match route.method {
+        binding::Method::Get => MethodFilter::GET,
+        binding::Method::Post => MethodFilter::POST,
+    };
+    match route.endpoint {
+        Endpoint::CatalogRequest => on(method, catalog_request),
+        Endpoint::Dataset => on(method, dataset),
+        Endpoint::NegotiationRequest => on(method, negotiation_initial_request),
+        Endpoint::InitialOffer => on(method, negotiation_initial_offer),
+        Endpoint::Negotiation => on(method, negotiation_get),
+        Endpoint::CounterRequest => on(method, negotiation_counter_request),
+        Endpoint::CounterOffer => on(method, negotiation_counter_offer),
+        Endpoint::NegotiationEvent => on(method, negotiation_event),
+        Endpoint::Agreement => on(method, negotiation_agreement),
+        Endpoint::Verification => on(method, negotiation_verification),
+        Endpoint::NegotiationTermination => on(method, negotiation_termination),
+        Endpoint::TransferRequest => on(method, transfer_request),
+        Endpoint::Transfer => on(method, transfer_get),
+        Endpoint::TransferStart => on(method, transfer_start),
+        Endpoint::TransferCompletion => on(method, transfer_completion),
+        Endpoint::TransferSuspension => on(method, transfer_suspension),
+        Endpoint::TransferTermination => on(method, transfer_termination),
+    }
 }
 
 /// The longest DSP message body the connector reads (2 MiB); a longer one is refused with 413
 /// before it is buffered whole.
 pub const DSP_BODY_LIMIT: usize = 2 << 20;
-
-/// The protocol area a DSP path belongs to, for error bodies written before a handler runs.
-fn area_of(path: &str) -> Area {
-    if path.contains("/negotiations") {
-        Area::Negotiation
-    } else if path.contains("/transfers") {
-        Area::Transfer
-    } else {
-        Area::Catalog
-    }
-}
 
 /// Whether a `Content-Type` value names JSON: `application/json`, `application/ld+json` or
 /// any other `+json` type, with or without parameters.
@@ -311,7 +314,7 @@ async fn version(conn: Connector, prefix: &str) -> Response {
                 let name = if conn.fault(Fault::WrongVersion) && v == ProtocolVersion::V2025_1 { "2024-1" } else { v.as_str() };
                 VersionEntry {
                     version: name.to_string(),
-                    path: match format!("{prefix}{}", super::app::version_suffix(v)) {
+                    path: match format!("{prefix}{}", binding::version_suffix(v)) {
                         empty if empty.is_empty() => "/".to_string(),
                         path => path,
                     },
