@@ -338,7 +338,7 @@ pub fn build_catalog(conn: &Connector, filter: &[Value]) -> Catalog {
     if !conn.fault(Fault::EmptyCatalog) {
         // The fault applies filters but falls back to the whole catalog when they match nothing.
         let matches_any = store.assets.values().any(|a| filter.iter().any(|f| matches_filter(a, f)));
-        let apply = !filter.is_empty() && !(conn.fault(Fault::IgnoreCatalogFilter) && !matches_any);
+        let apply = !filter.is_empty() && (!conn.fault(Fault::IgnoreCatalogFilter) || matches_any);
         for asset in store.assets.values() {
             if apply && !filter.iter().any(|f| matches_filter(asset, f)) {
                 continue;

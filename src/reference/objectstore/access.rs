@@ -78,7 +78,7 @@ fn signed_region(headers: &HeaderMap, uri: &Uri) -> Option<String> {
             percent_encoding::percent_decode_str(raw).decode_utf8().ok()?.into_owned()
         }
     };
-    scope.rsplitn(4, '/').nth(2).map(str::to_owned)
+    scope.rsplit('/').nth(2).map(str::to_owned)
 }
 
 fn check_copy_source(source: &CopySource) -> S3Result<()> {

@@ -91,7 +91,7 @@ async fn check_dsp(s: &Space, url: &str, token: &str, bad: &Bad, error_type: &st
         return Err(format!("status {status}, wanted {}: {}", bad.status, &text[..text.len().min(300)]));
     }
     let body: Value = serde_json::from_str(&text).map_err(|_| format!("the {status} body is not json: {}", &text[..text.len().min(300)]))?;
-    if body["@type"] != error_type || body["code"] != bad.status.to_string() {
+    if body["@type"] != error_type || body["code"] != Value::String(bad.status.to_string()) {
         return Err(format!("not a {error_type} with code {}: {body}", bad.status));
     }
     Ok(())

@@ -155,7 +155,7 @@ async fn check(s: &Space, probe: &Probe, authorization: Option<&str>, want: u16,
         return Err(format!("status {status}, wanted {want}: {text}"));
     }
     let body: Value = serde_json::from_str(&text).map_err(|_| format!("the {status} body is not json: {text}"))?;
-    if body["@type"] != probe.error_type || body["code"] != want.to_string() {
+    if body["@type"] != probe.error_type || body["code"] != Value::String(want.to_string()) {
         return Err(format!("the error body is not a {} with code {want}: {body}", probe.error_type));
     }
     let said = text.to_lowercase();
