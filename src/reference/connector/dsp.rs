@@ -25,7 +25,7 @@ use super::faults::Fault;
 use super::flows;
 use super::store::{now_millis, parse_offer_id, Automation, Negotiation, Side, Transfer};
 use crate::protocol::binding::{area_of, Area, Endpoint, Route};
-use crate::protocol::state::{NegotiationInput, TransferInput};
+use crate::protocol::state::{NegotiationInput, Process, TransferInput};
 use crate::vocab::Role;
 use crate::protocol::*;
 
@@ -666,7 +666,8 @@ async fn apply_negotiation(
         drop(store);
         return unknown_process(conn, "negotiation", pid, Area::Negotiation);
     };
-    let err = |status: StatusCode, reason: String| DspError::new(status, reason).pids(Some(n.consumer_pid.clone()), n.provider_pid.clone());
+    let (process_consumer, process_provider) = (n.consumer_pid.clone(), n.provider_pid.clone());
+    let err = |status: StatusCode, reason: String| DspError::new(status, reason).pids(Some(process_consumer.clone()), process_provider.clone());
     let side_ok = match receiver {
         Receiver::Provider => n.side == Side::Provider,
         Receiver::Consumer => n.side == Side::Consumer,
@@ -683,21 +684,17 @@ async fn apply_negotiation(
     if input == NegotiationInput::Termination && conn.fault(Fault::IgnoreTermination) {
         return Ok(Reply::Empty);
     }
-    let next = if conn.fault(Fault::IgnoreNegotiationState) { Ok(forced_negotiation_target(input)) } else { n.state.next(input) };
-    match next {
-        Ok(next) => {
-            n.state = next;
-            if n.provider_pid.is_none() {
-                n.provider_pid = provider_pid;
-            }
-            absorb(n, &message);
-        }
-        Err(e) => {
-            let error = err(StatusCode::BAD_REQUEST, e.to_string());
-            let forced = forced_negotiation_target(input);
-            return refuse_transition(conn, error, || n.state = forced);
-        }
+    let moved = if conn.fault(Fault::IgnoreNegotiationState) { Ok(n.force(input)) } else { n.apply(input) };
+    if let Err(e) = moved {
+        let error = err(StatusCode::BAD_REQUEST, e.to_string());
+        return refuse_transition(conn, error, || {
+            n.force(input);
+        });
     }
+    if n.provider_pid.is_none() {
+        n.provider_pid = provider_pid;
+    }
+    absorb(n, &message);
     let state = n.state;
     drop(store);
     if state == NegotiationState::Finalized {
@@ -734,18 +731,6 @@ fn absorb(n: &mut Negotiation, message: &DspMessage) {
 /// The reasons of a termination or suspension as one line.
 fn reasons(reason: &[Value]) -> String {
     reason.iter().map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string())).collect::<Vec<_>>().join("; ")
-}
-
-fn forced_negotiation_target(input: NegotiationInput) -> NegotiationState {
-    match input {
-        NegotiationInput::Request => NegotiationState::Requested,
-        NegotiationInput::Offer => NegotiationState::Offered,
-        NegotiationInput::Event(NegotiationEventType::Accepted) => NegotiationState::Accepted,
-        NegotiationInput::Event(NegotiationEventType::Finalized) => NegotiationState::Finalized,
-        NegotiationInput::Agreement => NegotiationState::Agreed,
-        NegotiationInput::Verification => NegotiationState::Verified,
-        NegotiationInput::Termination => NegotiationState::Terminated,
-    }
 }
 
 /// Why a message's pids do not name the process it was sent to, if they do not. The consumer
@@ -911,9 +896,8 @@ async fn apply_transfer(
         drop(store);
         return unknown_process(conn, "transfer process", pid, Area::Transfer);
     };
-    let err = |status: StatusCode, reason: String| {
-        DspError::new(status, reason).in_area(Area::Transfer).pids(Some(t.consumer_pid.clone()), t.provider_pid.clone())
-    };
+    let (process_consumer, process_provider) = (t.consumer_pid.clone(), t.provider_pid.clone());
+    let err = |status: StatusCode, reason: String| DspError::new(status, reason).in_area(Area::Transfer).pids(Some(process_consumer.clone()), process_provider.clone());
     let provider_ok = t.provider_pid.is_none() || provider_pid == t.provider_pid;
     if let Some(reason) = pid_mismatch((&consumer_pid, &provider_pid), (&t.consumer_pid, &t.provider_pid), provider_ok) {
         return Err(err(StatusCode::BAD_REQUEST, reason));
@@ -922,29 +906,27 @@ async fn apply_transfer(
     if input == TransferInput::Termination && conn.fault(Fault::IgnoreTermination) {
         return Ok(Reply::Empty);
     }
-    let next = if conn.fault(Fault::IgnoreTransferState) { Ok(forced_transfer_target(input)) } else { t.state.next(input) };
-    let previous = t.state;
-    match next {
-        Ok(next) => {
-            t.state = next;
-            if t.provider_pid.is_none() {
-                t.provider_pid = provider_pid;
-            }
-            match &message {
-                DspMessage::TransferStart(start) if t.side == Side::Consumer && start.data_address.is_some() && !conn.fault(Fault::IgnoreDataAddress) => {
-                    t.edr = start.data_address.clone();
-                }
-                DspMessage::TransferTermination(m) | DspMessage::TransferSuspension(m) => {
-                    t.error_detail = Some(reasons(&m.reason));
-                }
-                _ => {}
-            }
-        }
+    let moved = if conn.fault(Fault::IgnoreTransferState) { Ok(t.force(input)) } else { t.apply(input) };
+    let previous = match moved {
+        Ok(step) => step.from,
         Err(e) => {
             let error = err(StatusCode::BAD_REQUEST, e.to_string());
-            let forced = forced_transfer_target(input);
-            return refuse_transition(conn, error, || t.state = forced);
+            return refuse_transition(conn, error, || {
+                t.force(input);
+            });
         }
+    };
+    if t.provider_pid.is_none() {
+        t.provider_pid = provider_pid;
+    }
+    match &message {
+        DspMessage::TransferStart(start) if t.side == Side::Consumer && start.data_address.is_some() && !conn.fault(Fault::IgnoreDataAddress) => {
+            t.edr = start.data_address.clone();
+        }
+        DspMessage::TransferTermination(m) | DspMessage::TransferSuspension(m) => {
+            t.error_detail = Some(reasons(&m.reason));
+        }
+        _ => {}
     }
     let (state, side) = (t.state, t.side);
     // A pull token is good for one stretch of STARTED: suspension revokes it as completion
@@ -984,15 +966,6 @@ async fn resend_start(conn: &Connector, id: &str) -> Result<(), String> {
     });
     let body = codec_for(t.version).encode(&message);
     conn.at(t.version).send(&t.counter_party_address, &binding::transfer_start(t.consumer_pid.as_str()), t.counter_party_id.as_deref(), &body).await.map(|_| ())
-}
-
-fn forced_transfer_target(input: TransferInput) -> TransferState {
-    match input {
-        TransferInput::Start => TransferState::Started,
-        TransferInput::Suspension => TransferState::Suspended,
-        TransferInput::Completion => TransferState::Completed,
-        TransferInput::Termination => TransferState::Terminated,
-    }
 }
 
 async fn transfer_start(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {

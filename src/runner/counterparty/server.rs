@@ -747,9 +747,8 @@ fn negotiation_message(shared: &Shared, endpoint: &Endpoint, token: &CallerToken
         let status = StatusCode::from_u16(script.status).unwrap_or(StatusCode::BAD_REQUEST);
         return Err(refuse(status, script.reason));
     }
-    let next = n.state.next(input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
+    book.negotiations.apply(pid, input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
     let entry = book.negotiations.get_mut(pid).expect("looked up above under the same lock");
-    entry.state = next;
     if entry.consumer_id.is_none() {
         entry.consumer_id = caller_id(token);
     }
@@ -818,8 +817,7 @@ fn transfer_message(shared: &Shared, endpoint: &Endpoint, pid: &str, input: Tran
     if input == TransferInput::Start && t.state != TransferState::Suspended {
         return Err(refuse(StatusCode::BAD_REQUEST, format!("a consumer cannot start a transfer in state {}", t.state)));
     }
-    let next = t.state.next(input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
-    book.transfers.get_mut(pid).expect("looked up above under the same lock").state = next;
+    let next = book.transfers.apply(pid, input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?.to;
     if next.is_terminal() || next == TransferState::Suspended {
         book.revoke_tokens(pid);
     }
