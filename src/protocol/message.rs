@@ -141,6 +141,31 @@ impl DspMessage {
             DspMessage::TransferError(_) => MessageKind::TransferError,
         }
     }
+
+    /// The process ids the message names: the consumer's and the provider's, each when the
+    /// message carries it (an initial request names no provider pid, an initial offer no
+    /// consumer pid, a catalog message neither).
+    pub fn pids(&self) -> (Option<ConsumerPid>, Option<ProviderPid>) {
+        let both = |c: &ConsumerPid, p: &ProviderPid| (Some(c.clone()), Some(p.clone()));
+        match self {
+            DspMessage::ContractRequest(m) => (Some(m.consumer_pid.clone()), m.provider_pid.clone()),
+            DspMessage::ContractOffer(m) => (m.consumer_pid.clone(), Some(m.provider_pid.clone())),
+            DspMessage::ContractAgreement(m) => both(&m.consumer_pid, &m.provider_pid),
+            DspMessage::ContractAgreementVerification(m) | DspMessage::TransferCompletion(m) => both(&m.consumer_pid, &m.provider_pid),
+            DspMessage::ContractNegotiationEvent(m) => both(&m.consumer_pid, &m.provider_pid),
+            DspMessage::ContractNegotiationTermination(m) | DspMessage::TransferSuspension(m) | DspMessage::TransferTermination(m) => {
+                both(&m.consumer_pid, &m.provider_pid)
+            }
+            DspMessage::ContractNegotiation(m) => both(&m.consumer_pid, &m.provider_pid),
+            DspMessage::TransferRequest(m) => (Some(m.consumer_pid.clone()), None),
+            DspMessage::TransferStart(m) => both(&m.consumer_pid, &m.provider_pid),
+            DspMessage::TransferProcess(m) => both(&m.consumer_pid, &m.provider_pid),
+            DspMessage::ContractNegotiationError(e) | DspMessage::TransferError(e) | DspMessage::CatalogError(e) => {
+                (e.consumer_pid.clone(), e.provider_pid.clone())
+            }
+            DspMessage::Catalog(_) | DspMessage::Dataset(_) | DspMessage::CatalogRequest(_) | DspMessage::DatasetRequest(_) => (None, None),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,4 +511,52 @@ pub struct VersionEntry {
     pub service_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier_type: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> ConsumerPid {
+        ConsumerPid(s.to_string())
+    }
+
+    fn p(s: &str) -> ProviderPid {
+        ProviderPid(s.to_string())
+    }
+
+    #[test]
+    fn pids_name_what_each_message_carries() {
+        let offer = Policy::use_offer("offer-1");
+        let request = |provider_pid| {
+            DspMessage::ContractRequest(ContractRequestMessage { consumer_pid: c("c"), provider_pid, offer: offer.clone(), callback_address: None })
+        };
+        let pair = PidPair { provider_pid: p("p"), consumer_pid: c("c") };
+        let coded = CodedPidMessage { provider_pid: p("p"), consumer_pid: c("c"), code: None, reason: Vec::new() };
+        let cases = [
+            (request(None), (Some(c("c")), None)),
+            (request(Some(p("p"))), (Some(c("c")), Some(p("p")))),
+            (
+                DspMessage::ContractOffer(ContractOfferMessage { provider_pid: p("p"), consumer_pid: None, offer: offer.clone(), callback_address: None }),
+                (None, Some(p("p"))),
+            ),
+            (DspMessage::ContractAgreementVerification(pair.clone()), (Some(c("c")), Some(p("p")))),
+            (DspMessage::TransferCompletion(pair), (Some(c("c")), Some(p("p")))),
+            (DspMessage::TransferTermination(coded), (Some(c("c")), Some(p("p")))),
+            (
+                DspMessage::ContractNegotiationEvent(ContractNegotiationEventMessage {
+                    provider_pid: p("p"),
+                    consumer_pid: c("c"),
+                    event_type: NegotiationEventType::Accepted,
+                }),
+                (Some(c("c")), Some(p("p"))),
+            ),
+            (DspMessage::TransferStart(TransferStartMessage { provider_pid: p("p"), consumer_pid: c("c"), data_address: None }), (Some(c("c")), Some(p("p")))),
+            (DspMessage::TransferError(ErrorBody { consumer_pid: Some(c("c")), ..ErrorBody::default() }), (Some(c("c")), None)),
+            (DspMessage::CatalogRequest(CatalogRequestMessage::default()), (None, None)),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(message.pids(), expected, "{:?}", message.kind());
+        }
+    }
 }

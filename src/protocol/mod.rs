@@ -15,4 +15,4 @@ pub mod vocabulary;
 pub use codec::{codec_for, DecodeError, ProtocolVersion, WireCodec};
 pub use ids::{AgreementId, ConsumerPid, ProviderPid};
 pub use message::*;
-pub use state::{NegotiationState, TransferState, TransitionError};
+pub use state::{NegotiationState, ProcessBook, TransferState, TransitionError};

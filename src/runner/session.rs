@@ -410,7 +410,7 @@ async fn embedded_version(
     for cut in [config.provider.as_mut(), config.consumer.as_mut()].into_iter().flatten() {
         // The version's DSP face, below the 2025-1 base.
         cut.version = version;
-        cut.dsp_url = format!("{}{}", cut.dsp_url.trim_end_matches('/'), crate::reference::connector::version_suffix(version));
+        cut.dsp_url = format!("{}{}", cut.dsp_url.trim_end_matches('/'), crate::protocol::binding::version_suffix(version));
     }
     // The connectors hand out the proxies' addresses as their DSP base (in catalog `Link`s, data
     // services, callbacks); the harness itself talks to them directly.

@@ -10,7 +10,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use dsp_harness::protocol::ProtocolVersion;
-use dsp_harness::reference::connector::{version_suffix, Fault, Faults};
+use dsp_harness::protocol::binding::version_suffix;
+use dsp_harness::reference::connector::{Fault, Faults};
 use dsp_harness::report::model::{CaseReport, Role, Verdict};
 use dsp_harness::runner::conformance::{embedded_config, registry, run_cases, RunOptions, Timing};
 use dsp_harness::runtime::embedded::{self, EmbeddedOptions};

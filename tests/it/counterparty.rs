@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
+use dsp_harness::protocol::binding::{self, Route};
 use dsp_harness::protocol::{MessageKind, NegotiationState};
+use dsp_harness::vocab::Role;
 use dsp_harness::reference::connector::{Fault, Faults};
 use dsp_harness::runner::counterparty::{
     payload, CallerToken, HarnessProvider, HarnessProviderConfig, IncomingTokens, NegotiationMove, OutgoingTokens, SendOptions, Token, TransferMove,
@@ -56,6 +58,44 @@ async fn requested(s: &Setup) -> (String, dsp_harness::protocol::ProviderPid) {
     assert_eq!(n.consumer_pid.as_ref().map(|p| p.as_str()), Some(id.as_str()), "the reference consumer uses its negotiation id as consumerPid");
     assert_eq!(n.consumer_id.as_deref(), Some("company-y"), "the consumer's token names it");
     (id, n.provider_pid)
+}
+
+/// Whether `base` serves `route`: a served route answers a request without token or body with
+/// a DSP error body (401 or 415), one that is not routed gets the router's bare 404 or 405.
+async fn serves(http: &reqwest::Client, base: &str, route: &Route) -> bool {
+    let url = format!("{base}{}", route.path_for("urn:uuid:no-such-process"));
+    let request = match route.method {
+        binding::Method::Get => http.get(&url),
+        binding::Method::Post => http.post(&url),
+    };
+    let response = request.send().await.expect("the router answers");
+    let status = response.status().as_u16();
+    let body: Option<serde_json::Value> = response.json().await.ok();
+    match body.as_ref().and_then(|b| b.get("@type")) {
+        Some(_) => true,
+        None => {
+            assert!(matches!(status, 404 | 405), "{} {url}: {status} without a DSP body", route.method.as_str());
+            false
+        }
+    }
+}
+
+/// Both DSP routers are built from the binding's one table: the reference connector (both roles
+/// on one router) serves every route of it, the harness provider exactly the provider's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_router_serves_exactly_the_routes_of_its_role_in_the_binding_table() {
+    let s = setup(Faults::none()).await;
+    let http = reqwest::Client::new();
+    for route in binding::ROUTES {
+        assert!(serves(&http, &s.space.info.provider.dsp_url, route).await, "the reference connector serves {} {}", route.method.as_str(), route.path);
+        assert_eq!(
+            serves(&http, &s.harness.dsp_url(), route).await,
+            route.served_by(Role::Provider),
+            "the harness provider serves {} {} exactly when a provider does",
+            route.method.as_str(),
+            route.path
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

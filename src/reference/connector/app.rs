@@ -18,7 +18,7 @@ use super::faults::{Fault, Faults};
 use super::store::Store;
 use crate::identity::{bearer, DatRejection, DatVerifier};
 use crate::identity::{DatClient, ParticipantKeys};
-use crate::protocol::{codec_for, ProtocolVersion, WireCodec};
+use crate::protocol::{binding, codec_for, ProtocolVersion, WireCodec};
 use crate::schema::SchemaSet;
 
 /// The DAT audience every connector accepts besides its own participant id (IDS default).
@@ -43,7 +43,7 @@ pub struct ConnectorConfig {
     pub daps_issuer: String,
     pub keys: ParticipantKeys,
     /// The DSP versions this connector serves (provider) and speaks (consumer), each with its
-    /// own codec: 2025-1 at `dsp_public_url`, the others below it ([`version_suffix`]).
+    /// own codec: 2025-1 at `dsp_public_url`, the others below it (`binding::version_suffix`).
     pub versions: Vec<ProtocolVersion>,
     pub faults: Faults,
     /// How many ended negotiations and ended transfers the store keeps before it forgets the
@@ -54,15 +54,6 @@ pub struct ConnectorConfig {
 /// Every version the codecs speak, the default of [`ConnectorConfig::versions`].
 pub fn all_versions() -> Vec<ProtocolVersion> {
     ProtocolVersion::ALL.to_vec()
-}
-
-/// Where a version is served, relative to the 2025-1 DSP base: 2025-1 stays where it always was
-/// (so the rest of the code base, which speaks 2025-1, finds it), the others one segment below.
-pub fn version_suffix(version: ProtocolVersion) -> String {
-    match version {
-        ProtocolVersion::V2025_1 => String::new(),
-        other => format!("/{}", other.as_str()),
-    }
 }
 
 /// A running reference connector (cheap to clone).
@@ -140,7 +131,7 @@ impl Connector {
 
     /// This connector's DSP base URL for a version (its catalog's endpoint, its callback address).
     pub fn dsp_url(&self, version: ProtocolVersion) -> String {
-        format!("{}{}", self.inner.config.dsp_public_url.trim_end_matches('/'), version_suffix(version))
+        format!("{}{}", self.inner.config.dsp_public_url.trim_end_matches('/'), binding::version_suffix(version))
     }
 
     /// A choice made before for the counterparty at `root`.
@@ -194,7 +185,7 @@ impl Connector {
     pub fn router(&self) -> Router {
         let mut router = Router::new().route("/health", axum::routing::get(|| async { "ok" })).merge(super::dsp::version_router(self.clone()));
         for version in self.versions() {
-            router = router.nest(&format!("/dsp{}", version_suffix(version)), super::dsp::router(self.at(version)));
+            router = router.nest(&format!("/dsp{}", binding::version_suffix(version)), super::dsp::router(self.at(version)));
         }
         router
             .nest("/management", super::management::router(self.clone()).layer(axum::middleware::from_fn(limit_management_body)))

@@ -15,16 +15,18 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, on, MethodFilter, MethodRouter};
 use axum::Router;
 use serde_json::Value;
 
 use super::app::{Caller, Connector};
-use super::error::{Area, DspError};
+use super::error::DspError;
 use super::faults::Fault;
 use super::flows;
 use super::store::{now_millis, parse_offer_id, Automation, Negotiation, Side, Transfer};
-use crate::protocol::state::{NegotiationInput, TransferInput};
+use crate::protocol::binding::{area_of, Area, Endpoint, Route};
+use crate::protocol::state::{NegotiationInput, Process, TransferInput};
+use crate::vocab::Role;
 use crate::protocol::*;
 
 /// A successful reply.
@@ -45,44 +47,45 @@ pub fn version_router(conn: Connector) -> Router {
         .with_state(conn)
 }
 
-/// The DSP face of one version: `conn` speaks it (see [`Connector::at`]).
+/// The DSP face of one version: `conn` speaks it (see [`Connector::at`]). The connector plays
+/// both roles on one router, so it serves every route of the binding's table.
 pub fn router(conn: Connector) -> Router {
-    Router::new()
-        .route(binding::CATALOG_REQUEST, post(catalog_request))
-        .route("/catalog/datasets/{id}", get(dataset))
-        .route(binding::NEGOTIATION_REQUEST, post(negotiation_initial_request))
-        .route(binding::NEGOTIATION_OFFERS, post(negotiation_initial_offer))
-        .route("/negotiations/{pid}", get(negotiation_get))
-        .route("/negotiations/{pid}/request", post(negotiation_counter_request))
-        .route("/negotiations/{pid}/offers", post(negotiation_counter_offer))
-        .route("/negotiations/{pid}/events", post(negotiation_event))
-        .route("/negotiations/{pid}/agreement", post(negotiation_agreement))
-        .route("/negotiations/{pid}/agreement/verification", post(negotiation_verification))
-        .route("/negotiations/{pid}/termination", post(negotiation_termination))
-        .route(binding::TRANSFER_REQUEST, post(transfer_request))
-        .route("/transfers/{pid}", get(transfer_get))
-        .route("/transfers/{pid}/start", post(transfer_start))
-        .route("/transfers/{pid}/completion", post(transfer_completion))
-        .route("/transfers/{pid}/suspension", post(transfer_suspension))
-        .route("/transfers/{pid}/termination", post(transfer_termination))
+    binding::routes_for(Role::Both)
+        .fold(Router::new(), |router, route| router.route(route.path, handler(route)))
         .layer(axum::middleware::from_fn_with_state(conn.clone(), guard))
         .with_state(conn)
+}
+
+/// The handler of a route, on the route's method.
+fn handler(route: &Route) -> MethodRouter<Connector> {
+    let method = match route.method {
+        binding::Method::Get => MethodFilter::GET,
+        binding::Method::Post => MethodFilter::POST,
+    };
+    match route.endpoint {
+        Endpoint::CatalogRequest => on(method, catalog_request),
+        Endpoint::Dataset => on(method, dataset),
+        Endpoint::NegotiationRequest => on(method, negotiation_initial_request),
+        Endpoint::InitialOffer => on(method, negotiation_initial_offer),
+        Endpoint::Negotiation => on(method, negotiation_get),
+        Endpoint::CounterRequest => on(method, negotiation_counter_request),
+        Endpoint::CounterOffer => on(method, negotiation_counter_offer),
+        Endpoint::NegotiationEvent => on(method, negotiation_event),
+        Endpoint::Agreement => on(method, negotiation_agreement),
+        Endpoint::Verification => on(method, negotiation_verification),
+        Endpoint::NegotiationTermination => on(method, negotiation_termination),
+        Endpoint::TransferRequest => on(method, transfer_request),
+        Endpoint::Transfer => on(method, transfer_get),
+        Endpoint::TransferStart => on(method, transfer_start),
+        Endpoint::TransferCompletion => on(method, transfer_completion),
+        Endpoint::TransferSuspension => on(method, transfer_suspension),
+        Endpoint::TransferTermination => on(method, transfer_termination),
+    }
 }
 
 /// The longest DSP message body the connector reads (2 MiB); a longer one is refused with 413
 /// before it is buffered whole.
 pub const DSP_BODY_LIMIT: usize = 2 << 20;
-
-/// The protocol area a DSP path belongs to, for error bodies written before a handler runs.
-fn area_of(path: &str) -> Area {
-    if path.contains("/negotiations") {
-        Area::Negotiation
-    } else if path.contains("/transfers") {
-        Area::Transfer
-    } else {
-        Area::Catalog
-    }
-}
 
 /// Whether a `Content-Type` value names JSON: `application/json`, `application/ld+json` or
 /// any other `+json` type, with or without parameters.
@@ -311,7 +314,7 @@ async fn version(conn: Connector, prefix: &str) -> Response {
                 let name = if conn.fault(Fault::WrongVersion) && v == ProtocolVersion::V2025_1 { "2024-1" } else { v.as_str() };
                 VersionEntry {
                     version: name.to_string(),
-                    path: match format!("{prefix}{}", super::app::version_suffix(v)) {
+                    path: match format!("{prefix}{}", binding::version_suffix(v)) {
                         empty if empty.is_empty() => "/".to_string(),
                         path => path,
                     },
@@ -656,14 +659,15 @@ async fn apply_negotiation(
     receiver: Receiver,
 ) -> Result<Reply, DspError> {
     let (caller, message) = incoming(conn, headers, body, kind, Area::Negotiation).await?;
-    let (consumer_pid, provider_pid) = message_pids(&message);
+    let (consumer_pid, provider_pid) = message.pids();
     let input = negotiation_input(&message);
     let mut store = conn.store();
     let Some(n) = store.negotiations.get_mut(pid) else {
         drop(store);
         return unknown_process(conn, "negotiation", pid, Area::Negotiation);
     };
-    let err = |status: StatusCode, reason: String| DspError::new(status, reason).pids(Some(n.consumer_pid.clone()), n.provider_pid.clone());
+    let (process_consumer, process_provider) = (n.consumer_pid.clone(), n.provider_pid.clone());
+    let err = |status: StatusCode, reason: String| DspError::new(status, reason).pids(Some(process_consumer.clone()), process_provider.clone());
     let side_ok = match receiver {
         Receiver::Provider => n.side == Side::Provider,
         Receiver::Consumer => n.side == Side::Consumer,
@@ -680,21 +684,17 @@ async fn apply_negotiation(
     if input == NegotiationInput::Termination && conn.fault(Fault::IgnoreTermination) {
         return Ok(Reply::Empty);
     }
-    let next = if conn.fault(Fault::IgnoreNegotiationState) { Ok(forced_negotiation_target(input)) } else { n.state.next(input) };
-    match next {
-        Ok(next) => {
-            n.state = next;
-            if n.provider_pid.is_none() {
-                n.provider_pid = provider_pid;
-            }
-            absorb(n, &message);
-        }
-        Err(e) => {
-            let error = err(StatusCode::BAD_REQUEST, e.to_string());
-            let forced = forced_negotiation_target(input);
-            return refuse_transition(conn, error, || n.state = forced);
-        }
+    let moved = if conn.fault(Fault::IgnoreNegotiationState) { Ok(n.force(input)) } else { n.apply(input) };
+    if let Err(e) = moved {
+        let error = err(StatusCode::BAD_REQUEST, e.to_string());
+        return refuse_transition(conn, error, || {
+            n.force(input);
+        });
     }
+    if n.provider_pid.is_none() {
+        n.provider_pid = provider_pid;
+    }
+    absorb(n, &message);
     let state = n.state;
     drop(store);
     if state == NegotiationState::Finalized {
@@ -733,18 +733,6 @@ fn reasons(reason: &[Value]) -> String {
     reason.iter().map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string())).collect::<Vec<_>>().join("; ")
 }
 
-fn forced_negotiation_target(input: NegotiationInput) -> NegotiationState {
-    match input {
-        NegotiationInput::Request => NegotiationState::Requested,
-        NegotiationInput::Offer => NegotiationState::Offered,
-        NegotiationInput::Event(NegotiationEventType::Accepted) => NegotiationState::Accepted,
-        NegotiationInput::Event(NegotiationEventType::Finalized) => NegotiationState::Finalized,
-        NegotiationInput::Agreement => NegotiationState::Agreed,
-        NegotiationInput::Verification => NegotiationState::Verified,
-        NegotiationInput::Termination => NegotiationState::Terminated,
-    }
-}
-
 /// Why a message's pids do not name the process it was sent to, if they do not. The consumer
 /// pid must always match; whether the provider pid does is the caller's call (`provider_ok`),
 /// because a consumer may not know the provider's pid yet.
@@ -764,21 +752,6 @@ fn pid_mismatch(
         process_consumer,
         show(process_provider.as_ref().map(ProviderPid::as_str)),
     ))
-}
-
-fn message_pids(message: &DspMessage) -> (Option<ConsumerPid>, Option<ProviderPid>) {
-    match message {
-        DspMessage::ContractRequest(m) => (Some(m.consumer_pid.clone()), m.provider_pid.clone()),
-        DspMessage::ContractOffer(m) => (m.consumer_pid.clone(), Some(m.provider_pid.clone())),
-        DspMessage::ContractAgreement(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractAgreementVerification(m) | DspMessage::TransferCompletion(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractNegotiationEvent(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractNegotiationTermination(m) | DspMessage::TransferSuspension(m) | DspMessage::TransferTermination(m) => {
-            (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone()))
-        }
-        DspMessage::TransferStart(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        _ => (None, None),
-    }
 }
 
 async fn negotiation_counter_request(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {
@@ -917,15 +890,14 @@ async fn apply_transfer(
     input: TransferInput,
 ) -> Result<Reply, DspError> {
     let (caller, message) = incoming(conn, headers, body, kind, Area::Transfer).await?;
-    let (consumer_pid, provider_pid) = message_pids(&message);
+    let (consumer_pid, provider_pid) = message.pids();
     let mut store = conn.store();
     let Some(t) = store.transfers.get_mut(pid) else {
         drop(store);
         return unknown_process(conn, "transfer process", pid, Area::Transfer);
     };
-    let err = |status: StatusCode, reason: String| {
-        DspError::new(status, reason).in_area(Area::Transfer).pids(Some(t.consumer_pid.clone()), t.provider_pid.clone())
-    };
+    let (process_consumer, process_provider) = (t.consumer_pid.clone(), t.provider_pid.clone());
+    let err = |status: StatusCode, reason: String| DspError::new(status, reason).in_area(Area::Transfer).pids(Some(process_consumer.clone()), process_provider.clone());
     let provider_ok = t.provider_pid.is_none() || provider_pid == t.provider_pid;
     if let Some(reason) = pid_mismatch((&consumer_pid, &provider_pid), (&t.consumer_pid, &t.provider_pid), provider_ok) {
         return Err(err(StatusCode::BAD_REQUEST, reason));
@@ -934,29 +906,27 @@ async fn apply_transfer(
     if input == TransferInput::Termination && conn.fault(Fault::IgnoreTermination) {
         return Ok(Reply::Empty);
     }
-    let next = if conn.fault(Fault::IgnoreTransferState) { Ok(forced_transfer_target(input)) } else { t.state.next(input) };
-    let previous = t.state;
-    match next {
-        Ok(next) => {
-            t.state = next;
-            if t.provider_pid.is_none() {
-                t.provider_pid = provider_pid;
-            }
-            match &message {
-                DspMessage::TransferStart(start) if t.side == Side::Consumer && start.data_address.is_some() && !conn.fault(Fault::IgnoreDataAddress) => {
-                    t.edr = start.data_address.clone();
-                }
-                DspMessage::TransferTermination(m) | DspMessage::TransferSuspension(m) => {
-                    t.error_detail = Some(reasons(&m.reason));
-                }
-                _ => {}
-            }
-        }
+    let moved = if conn.fault(Fault::IgnoreTransferState) { Ok(t.force(input)) } else { t.apply(input) };
+    let previous = match moved {
+        Ok(step) => step.from,
         Err(e) => {
             let error = err(StatusCode::BAD_REQUEST, e.to_string());
-            let forced = forced_transfer_target(input);
-            return refuse_transition(conn, error, || t.state = forced);
+            return refuse_transition(conn, error, || {
+                t.force(input);
+            });
         }
+    };
+    if t.provider_pid.is_none() {
+        t.provider_pid = provider_pid;
+    }
+    match &message {
+        DspMessage::TransferStart(start) if t.side == Side::Consumer && start.data_address.is_some() && !conn.fault(Fault::IgnoreDataAddress) => {
+            t.edr = start.data_address.clone();
+        }
+        DspMessage::TransferTermination(m) | DspMessage::TransferSuspension(m) => {
+            t.error_detail = Some(reasons(&m.reason));
+        }
+        _ => {}
     }
     let (state, side) = (t.state, t.side);
     // A pull token is good for one stretch of STARTED: suspension revokes it as completion
@@ -996,15 +966,6 @@ async fn resend_start(conn: &Connector, id: &str) -> Result<(), String> {
     });
     let body = codec_for(t.version).encode(&message);
     conn.at(t.version).send(&t.counter_party_address, &binding::transfer_start(t.consumer_pid.as_str()), t.counter_party_id.as_deref(), &body).await.map(|_| ())
-}
-
-fn forced_transfer_target(input: TransferInput) -> TransferState {
-    match input {
-        TransferInput::Start => TransferState::Started,
-        TransferInput::Suspension => TransferState::Suspended,
-        TransferInput::Completion => TransferState::Completed,
-        TransferInput::Termination => TransferState::Terminated,
-    }
 }
 
 async fn transfer_start(State(conn): State<Connector>, headers: HeaderMap, Path(pid): Path<String>, body: Bytes) -> Response {

@@ -6,15 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::protocol::{codec_for, ConsumerPid, DspMessage, ErrorBody, ProtocolVersion, ProviderPid};
-
-/// Which protocol area an error belongs to, selecting the error message type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Area {
-    Catalog,
-    Negotiation,
-    Transfer,
-}
+use crate::protocol::binding::Area;
+use crate::protocol::{codec_for, ConsumerPid, ErrorBody, ProtocolVersion, ProviderPid};
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status}: {reason}")]
@@ -80,12 +73,7 @@ impl DspError {
             code: Some(self.code.clone()),
             reason: vec![Value::String(self.reason.clone())],
         };
-        let message = match self.area {
-            Area::Catalog => DspMessage::CatalogError(ErrorBody { provider_pid: None, consumer_pid: None, ..body }),
-            Area::Negotiation => DspMessage::ContractNegotiationError(body),
-            Area::Transfer => DspMessage::TransferError(body),
-        };
-        codec_for(version).encode(&message)
+        codec_for(version).encode(&self.area.error(body))
     }
 }
 

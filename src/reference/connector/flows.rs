@@ -10,14 +10,14 @@ use super::app::Connector;
 use super::faults::Fault;
 use super::store::{now_millis, Agreement, Automation, PullToken, Side, PULL_TOKEN_LIFETIME};
 use crate::protocol::binding;
-use crate::protocol::state::{NegotiationInput, TransferInput};
+use crate::protocol::state::{NegotiationInput, Process, TransferInput};
 use crate::protocol::*;
 
 /// Applies a local transition to a negotiation; `Err` when the state does not allow it.
 pub fn move_negotiation(conn: &Connector, id: &str, input: NegotiationInput) -> Result<NegotiationRef, String> {
     let mut store = conn.store();
     let negotiation = store.negotiations.get_mut(id).ok_or_else(|| format!("unknown negotiation {id}"))?;
-    negotiation.state = negotiation.state.next(input).map_err(|e| e.to_string())?;
+    negotiation.apply(input).map_err(|e| e.to_string())?;
     Ok(NegotiationRef::of(negotiation))
 }
 
@@ -110,7 +110,7 @@ pub async fn agree(conn: &Connector, id: &str) -> Result<(), String> {
         if negotiation.side != Side::Provider {
             return Err("only a provider agrees".to_string());
         }
-        negotiation.state = negotiation.state.next(NegotiationInput::Agreement).map_err(|e| e.to_string())?;
+        negotiation.apply(NegotiationInput::Agreement).map_err(|e| e.to_string())?;
         let agreement_id = AgreementId::generate();
         let mut policy = negotiation.offer.with_kind("Agreement", agreement_id.as_str());
         let asset_id = negotiation.asset_id.clone().or_else(|| negotiation.offer.target.clone()).unwrap_or_default();
@@ -155,7 +155,7 @@ pub async fn counter_offer(conn: &Connector, id: &str, offer: Option<Policy>) ->
     let n = {
         let mut store = conn.store();
         let negotiation = store.negotiations.get_mut(id).ok_or_else(|| format!("unknown negotiation {id}"))?;
-        negotiation.state = negotiation.state.next(NegotiationInput::Offer).map_err(|e| e.to_string())?;
+        negotiation.apply(NegotiationInput::Offer).map_err(|e| e.to_string())?;
         if let Some(offer) = offer {
             negotiation.offer = offer;
         }
@@ -225,7 +225,7 @@ pub async fn counter_request(conn: &Connector, id: &str, offer: Option<Policy>) 
     let (n, offer) = {
         let mut store = conn.store();
         let negotiation = store.negotiations.get_mut(id).ok_or_else(|| format!("unknown negotiation {id}"))?;
-        negotiation.state = negotiation.state.next(NegotiationInput::Request).map_err(|e| e.to_string())?;
+        negotiation.apply(NegotiationInput::Request).map_err(|e| e.to_string())?;
         if let Some(offer) = offer {
             negotiation.offer = offer;
         }
@@ -370,7 +370,7 @@ async fn provider_pid_known(conn: &Connector, id: &str) {
 pub fn move_transfer(conn: &Connector, id: &str, input: TransferInput) -> Result<TransferRef, String> {
     let mut store = conn.store();
     let transfer = store.transfers.get_mut(id).ok_or_else(|| format!("unknown transfer process {id}"))?;
-    transfer.state = transfer.state.next(input).map_err(|e| e.to_string())?;
+    transfer.apply(input).map_err(|e| e.to_string())?;
     let t = TransferRef::of(transfer);
     // Leaving STARTED (suspension, completion, termination) revokes the transfer's pull
     // tokens; a restart issues a fresh one.

@@ -11,8 +11,8 @@ mod flows;
 mod management;
 mod store;
 
-pub use app::{all_versions, participant_of, version_suffix, Chosen, Connector, ConnectorConfig, ALL_CONNECTORS_AUDIENCE};
+pub use app::{all_versions, participant_of, Chosen, Connector, ConnectorConfig, ALL_CONNECTORS_AUDIENCE};
 pub use dsp::TRANSFER_TYPES;
-pub use error::{Area, DspError};
+pub use error::DspError;
 pub use faults::{Fault, Faults};
 pub use store::{AUTOMATION_PROPERTY, ENDED_PROCESSES_KEPT};

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use crate::protocol::state::{Process, ProcessBook};
 use crate::protocol::{AgreementId, ConsumerPid, DataAddress, NegotiationState, Policy, ProtocolVersion, ProviderPid, TransferState};
 
 /// How a provider handles negotiations and transfers of an asset.
@@ -148,6 +149,30 @@ pub struct Transfer {
     pub created_at: i64,
 }
 
+impl Process for Negotiation {
+    type State = NegotiationState;
+
+    fn state(&self) -> NegotiationState {
+        self.state
+    }
+
+    fn set_state(&mut self, state: NegotiationState) {
+        self.state = state;
+    }
+}
+
+impl Process for Transfer {
+    type State = TransferState;
+
+    fn state(&self) -> TransferState {
+        self.state
+    }
+
+    fn set_state(&mut self, state: TransferState) {
+        self.state = state;
+    }
+}
+
 /// A pull token: scoped to one transfer, short-lived, revoked when the transfer ends.
 #[derive(Debug, Clone)]
 pub struct PullToken {
@@ -160,9 +185,10 @@ pub struct Store {
     pub assets: BTreeMap<String, Asset>,
     pub policies: BTreeMap<String, PolicyDefinition>,
     pub contract_definitions: BTreeMap<String, ContractDefinition>,
-    pub negotiations: BTreeMap<String, Negotiation>,
+    /// By this side's pid, as `transfers`; both move through the state machines.
+    pub negotiations: ProcessBook<Negotiation>,
     pub agreements: BTreeMap<String, Agreement>,
-    pub transfers: BTreeMap<String, Transfer>,
+    pub transfers: ProcessBook<Transfer>,
     pub tokens: BTreeMap<String, PullToken>,
 }
 

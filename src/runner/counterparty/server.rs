@@ -19,7 +19,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, on, MethodFilter};
 use axum::Router;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -28,6 +28,7 @@ use super::catalog;
 use super::error::CounterpartyError;
 use super::state::{Book, CallerToken, HarnessNegotiation, HarnessTransfer, Initiator, Pull, Received, ScriptedReply};
 use crate::identity::{bearer, DatClient, DatRejection, DatVerifier};
+use crate::protocol::binding::{Area, Route};
 use crate::protocol::state::{NegotiationInput, TransferInput};
 use crate::protocol::*;
 use crate::report::model::{Body, Exchange};
@@ -35,6 +36,7 @@ use crate::serving::ServerTask;
 use crate::recording::http::{check_exchange, header_pairs};
 use crate::recording::recorder::body_of;
 use crate::runner::wire;
+use crate::vocab::Role;
 use crate::recording::RecordingClient;
 
 /// The name the harness's side of every exchange is recorded under, as in the rest of the run.
@@ -303,95 +305,53 @@ impl HarnessProvider {
 // ---------------------------------------------------------------------------------------------
 // The router
 
-/// The endpoint a request reached.
+/// The endpoint a request reached: the version document, the harness's data, or a route of
+/// the binding's table with the id its path names (empty for a path without one).
 #[derive(Debug, Clone)]
 enum Endpoint {
     Version,
-    Catalog,
-    Dataset(String),
-    NegotiationRequest,
-    NegotiationGet(String),
-    CounterRequest(String),
-    Event(String),
-    Verification(String),
-    NegotiationTermination(String),
-    TransferRequest,
-    TransferGet(String),
-    Transfer(String, TransferInput),
     Data,
+    Dsp(&'static Route, String),
 }
 
 impl Endpoint {
     fn area(&self) -> Area {
         match self {
-            Endpoint::Version | Endpoint::Catalog | Endpoint::Dataset(_) | Endpoint::Data => Area::Catalog,
-            Endpoint::NegotiationRequest
-            | Endpoint::NegotiationGet(_)
-            | Endpoint::CounterRequest(_)
-            | Endpoint::Event(_)
-            | Endpoint::Verification(_)
-            | Endpoint::NegotiationTermination(_) => Area::Negotiation,
-            Endpoint::TransferRequest | Endpoint::TransferGet(_) | Endpoint::Transfer(..) => Area::Transfer,
+            Endpoint::Dsp(route, _) => route.area,
+            Endpoint::Version | Endpoint::Data => Area::Catalog,
         }
     }
 
     /// The message kind a POST to this endpoint must carry.
     fn expected(&self) -> Option<MessageKind> {
-        Some(match self {
-            Endpoint::Catalog => MessageKind::CatalogRequestMessage,
-            Endpoint::NegotiationRequest | Endpoint::CounterRequest(_) => MessageKind::ContractRequestMessage,
-            Endpoint::Event(_) => MessageKind::ContractNegotiationEventMessage,
-            Endpoint::Verification(_) => MessageKind::ContractAgreementVerificationMessage,
-            Endpoint::NegotiationTermination(_) => MessageKind::ContractNegotiationTerminationMessage,
-            Endpoint::TransferRequest => MessageKind::TransferRequestMessage,
-            Endpoint::Transfer(_, input) => input.message_kind(),
-            _ => return None,
-        })
+        match self {
+            Endpoint::Dsp(route, _) => route.message,
+            Endpoint::Version | Endpoint::Data => None,
+        }
+    }
+
+    /// Whether the request opens a process (an initial contract or transfer request).
+    fn opens_a_process(&self) -> bool {
+        matches!(self, Endpoint::Dsp(route, _) if matches!(route.endpoint, binding::Endpoint::NegotiationRequest | binding::Endpoint::TransferRequest))
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Area {
-    Catalog,
-    Negotiation,
-    Transfer,
-}
-
+/// The harness plays the provider: its DSP face is the provider's routes of the binding's
+/// table, beside the version document and the data it serves to pulls.
 fn router(shared: Arc<Shared>) -> Router {
     type S = State<Arc<Shared>>;
-    let dsp = Router::new()
-        .route(binding::CATALOG_REQUEST, post(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Catalog, m, u, h, b)))
-        .route("/catalog/datasets/{id}", get(|s: S, Path(id): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Dataset(id), m, u, h, b)))
-        .route(binding::NEGOTIATION_REQUEST, post(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::NegotiationRequest, m, u, h, b)))
-        .route("/negotiations/{pid}", get(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::NegotiationGet(p), m, u, h, b)))
-        .route("/negotiations/{pid}/request", post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::CounterRequest(p), m, u, h, b)))
-        .route("/negotiations/{pid}/events", post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Event(p), m, u, h, b)))
-        .route(
-            "/negotiations/{pid}/agreement/verification",
-            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Verification(p), m, u, h, b)),
-        )
-        .route(
-            "/negotiations/{pid}/termination",
-            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::NegotiationTermination(p), m, u, h, b)),
-        )
-        .route(binding::TRANSFER_REQUEST, post(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::TransferRequest, m, u, h, b)))
-        .route("/transfers/{pid}", get(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::TransferGet(p), m, u, h, b)))
-        .route(
-            "/transfers/{pid}/start",
-            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Transfer(p, TransferInput::Start), m, u, h, b)),
-        )
-        .route(
-            "/transfers/{pid}/completion",
-            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Transfer(p, TransferInput::Completion), m, u, h, b)),
-        )
-        .route(
-            "/transfers/{pid}/suspension",
-            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Transfer(p, TransferInput::Suspension), m, u, h, b)),
-        )
-        .route(
-            "/transfers/{pid}/termination",
-            post(|s: S, Path(p): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Transfer(p, TransferInput::Termination), m, u, h, b)),
-        );
+    let dsp = binding::routes_for(Role::Provider).fold(Router::new(), |router, route| {
+        let method = match route.method {
+            binding::Method::Get => MethodFilter::GET,
+            binding::Method::Post => MethodFilter::POST,
+        };
+        let handler = if route.has_pid() {
+            on(method, move |s: S, Path(id): Path<String>, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Dsp(route, id), m, u, h, b))
+        } else {
+            on(method, move |s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Dsp(route, String::new()), m, u, h, b))
+        };
+        router.route(route.path, handler)
+    });
     Router::new()
         .route(binding::WELL_KNOWN_VERSION, get(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Version, m, u, h, b)))
         .route("/data", get(|s: S, m: Method, u: Uri, h: HeaderMap, b: Bytes| serve(s, Endpoint::Data, m, u, h, b)))
@@ -453,14 +413,9 @@ impl Refusal {
             code: Some(self.status.as_u16().to_string()),
             reason: vec![Value::String(self.reason.clone())],
         };
-        let message = match area {
-            Area::Catalog => DspMessage::CatalogError(ErrorBody { provider_pid: None, consumer_pid: None, ..body }),
-            Area::Negotiation => DspMessage::ContractNegotiationError(body),
-            Area::Transfer => DspMessage::TransferError(body),
-        };
         Answer {
             status: self.status,
-            body: Some(codec_for(ProtocolVersion::V2025_1).encode(&message)),
+            body: Some(codec_for(ProtocolVersion::V2025_1).encode(&area.error(body))),
             refusal: Some(self.reason),
             provider_pid: self.provider_pid.filter(|p| !p.0.is_empty()),
             bytes: None,
@@ -479,7 +434,7 @@ async fn serve(State(shared): State<Arc<Shared>>, endpoint: Endpoint, method: Me
     let mut json: Option<Value> = serde_json::from_slice::<Value>(&body).ok().map(|j| wire::from_wire(version, &j));
     // The processId form names the process once; read back it fills both pids, but an initial
     // request names only the consumer's.
-    if wire::shares_process_id(version) && matches!(endpoint, Endpoint::NegotiationRequest | Endpoint::TransferRequest) {
+    if wire::shares_process_id(version) && endpoint.opens_a_process() {
         if let Some(Value::Object(object)) = json.as_mut() {
             object.remove("providerPid");
         }
@@ -660,22 +615,23 @@ fn caller_id(token: &CallerToken) -> Option<String> {
 
 /// The harness's answer to an authenticated request.
 fn answer(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, json: Option<&Value>) -> Result<Answer, Refusal> {
-    match endpoint {
-        Endpoint::Version | Endpoint::Data => Err(Refusal::bad("this endpoint takes no message")),
-        Endpoint::Catalog => {
+    use binding::Endpoint as E;
+    let Endpoint::Dsp(route, pid) = endpoint else { return Err(Refusal::bad("this endpoint takes no message")) };
+    match route.endpoint {
+        E::CatalogRequest => {
             decode(endpoint, shared, json)?;
             Ok(Answer::ok(Some(encode(DspMessage::Catalog(catalog::catalog(shared.harness(), &shared.dsp_url())))), None))
         }
-        Endpoint::Dataset(id) => {
-            if id != catalog::DATASET_ID {
-                return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown dataset {id}")));
+        E::Dataset => {
+            if pid != catalog::DATASET_ID {
+                return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown dataset {pid}")));
             }
             let mut body = encode(DspMessage::Dataset(catalog::dataset(shared.harness(), &shared.dsp_url())));
             body["@context"] = serde_json::json!([codec::CONTEXT_2025_1]);
             Ok(Answer::ok(Some(body), None))
         }
-        Endpoint::NegotiationRequest => initial_request(shared, endpoint, token, json),
-        Endpoint::NegotiationGet(pid) => {
+        E::NegotiationRequest => initial_request(shared, endpoint, token, json),
+        E::Negotiation => {
             let book = shared.book();
             let n = book.negotiations.get(pid).ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("unknown negotiation {pid}")))?;
             let reply = ContractNegotiation {
@@ -685,17 +641,20 @@ fn answer(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, json: Optio
             };
             Ok(Answer::ok(Some(encode(DspMessage::ContractNegotiation(reply))), Some(n.provider_pid.clone())))
         }
-        Endpoint::CounterRequest(pid) | Endpoint::Event(pid) | Endpoint::Verification(pid) | Endpoint::NegotiationTermination(pid) => {
-            negotiation_message(shared, endpoint, token, pid, json)
-        }
-        Endpoint::TransferRequest => transfer_request(shared, endpoint, token, json),
-        Endpoint::TransferGet(pid) => {
+        E::CounterRequest | E::NegotiationEvent | E::Verification | E::NegotiationTermination => negotiation_message(shared, endpoint, token, pid, json),
+        E::TransferRequest => transfer_request(shared, endpoint, token, json),
+        E::Transfer => {
             let book = shared.book();
             let t = book.transfers.get(pid).ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("unknown transfer process {pid}")))?;
             let reply = TransferProcess { provider_pid: t.provider_pid.clone(), consumer_pid: t.consumer_pid.clone(), state: t.state };
             Ok(Answer::ok(Some(encode(DspMessage::TransferProcess(reply))), Some(t.provider_pid.clone())))
         }
-        Endpoint::Transfer(pid, input) => transfer_message(shared, endpoint, pid, *input, json),
+        E::TransferStart => transfer_message(shared, endpoint, pid, TransferInput::Start, json),
+        E::TransferCompletion => transfer_message(shared, endpoint, pid, TransferInput::Completion, json),
+        E::TransferSuspension => transfer_message(shared, endpoint, pid, TransferInput::Suspension, json),
+        E::TransferTermination => transfer_message(shared, endpoint, pid, TransferInput::Termination, json),
+        // Not routed: the harness serves only the provider's routes.
+        E::InitialOffer | E::CounterOffer | E::Agreement => Err(Refusal::new(StatusCode::NOT_FOUND, format!("the harness provider does not serve {}", route.path))),
     }
 }
 
@@ -746,19 +705,6 @@ fn initial_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, js
     Ok(Answer::created(encode(DspMessage::ContractNegotiation(reply)), provider_pid))
 }
 
-fn message_pids(message: &DspMessage) -> (Option<ConsumerPid>, Option<ProviderPid>) {
-    match message {
-        DspMessage::ContractRequest(m) => (Some(m.consumer_pid.clone()), m.provider_pid.clone()),
-        DspMessage::ContractAgreementVerification(m) | DspMessage::TransferCompletion(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractNegotiationEvent(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        DspMessage::ContractNegotiationTermination(m) | DspMessage::TransferSuspension(m) | DspMessage::TransferTermination(m) => {
-            (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone()))
-        }
-        DspMessage::TransferStart(m) => (Some(m.consumer_pid.clone()), Some(m.provider_pid.clone())),
-        _ => (None, None),
-    }
-}
-
 /// The pid check shared by every message about an existing process: both pids must name it.
 fn check_pids(
     (consumer_pid, provider_pid): &(Option<ConsumerPid>, Option<ProviderPid>),
@@ -781,7 +727,7 @@ fn check_pids(
 /// verification or termination.
 fn negotiation_message(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, pid: &str, json: Option<&Value>) -> Result<Answer, Refusal> {
     let message = decode(endpoint, shared, json)?;
-    let pids = message_pids(&message);
+    let pids = message.pids();
     let mut book = shared.book();
     let Some(n) = book.negotiations.get(pid).cloned() else {
         return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown negotiation {pid}")).pids(pids.0, pids.1));
@@ -801,9 +747,8 @@ fn negotiation_message(shared: &Shared, endpoint: &Endpoint, token: &CallerToken
         let status = StatusCode::from_u16(script.status).unwrap_or(StatusCode::BAD_REQUEST);
         return Err(refuse(status, script.reason));
     }
-    let next = n.state.next(input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
+    book.negotiations.apply(pid, input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
     let entry = book.negotiations.get_mut(pid).expect("looked up above under the same lock");
-    entry.state = next;
     if entry.consumer_id.is_none() {
         entry.consumer_id = caller_id(token);
     }
@@ -856,7 +801,7 @@ fn transfer_request(shared: &Shared, endpoint: &Endpoint, token: &CallerToken, j
 /// A consumer's move in an existing transfer: restart, completion, suspension, termination.
 fn transfer_message(shared: &Shared, endpoint: &Endpoint, pid: &str, input: TransferInput, json: Option<&Value>) -> Result<Answer, Refusal> {
     let message = decode(endpoint, shared, json)?;
-    let pids = message_pids(&message);
+    let pids = message.pids();
     let mut book = shared.book();
     let Some(t) = book.transfers.get(pid).cloned() else {
         return Err(Refusal::new(StatusCode::NOT_FOUND, format!("unknown transfer process {pid}")).pids(pids.0, pids.1));
@@ -872,8 +817,7 @@ fn transfer_message(shared: &Shared, endpoint: &Endpoint, pid: &str, input: Tran
     if input == TransferInput::Start && t.state != TransferState::Suspended {
         return Err(refuse(StatusCode::BAD_REQUEST, format!("a consumer cannot start a transfer in state {}", t.state)));
     }
-    let next = t.state.next(input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
-    book.transfers.get_mut(pid).expect("looked up above under the same lock").state = next;
+    let next = book.transfers.apply(pid, input).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?.to;
     if next.is_terminal() || next == TransferState::Suspended {
         book.revoke_tokens(pid);
     }

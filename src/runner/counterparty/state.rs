@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::protocol::state::{Process, ProcessBook};
 use crate::protocol::{AgreementId, ConsumerPid, DataAddress, MessageKind, NegotiationState, Policy, ProviderPid, TransferState};
 use crate::report::model::Violation;
 
@@ -59,6 +60,30 @@ pub struct HarnessTransfer {
     pub destination: Option<DataAddress>,
     /// The data address the harness last sent in a start message.
     pub data_address: Option<DataAddress>,
+}
+
+impl Process for HarnessNegotiation {
+    type State = NegotiationState;
+
+    fn state(&self) -> NegotiationState {
+        self.state
+    }
+
+    fn set_state(&mut self, state: NegotiationState) {
+        self.state = state;
+    }
+}
+
+impl Process for HarnessTransfer {
+    type State = TransferState;
+
+    fn state(&self) -> TransferState {
+        self.state
+    }
+
+    fn set_state(&mut self, state: TransferState) {
+        self.state = state;
+    }
 }
 
 /// What the harness made of the token on an incoming request.
@@ -134,9 +159,9 @@ pub struct ScriptedReply {
 
 #[derive(Debug, Default)]
 pub struct Book {
-    /// By provider pid (the harness's own pid).
-    pub negotiations: BTreeMap<String, HarnessNegotiation>,
-    pub transfers: BTreeMap<String, HarnessTransfer>,
+    /// By provider pid (the harness's own pid), as `transfers`.
+    pub negotiations: ProcessBook<HarnessNegotiation>,
+    pub transfers: ProcessBook<HarnessTransfer>,
     /// Agreement id to the provider pid of its negotiation.
     pub agreements: BTreeMap<String, String>,
     /// Pull token to the provider pid of its transfer.
