@@ -220,3 +220,104 @@ fn the_process_exit_scanner_sees_calls_and_not_comments() {
     assert_eq!(process_exits("fn f() {\n    std::process::exit(3);\n}\n"), vec![2]);
     assert!(process_exits("// std::process::exit(3) is main's\nlet x = 1;").is_empty());
 }
+
+/// The codemap section of ARCHITECTURE.md: its entries, each a top-level bullet with its
+/// continuation lines.
+fn codemap(text: &str) -> Vec<String> {
+    let start = text.find("## Codemap").expect("ARCHITECTURE.md has a codemap");
+    let rest = &text[start..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |at| at + 3);
+    let mut entries: Vec<String> = Vec::new();
+    for line in rest[..end].lines() {
+        if line.starts_with("- ") {
+            entries.push(line.to_string());
+        } else if line.starts_with("  ") {
+            if let Some(last) = entries.last_mut() {
+                last.push('\n');
+                last.push_str(line);
+            }
+        }
+    }
+    entries
+}
+
+/// The backticked words of `text` that name a path of the repository.
+fn named_paths(text: &str) -> Vec<String> {
+    const ROOTS: [&str; 8] = ["src/", "tests/", "fixtures/", "suites/", "benches/", "docker/", "templates/", "targets/"];
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| ROOTS.iter().any(|r| w.starts_with(r)) && !w.contains(['<', '*', ' ', '{']))
+        .map(|w| w.split("::").next().unwrap_or(w).to_string())
+        .collect()
+}
+
+/// What the codemap leaves out or names wrongly: paths that do not exist, top-level modules
+/// without an entry (or without an import rule), and files of a folder module its entries do
+/// not name (by path, or by file name in an entry that names the folder).
+fn codemap_problems(root: &Path, text: &str) -> Vec<String> {
+    let entries = codemap(text);
+    let all = entries.join("\n");
+    let mut problems = Vec::new();
+    for path in named_paths(&all) {
+        if !root.join(path.trim_end_matches('/')).exists() {
+            problems.push(format!("the codemap names {path}, which does not exist"));
+        }
+    }
+    let src = root.join("src");
+    let mut tops: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
+    tops.sort();
+    for top in tops {
+        let name = top.file_name().unwrap().to_str().unwrap().to_string();
+        let module = name.trim_end_matches(".rs");
+        let named = format!("src/{name}");
+        if !all.contains(&named) {
+            problems.push(format!("no codemap entry names {named}"));
+        }
+        if !matches!(module, "lib" | "main") && !MAY_USE.iter().any(|(m, _)| *m == module) {
+            problems.push(format!("src/{name} has no import rule in MAY_USE"));
+        }
+        if !top.is_dir() {
+            continue;
+        }
+        let folder = format!("src/{module}/");
+        let own: Vec<&String> = entries.iter().filter(|e| e.contains(&folder)).collect();
+        let mut files = Vec::new();
+        rust_files(&top, &mut files);
+        for file in files {
+            let relative = file.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+            let file_name = file.file_name().unwrap().to_str().unwrap();
+            if matches!(file_name, "mod.rs" | "error.rs") {
+                continue;
+            }
+            // src/<module>/<sub>/.../<file>: the sub-folder named whole covers its files.
+            let inner = relative.strip_prefix(&folder).unwrap();
+            let sub = inner.split('/').next().filter(|_| inner.contains('/')).map(|s| format!("{s}/"));
+            let covered = all.contains(&relative)
+                || own.iter().any(|e| e.contains(&format!("`{file_name}`")) || e.contains(&format!("`{inner}`")))
+                || sub.as_ref().is_some_and(|s| own.iter().any(|e| e.contains(&format!("`{s}")) || e.contains(&format!("{folder}{s}"))));
+            if !covered {
+                problems.push(format!("the codemap does not name {relative}"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_codemap_of_architecture_md_matches_the_folders() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let problems = codemap_problems(root, &text);
+    assert!(problems.is_empty(), "ARCHITECTURE.md's codemap and the folders disagree:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_codemap_check_finds_a_missing_or_stale_path() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let stale = text.replacen("## Codemap\n", "## Codemap\n\n- `src/no_such_module.rs`: gone.\n", 1);
+    assert!(codemap_problems(root, &stale).iter().any(|p| p.contains("src/no_such_module.rs, which does not exist")));
+    let missing = text.replace("`src/serving.rs`", "`the serving file`");
+    assert!(codemap_problems(root, &missing).iter().any(|p| p == "no codemap entry names src/serving.rs"), "{:?}", codemap_problems(root, &missing));
+}
