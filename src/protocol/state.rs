@@ -398,6 +398,25 @@ impl<'a, P> IntoIterator for &'a ProcessBook<P> {
     }
 }
 
+/// Implements [`Process`] for a record whose `state` field holds its state: what both the
+/// reference connector's and the counterparty's records are.
+macro_rules! process_with_state_field {
+    ($($record:ty => $state:ty),+ $(,)?) => {$(
+        impl $crate::protocol::state::Process for $record {
+            type State = $state;
+
+            fn state(&self) -> $state {
+                self.state
+            }
+
+            fn set_state(&mut self, state: $state) {
+                self.state = state;
+            }
+        }
+    )+};
+}
+pub(crate) use process_with_state_field;
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -561,3 +580,4 @@ mod tests {
         }
     }
 }
+

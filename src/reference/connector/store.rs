@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::protocol::state::{Process, ProcessBook};
+use crate::protocol::state::ProcessBook;
 use crate::protocol::{AgreementId, ConsumerPid, DataAddress, NegotiationState, Policy, ProtocolVersion, ProviderPid, TransferState};
 
 /// How a provider handles negotiations and transfers of an asset.
@@ -149,29 +149,7 @@ pub struct Transfer {
     pub created_at: i64,
 }
 
-impl Process for Negotiation {
-    type State = NegotiationState;
-
-    fn state(&self) -> NegotiationState {
-        self.state
-    }
-
-    fn set_state(&mut self, state: NegotiationState) {
-        self.state = state;
-    }
-}
-
-impl Process for Transfer {
-    type State = TransferState;
-
-    fn state(&self) -> TransferState {
-        self.state
-    }
-
-    fn set_state(&mut self, state: TransferState) {
-        self.state = state;
-    }
-}
+crate::protocol::state::process_with_state_field!(Negotiation => NegotiationState, Transfer => TransferState);
 
 /// A pull token: scoped to one transfer, short-lived, revoked when the transfer ends.
 #[derive(Debug, Clone)]

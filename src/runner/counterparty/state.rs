@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::protocol::state::{Process, ProcessBook};
+use crate::protocol::state::ProcessBook;
 use crate::protocol::{AgreementId, ConsumerPid, DataAddress, MessageKind, NegotiationState, Policy, ProviderPid, TransferState};
 use crate::report::model::Violation;
 
@@ -62,29 +62,7 @@ pub struct HarnessTransfer {
     pub data_address: Option<DataAddress>,
 }
 
-impl Process for HarnessNegotiation {
-    type State = NegotiationState;
-
-    fn state(&self) -> NegotiationState {
-        self.state
-    }
-
-    fn set_state(&mut self, state: NegotiationState) {
-        self.state = state;
-    }
-}
-
-impl Process for HarnessTransfer {
-    type State = TransferState;
-
-    fn state(&self) -> TransferState {
-        self.state
-    }
-
-    fn set_state(&mut self, state: TransferState) {
-        self.state = state;
-    }
-}
+crate::protocol::state::process_with_state_field!(HarnessNegotiation => NegotiationState, HarnessTransfer => TransferState);
 
 /// What the harness made of the token on an incoming request.
 #[derive(Debug, Clone, PartialEq)]
