@@ -5,24 +5,15 @@
 //! independent connector's own reading of 0.4.1's API) and `--audience protocol-url` (it takes
 //! only DATs for its DSP URL, so `[auth] audience = "protocol-url"` is what lets the harness in).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use dsp_harness::identity::ParticipantKeys;
-use dsp_harness::reference::daps::{self, Daps, DapsConfig};
-use dsp_harness::report::model::{CaseReport, Verdict};
-use dsp_harness::runner::session::{self, RunPlan};
 use dsp_harness::recording::{Recorder, RecordingClient};
+use dsp_harness::report::model::Verdict;
 use dsp_harness::schema::SchemaSet;
-use dsp_harness::suite::Filter;
 use dsp_harness::target::{asset_selector, Shape, TargetFile};
-use serde_json::{json, Value};
+use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-use crate::support::require_tool;
 
 const EDC: &str = "https://w3id.org/edc/v0.0.1/ns/";
 
@@ -167,145 +158,25 @@ async fn a_v2_answer_reads_the_same_in_each_spelling() {
 
 // -- the provider suites against the independent connector's v2 API --------------------------
 
-const ADMIN_KEY: &str = "indie-v2-admin-key";
-const CONNECTOR_ID: &str = "indie-v2-connector";
-const HARNESS_ID: &str = "dsp-harness";
-const API_KEY: &str = "indie-v2-management-key";
-
-/// The Python connector serving its v2 API, killed when dropped.
-struct Indie(Child, Value);
-
-impl Drop for Indie {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Setup {
-    _daps: Daps,
-    _dir: tempfile::TempDir,
-    _indie: Indie,
-    target: PathBuf,
-}
-
-fn ready(test: &str) -> bool {
-    require_tool(test, "python3", "--version", "python3")
-        && (Command::new("python3").args(["-c", "import cryptography"]).status().map(|s| s.success()).unwrap_or(false) || {
-            crate::support::skip(test, "python3 has no cryptography module (pip install cryptography)");
-            false
-        })
-}
-
-/// The connector and a target file for it whose DATs name `audience` as their form.
-async fn setup(audience: &str) -> Setup {
-    let daps = Daps::new(DapsConfig { issuer: String::new(), admin_key: ADMIN_KEY.into(), token_lifetime: Duration::from_secs(900), clock_offset_secs: 0 }).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    daps.set_issuer(&format!("http://{}", listener.local_addr().unwrap()));
-    tokio::spawn(daps::serve(daps.clone(), listener));
-    let dir = tempfile::tempdir().unwrap();
-    let harness = ParticipantKeys::generate(HARNESS_ID).unwrap();
-    daps.register(&harness, "http://harness.test/");
-    harness.save(&dir.path().join("harness-keys")).unwrap();
-    let connector = ParticipantKeys::generate(CONNECTOR_ID).unwrap();
-    daps.register(&connector, "http://indie.test/");
-    connector.save(&dir.path().join("connector-keys")).unwrap();
-    let config = json!({
-        "participant_id": CONNECTOR_ID,
-        "api_key": API_KEY,
-        "peers": { harness.client_id().as_str(): HARNESS_ID },
-        "auth": { "token_url": daps.token_url(), "key_dir": dir.path().join("connector-keys"), "jwks_url": daps.jwks_url(), "issuer": daps.issuer() },
-    });
-    let config_path = dir.path().join("connector.json");
-    std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let indie = tokio::task::spawn_blocking(move || spawn(&config_path)).await.unwrap();
-    let s = |k: &str| indie.1[k].as_str().unwrap().to_string();
-    let target = format!(
-        r#"name = "indie-v2"
-
-[dsp]
-url = "{dsp}"
-root_url = "{root}"
-participant_id = "{CONNECTOR_ID}"
-
-[management]
-kind = "edc-v2"
-url = "{management}"
-api_key = "{API_KEY}"
-
-[auth]
-kind = "daps"
-token_url = "{token_url}"
-key_dir = "harness-keys"
-jwks_url = "{jwks_url}"
-issuer = "{issuer}"
-daps_admin_key = "{ADMIN_KEY}"
-# The connector, like 0.4.1, accepts only DATs for its DSP URL.
-audience = "{audience}"
-
-[dataset]
-source_url = "{backend}"
-
-[harness]
-participant_id = "{HARNESS_ID}"
-
-"#,
-        dsp = s("dsp"),
-        root = s("root"),
-        management = s("management"),
-        backend = s("backend"),
-        token_url = daps.token_url(),
-        jwks_url = daps.jwks_url(),
-        issuer = daps.issuer(),
-    );
-    let path = dir.path().join("indie-v2.toml");
-    std::fs::write(&path, target).unwrap();
-    Setup { _daps: daps, _dir: dir, _indie: indie, target: path }
-}
-
-fn spawn(config: &Path) -> Indie {
-    let main = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/indie/main.py");
-    let mut child = Command::new("python3")
-        .arg(main)
-        .arg("--config")
-        .arg(config)
-        .args(["--management", "v2", "--audience", "protocol-url"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start python3");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let urls: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("the connector printed {line:?}: {e}"));
-    Indie(child, urls)
-}
-
-fn describe(case: &CaseReport) -> String {
-    let findings: Vec<String> = case.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect();
-    format!("{} {:?}: {} {}", case.id, case.verdict, case.reason.clone().unwrap_or_default(), findings.join("; "))
+/// The connector serving its v2 API and taking only DATs for its DSP URL, and a target file for
+/// it whose DATs name `audience` as their form.
+async fn setup(audience: &str) -> crate::indie::Setup {
+    let args = ["--management", "v2", "--audience", "protocol-url"].map(String::from).to_vec();
+    crate::indie::setup(crate::indie::Start { args, management: "edc-v2", audience: Some(audience) }).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_suite_passes_through_the_v2_api_of_the_independent_connector() {
-    if !ready("edc_v2::indie") {
+    if !crate::indie::ready("edc_v2::indie") {
         return;
     }
     let setup = setup("protocol-url").await;
     let file = TargetFile::load(&setup.target).unwrap();
     assert_eq!(file.management_driver().unwrap().name(), "edc-v2");
-    let plan = RunPlan {
-        scenario: false,
-        suites: true,
-        case_timeout: Duration::from_secs(20),
-        filter: Filter::from_words(&[], &[], None, &[], &[]).unwrap(),
-        ..RunPlan::default()
-    };
-    let outcome = session::run(crate::support::target(&setup.target, &plan).await, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run against the indie connector's v2 API");
-    let cases = outcome.cases;
-    let bad: Vec<String> = cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).map(describe).collect();
+    let cases = crate::indie::run(&setup.target, &[]).await;
+    let bad: Vec<String> = cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).map(crate::indie::describe).collect();
     let passed = cases.iter().filter(|c| c.verdict == Verdict::Pass).count();
-    let skipped: Vec<String> = cases.iter().filter(|c| c.verdict == Verdict::Skip).map(describe).collect();
+    let skipped: Vec<String> = cases.iter().filter(|c| c.verdict == Verdict::Skip).map(crate::indie::describe).collect();
     eprintln!("edc-v2 indie: {} cases, {passed} passed, {} failed or errored, {} skipped", cases.len(), bad.len(), skipped.len());
     for s in &skipped {
         eprintln!("  skip {s}");
@@ -323,19 +194,12 @@ async fn every_suite_passes_through_the_v2_api_of_the_independent_connector() {
 /// connector refuses the harness's tokens, and a catalog case that needs a valid token cannot pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_id_audience_is_refused_by_a_connector_wanting_its_protocol_url() {
-    if !ready("edc_v2::audience") {
+    if !crate::indie::ready("edc_v2::audience") {
         return;
     }
     let setup = setup("participant-id").await;
-    let plan = RunPlan {
-        scenario: false,
-        suites: true,
-        case_timeout: Duration::from_secs(20),
-        filter: Filter::from_words(&["dsp.cat.provider.001".to_string()], &[], None, &[], &[]).unwrap(),
-        ..RunPlan::default()
-    };
-    let outcome = session::run(crate::support::target(&setup.target, &plan).await, &plan, &SchemaSet::embedded_2025_1(), &mut |_| {}).await.expect("run");
-    assert_eq!(outcome.cases.len(), 1);
-    let case = &outcome.cases[0];
-    assert_ne!(case.verdict, Verdict::Pass, "{}", describe(case));
+    let cases = crate::indie::run(&setup.target, &["dsp.cat.provider.001"]).await;
+    assert_eq!(cases.len(), 1);
+    let case = &cases[0];
+    assert_ne!(case.verdict, Verdict::Pass, "{}", crate::indie::describe(case));
 }

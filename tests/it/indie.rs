@@ -40,18 +40,37 @@ impl Drop for Indie {
 }
 
 /// A DAPS, the connector registered at it, and a target file describing the connector.
-struct Setup {
+pub(crate) struct Setup {
     _daps: Daps,
     _dir: tempfile::TempDir,
     _indie: Indie,
-    target: PathBuf,
+    pub(crate) target: PathBuf,
+}
+
+/// How the connector is started and how the target file describes it.
+pub(crate) struct Start<'a> {
+    /// Command-line switches of `tests/indie/main.py` (`--fault`, `--management`, `--audience`).
+    pub(crate) args: Vec<String>,
+    /// `[management] kind` of the target file.
+    pub(crate) management: &'a str,
+    /// `[auth] audience` of the target file, when it sets one.
+    pub(crate) audience: Option<&'a str>,
+}
+
+impl Start<'_> {
+    /// The EDC-v3-shaped connector with these `--fault` switches on.
+    fn v3(faults: &[&str]) -> Self {
+        Start { args: faults.iter().flat_map(|f| ["--fault".to_string(), f.to_string()]).collect(), management: "edc-v3", audience: None }
+    }
 }
 
 fn indie_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/indie")
 }
 
-async fn setup(faults: &[&str]) -> Setup {
+/// Starts a DAPS, registers the harness and the connector at it, starts the connector and
+/// writes a target file for it.
+pub(crate) async fn setup(start: Start<'_>) -> Setup {
     let daps = Daps::new(DapsConfig { issuer: String::new(), admin_key: ADMIN_KEY.into(), token_lifetime: Duration::from_secs(900), clock_offset_secs: 0 }).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     daps.set_issuer(&format!("http://{}", listener.local_addr().unwrap()));
@@ -81,19 +100,16 @@ async fn setup(faults: &[&str]) -> Setup {
     std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     // Starting the connector blocks until it prints its URLs; off the runtime's threads, so
     // other cases of a concurrent fault table are not held up meanwhile.
-    let faults: Vec<String> = faults.iter().map(|f| f.to_string()).collect();
-    let indie = tokio::task::spawn_blocking(move || spawn(&config_path, &faults)).await.unwrap();
+    let args = start.args.clone();
+    let indie = tokio::task::spawn_blocking(move || spawn(&config_path, &args)).await.unwrap();
     let target = dir.path().join("indie.toml");
-    std::fs::write(&target, target_file(&indie.urls, &daps)).unwrap();
+    std::fs::write(&target, target_file(&indie.urls, &daps, &start)).unwrap();
     Setup { _daps: daps, _dir: dir, _indie: indie, target }
 }
 
-fn spawn(config: &Path, faults: &[String]) -> Indie {
+fn spawn(config: &Path, args: &[String]) -> Indie {
     let mut command = Command::new("python3");
-    command.arg(indie_dir().join("main.py")).arg("--config").arg(config);
-    for fault in faults {
-        command.arg("--fault").arg(fault);
-    }
+    command.arg(indie_dir().join("main.py")).arg("--config").arg(config).args(args);
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start python3");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -101,8 +117,9 @@ fn spawn(config: &Path, faults: &[String]) -> Indie {
     Indie { child, urls }
 }
 
-fn target_file(urls: &Value, daps: &Daps) -> String {
+fn target_file(urls: &Value, daps: &Daps, start: &Start<'_>) -> String {
     let s = |k: &str| urls[k].as_str().unwrap().to_string();
+    let audience = start.audience.map(|a| format!("audience = \"{a}\"\n")).unwrap_or_default();
     format!(
         r#"name = "indie"
 
@@ -112,7 +129,7 @@ root_url = "{root}"
 participant_id = "{CONNECTOR_ID}"
 
 [management]
-kind = "edc-v3"
+kind = "{kind}"
 url = "{management}"
 api_key = "{API_KEY}"
 setup = true
@@ -125,13 +142,14 @@ jwks_url = "{jwks_url}"
 issuer = "{issuer}"
 # The reference DAPS mints the expired and wrong-audience tokens of the identity cases.
 daps_admin_key = "{ADMIN_KEY}"
-
+{audience}
 [dataset]
 source_url = "{backend}"
 
 [harness]
 participant_id = "{HARNESS_ID}"
 "#,
+        kind = start.management,
         dsp = s("dsp"),
         root = s("root"),
         management = s("management"),
@@ -142,7 +160,8 @@ participant_id = "{HARNESS_ID}"
     )
 }
 
-async fn run(target: &Path, patterns: &[&str]) -> Vec<CaseReport> {
+/// The suites' cases matching `patterns` (all of them when empty) against the target file.
+pub(crate) async fn run(target: &Path, patterns: &[&str]) -> Vec<CaseReport> {
     let words: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
     let plan = RunPlan {
         scenario: false,
@@ -155,12 +174,12 @@ async fn run(target: &Path, patterns: &[&str]) -> Vec<CaseReport> {
     outcome.cases
 }
 
-fn describe(case: &CaseReport) -> String {
+pub(crate) fn describe(case: &CaseReport) -> String {
     let findings: Vec<String> = case.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect();
     format!("{} {:?}: {} {}", case.id, case.verdict, case.reason.clone().unwrap_or_default(), findings.join("; "))
 }
 
-fn ready(test: &str) -> bool {
+pub(crate) fn ready(test: &str) -> bool {
     require_tool(test, "python3", "--version", "python3")
         && (Command::new("python3").args(["-c", "import cryptography"]).status().map(|s| s.success()).unwrap_or(false) || {
             crate::support::skip(test, "python3 has no cryptography module (pip install cryptography)");
@@ -173,7 +192,7 @@ async fn the_independent_connector_passes_every_case_it_can_be_tested_for() {
     if !ready("indie::sound") {
         return;
     }
-    let setup = setup(&[]).await;
+    let setup = setup(Start::v3(&[])).await;
     let cases = run(&setup.target, &[]).await;
     let bad: Vec<String> = cases.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error)).map(describe).collect();
     let skipped: Vec<&CaseReport> = cases.iter().filter(|c| c.verdict == Verdict::Skip).collect();
@@ -219,7 +238,7 @@ const FAULTS: &[(&str, &[&str])] = &[
 
 /// Runs `cases` against the connector with `fault` on; the problem, if none of them fails.
 async fn check(fault: &'static str, cases: &'static [&'static str]) -> Option<String> {
-    let setup = setup(&[fault]).await;
+    let setup = setup(Start::v3(&[fault])).await;
     let reports = run(&setup.target, cases).await;
     if reports.iter().any(|c| c.verdict == Verdict::Fail) {
         return None;
@@ -259,7 +278,7 @@ async fn an_absent_optional_feature_is_a_skip_not_a_failure() {
     if !ready("indie::optional") {
         return;
     }
-    let setup = setup(&["no-initial-offers"]).await;
+    let setup = setup(Start::v3(&["no-initial-offers"])).await;
     let cases = run(&setup.target, &["dsp.cn.consumer.017", "dsp.cn.consumer.018"]).await;
     assert_eq!(cases.len(), 2);
     for case in &cases {
