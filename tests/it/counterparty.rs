@@ -344,3 +344,56 @@ async fn an_edc_v3_consumer_state_is_read_through_its_management_api_and_can_fai
         }
     }
 }
+
+/// EDC's consumer shows `REQUESTING` until the provider has answered its request, and the
+/// reference consumer does the same: were it `REQUESTED` at once, a client that saw it could
+/// send a message before the consumer knew the providerPid, and the consumer's refusal would
+/// name an empty one (the race behind a flaky `dsp.tp.consumer.012` under load).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_request_shows_requesting_until_the_provider_answers() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let space = embedded::start(EmbeddedOptions::default()).await.expect("the embedded data space starts");
+    let provider = MockServer::start().await;
+    let slow = |kind: &str, pid: &str| {
+        ResponseTemplate::new(201)
+            .set_body_json(serde_json::json!({"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": kind, "providerPid": pid, "consumerPid": "c", "state": "REQUESTED"}))
+            .set_delay(Duration::from_millis(1500))
+    };
+    Mock::given(method("POST")).and(path("/transfers/request")).respond_with(slow("TransferProcess", "urn:uuid:slow-transfer")).mount(&provider).await;
+    Mock::given(method("POST")).and(path("/negotiations/request")).respond_with(slow("ContractNegotiation", "urn:uuid:slow-negotiation")).mount(&provider).await;
+    let info = &space.info.consumer;
+    let http = reqwest::Client::new();
+    let edc = "https://w3id.org/edc/v0.0.1/ns/";
+    let starts = [
+        ("transferprocesses", serde_json::json!({"@context": {"@vocab": edc}, "counterPartyAddress": provider.uri(), "counterPartyId": "slow", "contractId": "agr-1", "transferType": "HttpData-PULL", "protocol": PROTOCOL}), "urn:uuid:slow-transfer"),
+        (
+            "contractnegotiations",
+            serde_json::json!({"@context": {"@vocab": edc}, "counterPartyAddress": provider.uri(), "counterPartyId": "slow", "protocol": PROTOCOL, "policy": {"@id": "offer-1", "@type": "Offer", "target": "asset-1", "assigner": "slow", "permission": [{"action": "use"}]}}),
+            "urn:uuid:slow-negotiation",
+        ),
+    ];
+    for (kind, body, provider_pid) in starts {
+        let started: serde_json::Value = http.post(format!("{}/v3/{kind}", info.management_url)).header("x-api-key", &info.api_key).json(&body).send().await.unwrap().json().await.unwrap();
+        let id = started["@id"].as_str().unwrap_or_else(|| panic!("{kind}: {started}")).to_string();
+        let read = |what: &'static str| {
+            let (http, url, key) = (http.clone(), format!("{}/v3/{kind}/{id}{what}", info.management_url), info.api_key.clone());
+            async move { http.get(url).header("x-api-key", key).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        };
+        assert_eq!(read("/state").await["state"], "REQUESTING", "{kind}: before the provider answers");
+        let process = read("").await;
+        assert_eq!(process["state"], "REQUESTING", "{kind}: {process}");
+        assert!(process.get("providerPid").is_none(), "{kind}: {process}");
+        let mut state = String::new();
+        for _ in 0..100 {
+            state = read("/state").await["state"].as_str().unwrap_or_default().to_string();
+            if state != "REQUESTING" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(state, "REQUESTED", "{kind}: after the provider answered");
+        assert_eq!(read("").await["providerPid"], provider_pid, "{kind}: REQUESTED names the provider's pid");
+    }
+    space.shutdown().await;
+}

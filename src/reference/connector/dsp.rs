@@ -543,6 +543,7 @@ async fn negotiation_initial_request(State(conn): State<Connector>, headers: Hea
             asset_id: Some(asset_id),
             automation,
             error_detail: None,
+            requesting: false,
             created_at: now_millis(),
         };
         let reply = negotiation_reply(&negotiation);
@@ -610,6 +611,7 @@ async fn negotiation_initial_offer(State(conn): State<Connector>, headers: Heade
             agreement: None,
             automation: Automation::Manual,
             error_detail: None,
+            requesting: false,
             created_at: now_millis(),
         };
         let reply = negotiation_reply(&negotiation);
@@ -850,6 +852,7 @@ async fn transfer_request(State(conn): State<Connector>, headers: HeaderMap, bod
             edr: None,
             automation,
             error_detail: None,
+            requesting: false,
             created_at: now_millis(),
         };
         let reply = transfer_reply(&transfer);

@@ -483,7 +483,7 @@ fn negotiation_json(n: &Negotiation, agreement_id: Option<&str>) -> Value {
     let mut o = Map::new();
     o.insert("type".into(), json!(n.side.as_str()));
     o.insert("protocol".into(), json!(n.version.edc_protocol()));
-    o.insert("state".into(), json!(n.state.as_str()));
+    o.insert("state".into(), json!(n.management_state()));
     o.insert("counterPartyAddress".into(), json!(n.counter_party_address));
     if let Some(id) = &n.counter_party_id {
         o.insert("counterPartyId".into(), json!(id));
@@ -569,6 +569,7 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
         asset_id: Some(target),
         automation,
         error_detail: None,
+        requesting: true,
         created_at: now_millis(),
     };
     conn.store().negotiations.insert(negotiation.id.clone(), negotiation);
@@ -585,6 +586,7 @@ async fn initiate_negotiation(State(conn): State<Connector>, headers: HeaderMap,
         let outcome = initial_reply(task_conn.send(&address, binding::NEGOTIATION_REQUEST, counter_party_id.as_deref(), &body).await);
         let mut store = task_conn.store();
         let Some(n) = store.negotiations.get_mut(&id) else { return };
+        n.requesting = false;
         match outcome {
             Ok(pid) => n.provider_pid = n.provider_pid.take().or(pid),
             Err(e) => {
@@ -617,7 +619,7 @@ async fn negotiation_state(State(conn): State<Connector>, headers: HeaderMap, Pa
     authorize(&conn, &headers)?;
     let store = conn.store();
     let n = store.negotiations.get(&id).ok_or_else(|| not_found("ContractNegotiation", &id))?;
-    Ok(Json(json!({"@context": {"@vocab": EDC_VOCAB}, "@type": "NegotiationState", "state": n.state.as_str()})).into_response())
+    Ok(Json(json!({"@context": {"@vocab": EDC_VOCAB}, "@type": "NegotiationState", "state": n.management_state()})).into_response())
 }
 
 fn agreement_json(a: &super::store::Agreement) -> Value {
@@ -686,7 +688,7 @@ fn transfer_json(t: &Transfer) -> Value {
     let mut o = Map::new();
     o.insert("type".into(), json!(t.side.as_str()));
     o.insert("protocol".into(), json!(t.version.edc_protocol()));
-    o.insert("state".into(), json!(t.state.as_str()));
+    o.insert("state".into(), json!(t.management_state()));
     o.insert("contractId".into(), json!(t.agreement_id));
     o.insert("transferType".into(), json!(t.transfer_type));
     o.insert("counterPartyAddress".into(), json!(t.counter_party_address));
@@ -767,6 +769,7 @@ async fn initiate_transfer(State(conn): State<Connector>, headers: HeaderMap, by
         edr: None,
         automation: Automation::Auto,
         error_detail: None,
+        requesting: true,
         created_at: now_millis(),
     };
     conn.store().transfers.insert(transfer.id.clone(), transfer);
@@ -784,6 +787,7 @@ async fn initiate_transfer(State(conn): State<Connector>, headers: HeaderMap, by
         let outcome = initial_reply(task_conn.send(&address, binding::TRANSFER_REQUEST, counter_party_id.as_deref(), &body).await);
         let mut store = task_conn.store();
         let Some(t) = store.transfers.get_mut(&id) else { return };
+        t.requesting = false;
         match outcome {
             Ok(pid) => t.provider_pid = t.provider_pid.take().or(pid),
             Err(e) => {
@@ -810,7 +814,7 @@ async fn transfer_state(State(conn): State<Connector>, headers: HeaderMap, Path(
     authorize(&conn, &headers)?;
     let store = conn.store();
     let t = store.transfers.get(&id).ok_or_else(|| not_found("TransferProcess", &id))?;
-    Ok(Json(json!({"@context": {"@vocab": EDC_VOCAB}, "@type": "TransferState", "state": t.state.as_str()})).into_response())
+    Ok(Json(json!({"@context": {"@vocab": EDC_VOCAB}, "@type": "TransferState", "state": t.management_state()})).into_response())
 }
 
 /// `suspend`, `resume`, `terminate` (EDC) and the manual provider steps `start`, `complete`.

@@ -111,6 +111,10 @@ pub struct Negotiation {
     pub asset_id: Option<String>,
     pub automation: Automation,
     pub error_detail: Option<String>,
+    /// The consumer's request is on its way: the provider's reply (and with it the
+    /// providerPid) has not arrived. The management API shows EDC's `REQUESTING` meanwhile,
+    /// so a client waiting for `REQUESTED` sees the consumer only once it can name both pids.
+    pub requesting: bool,
     pub created_at: i64,
 }
 
@@ -146,10 +150,40 @@ pub struct Transfer {
     pub edr: Option<DataAddress>,
     pub automation: Automation,
     pub error_detail: Option<String>,
+    /// The consumer's request is on its way: the provider's reply (and with it the
+    /// providerPid) has not arrived. The management API shows EDC's `REQUESTING` meanwhile,
+    /// so a client waiting for `REQUESTED` sees the consumer only once it can name both pids.
+    pub requesting: bool,
     pub created_at: i64,
 }
 
 crate::protocol::state::process_with_state_field!(Negotiation => NegotiationState, Transfer => TransferState);
+
+impl Negotiation {
+    /// The state as the management API names it: EDC's `REQUESTING` while the request is on
+    /// its way, the DSP state otherwise.
+    pub fn management_state(&self) -> &'static str {
+        if self.requesting && self.state == NegotiationState::Requested {
+            REQUESTING
+        } else {
+            self.state.as_str()
+        }
+    }
+}
+
+impl Transfer {
+    /// As [`Negotiation::management_state`].
+    pub fn management_state(&self) -> &'static str {
+        if self.requesting && self.state == TransferState::Requested {
+            REQUESTING
+        } else {
+            self.state.as_str()
+        }
+    }
+}
+
+/// EDC's state of a consumer process whose request the provider has not answered yet.
+const REQUESTING: &str = "REQUESTING";
 
 /// A pull token: scoped to one transfer, short-lived, revoked when the transfer ends.
 #[derive(Debug, Clone)]
@@ -361,6 +395,7 @@ mod tests {
                     asset_id: None,
                     automation: Automation::Auto,
                     error_detail: None,
+                    requesting: false,
                     created_at: i,
                 },
             );
@@ -387,6 +422,7 @@ mod tests {
                     edr: None,
                     automation: Automation::Auto,
                     error_detail: None,
+                    requesting: false,
                     created_at: i,
                 },
             );
