@@ -368,15 +368,35 @@ fn a_second_ctrl_c_stops_a_run_at_once() {
     assert!(stderr.contains("interrupted again: stopping at once"), "{stderr}");
 }
 
-/// The same for `load`: the second Ctrl-C reaches the handler that took SIGINT from goose.
+/// The same for `load`: the second Ctrl-C reaches the handler that took SIGINT from goose. The
+/// pulls go to a server that, after the probe, accepts and never answers, so the orderly stop
+/// the first Ctrl-C starts waits on them for its grace period (about 3 s), as it would on a
+/// hung data plane; the second one, 100 ms later, ends the run at once. (Against a quick data
+/// plane the orderly stop could finish before the second Ctrl-C, and the test would be a race.)
 #[test]
 fn a_second_ctrl_c_stops_a_load_run_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let reports = dir.path().join("reports");
-    let args = ["load", "--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "20s", "--report-dir", reports.to_str().unwrap()];
-    let (code, stderr) = interrupt_times(&args, &tmp, "load: dataplane.pull.1KiB: 2 users", 2);
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/payload", hung.local_addr().unwrap());
+    // The probe before the attack gets its answer; every later request is held unanswered.
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut held = Vec::new();
+        for (n, stream) in hung.incoming().map_while(Result::ok).enumerate() {
+            let mut stream = stream;
+            if n == 0 {
+                let _ = stream.read(&mut [0; 4096]);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody");
+                continue;
+            }
+            held.push(stream);
+        }
+    });
+    let args = ["load", "--url", &url, "--users", "2", "--duration", "60s", "--timeout", "60", "--report-dir", reports.to_str().unwrap()];
+    let (code, stderr) = interrupt_times(&args, &tmp, "load: dataplane.pull.url: 2 users", 2);
     assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "{stderr}");
     assert!(stderr.contains("stopping at once"), "{stderr}");
 }
