@@ -93,6 +93,10 @@ pub struct RunArgs {
     /// Seconds each case may take before it is judged an error.
     #[arg(long, value_name = "SECS", default_value_t = crate::runner::session::DEFAULT_CASE_TIMEOUT.as_secs())]
     pub timeout: u64,
+    /// Seconds one wait inside a case (for a connector's message or state) may take; a
+    /// connector that never makes the move fails its case after this long.
+    #[arg(long, value_name = "SECS", default_value_t = crate::runner::session::DEFAULT_WAIT.as_secs())]
+    pub wait: u64,
     /// The largest DSP or management body the harness reads whole (replies it reads, messages
     /// its servers accept): 16MiB, 512KiB, 100000, ... A longer reply fails its case with a
     /// body-too-large finding; data-plane pulls are streamed and not capped.

@@ -45,6 +45,7 @@ fn plan(args: &RunArgs) -> Result<RunPlan, CliError> {
         scenario: !args.suites_only && scenario_selected,
         suites: !args.scenario_only,
         case_timeout: Duration::from_secs(args.timeout),
+        wait: Duration::from_secs(args.wait),
         // The matrix belongs to the whole default run, not to a selection of cases.
         matrix: !filtered && !args.scenario_only && !args.suites_only && !args.no_matrix,
         filter,

@@ -14,7 +14,7 @@ use crate::protocol::ProtocolVersion;
 use crate::report::model::{CaseReport, Level, LogExcerpt, NotInVersion, PreflightReport, Role, RunEvent, TargetInfo, Verdict};
 use super::conformance::configure::docker_config;
 use super::conformance::{embedded_config, run_cases_until, selected_cases, target_config, ConformanceConfig, ConformanceError, RunOptions, Timing};
-pub use super::conformance::target::DEFAULT_CASE_TIMEOUT;
+pub use super::conformance::target::{DEFAULT_CASE_TIMEOUT, DEFAULT_WAIT};
 use crate::runtime::docker::{self, DockerOptions};
 use crate::suite::{Filter, SuiteError};
 use crate::target::file::{TargetFile, TargetFileError};
@@ -28,6 +28,8 @@ pub struct RunPlan {
     pub suites: bool,
     /// How long one scenario step or conformance case may take.
     pub case_timeout: Duration,
+    /// How long one wait for a message or state inside a case may take (`run --wait`).
+    pub wait: Duration,
     /// Which conformance cases run.
     pub filter: Filter,
     /// Stops the run part-way (Ctrl-C); the cases that did not finish are reported as not run.
@@ -41,7 +43,7 @@ pub struct RunPlan {
 
 impl Default for RunPlan {
     fn default() -> Self {
-        RunPlan { scenario: true, suites: true, case_timeout: DEFAULT_CASE_TIMEOUT, filter: Filter::default(), interrupt: Interrupt::new(), matrix: false, versions: Vec::new() }
+        RunPlan { scenario: true, suites: true, case_timeout: DEFAULT_CASE_TIMEOUT, wait: DEFAULT_WAIT, filter: Filter::default(), interrupt: Interrupt::new(), matrix: false, versions: Vec::new() }
     }
 }
 
@@ -60,7 +62,7 @@ impl RunPlan {
     fn run_options(&self, schemas: &SchemaSet) -> RunOptions {
         RunOptions {
             filter: self.filter.clone(),
-            timing: Timing { case_timeout: self.case_timeout, ..Timing::default() },
+            timing: Timing { case_timeout: self.case_timeout, wait: self.wait },
             schemas: schemas.clone(),
             ..RunOptions::default()
         }

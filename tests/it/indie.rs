@@ -167,6 +167,9 @@ pub(crate) async fn run(target: &Path, patterns: &[&str]) -> Vec<CaseReport> {
         scenario: false,
         suites: true,
         case_timeout: Duration::from_secs(20),
+        // The connector moves within milliseconds; a case it never moves for (a fault that
+        // withholds an agreement or a verification) fails after this wait.
+        wait: Duration::from_secs(3),
         filter: Filter::from_words(&words, &[], None, &[], &[]).unwrap(),
         ..RunPlan::default()
     };

@@ -90,8 +90,13 @@ pub struct Timing {
 /// default, `RunPlan::default()`'s and `Timing::default()`'s.
 pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long one wait inside a case may take when nothing says otherwise: `run --wait`'s
+/// default, `RunPlan::default()`'s and `Timing::default()`'s. A case whose connector never
+/// makes the move it waits for fails after this long.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
 impl Default for Timing {
     fn default() -> Self {
-        Timing { case_timeout: DEFAULT_CASE_TIMEOUT, wait: Duration::from_secs(10) }
+        Timing { case_timeout: DEFAULT_CASE_TIMEOUT, wait: DEFAULT_WAIT }
     }
 }
