@@ -163,22 +163,22 @@ impl Negotiation {
     /// The state as the management API names it: EDC's `REQUESTING` while the request is on
     /// its way, the DSP state otherwise.
     pub fn management_state(&self) -> &'static str {
-        if self.requesting && self.state == NegotiationState::Requested {
-            REQUESTING
-        } else {
-            self.state.as_str()
-        }
+        shown_state(self.requesting && self.state == NegotiationState::Requested, self.state.as_str())
     }
 }
 
 impl Transfer {
     /// As [`Negotiation::management_state`].
     pub fn management_state(&self) -> &'static str {
-        if self.requesting && self.state == TransferState::Requested {
-            REQUESTING
-        } else {
-            self.state.as_str()
-        }
+        shown_state(self.requesting && self.state == TransferState::Requested, self.state.as_str())
+    }
+}
+
+fn shown_state(requesting: bool, state: &'static str) -> &'static str {
+    if requesting {
+        REQUESTING
+    } else {
+        state
     }
 }
 
