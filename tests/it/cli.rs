@@ -278,7 +278,9 @@ fn interrupt_after(args: &[&str], tmp: &Path, marker: &'static str) -> Option<i3
     interrupt_times(args, tmp, marker, 1).0
 }
 
-/// [`interrupt_after`] with `signals` SIGINTs a tenth of a second apart; also returns stderr.
+/// [`interrupt_after`] with `signals` SIGINTs; also returns stderr. Each SIGINT but the first
+/// is sent as soon as the harness has said it took the one before ("interrupted:"), so the
+/// signals neither merge nor leave the orderly stop time to finish between them.
 pub(crate) fn interrupt_times(args: &[&str], tmp: &Path, marker: &'static str, signals: usize) -> (Option<i32>, String) {
     use std::io::BufRead;
     use std::time::{Duration, Instant};
@@ -291,6 +293,7 @@ pub(crate) fn interrupt_times(args: &[&str], tmp: &Path, marker: &'static str, s
         .spawn()
         .expect("the binary starts");
     let (tx, rx) = std::sync::mpsc::channel();
+    let (taken_tx, taken) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().expect("stderr is piped");
     let lines = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let seen = lines.clone();
@@ -298,6 +301,9 @@ pub(crate) fn interrupt_times(args: &[&str], tmp: &Path, marker: &'static str, s
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains(marker) {
                 let _ = tx.send(());
+            }
+            if line.contains("interrupted:") {
+                let _ = taken_tx.send(());
             }
             seen.lock().unwrap().push_str(&format!("{line}\n"));
         }
@@ -307,8 +313,9 @@ pub(crate) fn interrupt_times(args: &[&str], tmp: &Path, marker: &'static str, s
         panic!("no line with {marker:?} within 90 s");
     }
     for n in 0..signals {
-        if n > 0 {
-            std::thread::sleep(Duration::from_millis(100));
+        if n > 0 && taken.recv_timeout(Duration::from_secs(5)).is_err() {
+            let _ = child.kill();
+            panic!("{args:?} did not say it took SIGINT {n} within 5 s");
         }
         let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
         assert!(status.success());
@@ -371,8 +378,8 @@ fn a_second_ctrl_c_stops_a_run_at_once() {
 /// The same for `load`: the second Ctrl-C reaches the handler that took SIGINT from goose. The
 /// pulls go to a server that, after the probe, accepts and never answers, so the orderly stop
 /// the first Ctrl-C starts waits on them for its grace period (about 3 s), as it would on a
-/// hung data plane; the second one, 100 ms later, ends the run at once. (Against a quick data
-/// plane the orderly stop could finish before the second Ctrl-C, and the test would be a race.)
+/// hung data plane; the second one ends the run at once. (Against a quick data plane the
+/// orderly stop could finish before the second Ctrl-C, and the test would be a race.)
 #[test]
 fn a_second_ctrl_c_stops_a_load_run_at_once() {
     let dir = tempfile::tempdir().unwrap();
