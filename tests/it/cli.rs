@@ -272,16 +272,21 @@ fn the_docker_runtime_without_an_engine_stops_at_once_with_a_clear_message() {
 }
 
 /// Starts the binary with `args` (temporary files under `tmp`), waits for a stderr line
-/// containing `marker`, sends SIGINT, and returns the exit code, failing when the process does
-/// not end within five seconds of the signal.
-fn interrupt_after(args: &[&str], tmp: &Path, marker: &'static str) -> Option<i32> {
-    interrupt_times(args, tmp, marker, 1).0
+/// containing `marker`, sends `signal` (`INT` or `TERM`), and returns the exit code, failing
+/// when the process does not end within five seconds of the signal.
+fn signal_after(args: &[&str], tmp: &Path, marker: &'static str, signal: &str) -> Option<i32> {
+    signal_times(args, tmp, marker, signal, 1).0
 }
 
-/// [`interrupt_after`] with `signals` SIGINTs; also returns stderr. Each SIGINT but the first
+/// [`signal_after`] with `signals` SIGINTs; also returns stderr. Each SIGINT but the first
 /// is sent as soon as the harness has said it took the one before ("interrupted:"), so the
 /// signals neither merge nor leave the orderly stop time to finish between them.
 pub(crate) fn interrupt_times(args: &[&str], tmp: &Path, marker: &'static str, signals: usize) -> (Option<i32>, String) {
+    signal_times(args, tmp, marker, "INT", signals)
+}
+
+/// [`interrupt_times`] with any `signal`.
+fn signal_times(args: &[&str], tmp: &Path, marker: &'static str, signal: &str, signals: usize) -> (Option<i32>, String) {
     use std::io::BufRead;
     use std::time::{Duration, Instant};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsp-harness"))
@@ -317,7 +322,7 @@ pub(crate) fn interrupt_times(args: &[&str], tmp: &Path, marker: &'static str, s
             let _ = child.kill();
             panic!("{args:?} did not say it took SIGINT {n} within 5 s");
         }
-        let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+        let status = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill runs");
         assert!(status.success());
     }
     let signalled = Instant::now();
@@ -329,7 +334,7 @@ pub(crate) fn interrupt_times(args: &[&str], tmp: &Path, marker: &'static str, s
         }
         if signalled.elapsed() > Duration::from_secs(5) {
             let _ = child.kill();
-            panic!("{args:?} did not stop within 5 s of SIGINT");
+            panic!("{args:?} did not stop within 5 s of SIG{signal}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -346,12 +351,22 @@ fn assert_no_temporary_store(tmp: &Path) {
 /// run (in every format), and no temporary object store is left.
 #[test]
 fn issue_15_ctrl_c_writes_the_partial_report_and_cleans_up() {
+    interrupted_run_writes_the_partial_report("INT");
+}
+
+/// Issue #13: SIGTERM (what `docker stop`, `kill` and CI runners send) does what Ctrl-C does.
+#[test]
+fn sigterm_writes_the_partial_report_and_cleans_up() {
+    interrupted_run_writes_the_partial_report("TERM");
+}
+
+fn interrupted_run_writes_the_partial_report(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let reports = dir.path().join("reports");
-    let code = interrupt_after(&["run", "--report-dir", reports.to_str().unwrap()], &tmp, "case finished");
-    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "an interrupted run exits with INTERRUPTED");
+    let code = signal_after(&["run", "--report-dir", reports.to_str().unwrap()], &tmp, "case finished", signal);
+    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "a run stopped by SIG{signal} exits with INTERRUPTED");
     let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
     assert!(report.cases.iter().any(|c| !c.was_interrupted()), "the finished cases are in the report");
     assert!(report.interrupted_cases() > 0, "the cases that did not run are marked");
@@ -413,13 +428,23 @@ fn a_second_ctrl_c_stops_a_load_run_at_once() {
 /// before it.
 #[test]
 fn issue_15_ctrl_c_during_load_keeps_the_measured_scenarios() {
+    interrupted_load_keeps_the_measured_scenarios("INT");
+}
+
+/// The same for SIGTERM, which stays with the harness's own handler while goose holds SIGINT.
+#[test]
+fn sigterm_during_load_keeps_the_measured_scenarios() {
+    interrupted_load_keeps_the_measured_scenarios("TERM");
+}
+
+fn interrupted_load_keeps_the_measured_scenarios(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let reports = dir.path().join("reports");
     let args = ["load", "--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "6s", "--report-dir", reports.to_str().unwrap()];
-    let code = interrupt_after(&args, &tmp, "load: dataplane.pull.1KiB: 2 users");
-    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "an interrupted load run exits with INTERRUPTED");
+    let code = signal_after(&args, &tmp, "load: dataplane.pull.1KiB: 2 users", signal);
+    assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "a load run stopped by SIG{signal} exits with INTERRUPTED");
     let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
     let names: Vec<String> = report.load.expect("a load report").scenarios.into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["baseline.pull.1KiB"], "the finished baseline is reported, the interrupted pull is not");
