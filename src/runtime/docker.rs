@@ -504,7 +504,12 @@ async fn start_containers(docker: &Docker, options: &DockerOptions) -> Result<(D
             .await
             .map_err(|e| RuntimeError::Docker(format!("cannot create the {role} container: {e}")))?;
         docker.start_container(&created.id, None::<testcontainers::bollard::query_parameters::StartContainerOptions>).await.map_err(|e| RuntimeError::Docker(format!("cannot start the {role} container: {e}")))?;
-        let host_port = mapped_port(docker, &created.id, &port_key).await.map_err(|e| RuntimeError::Docker(format!("the {role} container: {e}")))?;
+        // A component that exits at once (a bad argument) loses its port mapping with it: then
+        // the error is its exit and its log, not the missing port.
+        let host_port = match mapped_port(docker, &created.id, &port_key).await {
+            Ok(port) => port,
+            Err(e) => return Err(stopped(docker, role, &created.id, &name).await.unwrap_or_else(|| RuntimeError::Docker(format!("the {role} container: {e}")))),
+        };
         started.push(Started { role, id: created.id, name, host_port });
     }
 
@@ -606,15 +611,8 @@ async fn wait_ready(docker: &Docker, http: &reqwest::Client, container: &Started
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        let state = docker.inspect_container(&container.id, None::<InspectContainerOptions>).await.ok().and_then(|c| c.state);
-        if let Some(state) = state.filter(|s| s.running == Some(false)) {
-            let log = container_log(docker, &container.id).await;
-            return Err(RuntimeError::Docker(format!(
-                "the {role} container ({}) stopped with exit code {} before it was ready; its log:\n{}",
-                container.name,
-                state.exit_code.unwrap_or(-1),
-                log.trim_end()
-            )));
+        if let Some(error) = stopped(docker, role, &container.id, &container.name).await {
+            return Err(error);
         }
         if Instant::now() >= deadline {
             let log = container_log(docker, &container.id).await;
@@ -622,6 +620,30 @@ async fn wait_ready(docker: &Docker, http: &reqwest::Client, container: &Started
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The error for a component whose container has stopped, with its exit code and log; `None`
+/// while it runs.
+async fn stopped(docker: &Docker, role: Role, id: &str, name: &str) -> Option<RuntimeError> {
+    let state = docker.inspect_container(id, None::<InspectContainerOptions>).await.ok().and_then(|c| c.state)?;
+    if state.running != Some(false) {
+        return None;
+    }
+    // The engine may report the exit a moment before the log holds the last lines.
+    let mut log = container_log(docker, id).await;
+    for _ in 0..10 {
+        if !log.trim().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        log = container_log(docker, id).await;
+    }
+    Some(RuntimeError::Docker(format!(
+        "the {role} container ({name}) stopped with exit code {} ({}) before it was ready; its log:\n{}",
+        state.exit_code.unwrap_or(-1),
+        state.status.map(|s| s.to_string()).unwrap_or_else(|| "no status".to_string()),
+        log.trim_end()
+    )))
 }
 
 /// The container's stdout and stderr, interleaved as written, cut to the last
