@@ -442,7 +442,7 @@ fn interrupted_load_keeps_the_measured_scenarios(signal: &str) {
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let reports = dir.path().join("reports");
-    let args = ["load", "--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "6s", "--report-dir", reports.to_str().unwrap()];
+    let args = ["load", "--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "3s", "--report-dir", reports.to_str().unwrap()];
     let code = signal_after(&args, &tmp, "load: dataplane.pull.1KiB: 2 users", signal);
     assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "a load run stopped by SIG{signal} exits with INTERRUPTED");
     let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
