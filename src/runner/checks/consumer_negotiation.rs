@@ -528,8 +528,20 @@ async fn provider_terminates_agreed(ctx: &CaseContext) -> Step {
     let hp = start(ctx).await?;
     if !ctx.capabilities().holds_consumer_verification {
         let n = consumer_requests(ctx, &hp, Verifying::OnItsOwn).await?;
-        agreed_in_window(ctx, &hp, &n).await?;
-        return provider_terminates(ctx, &hp, &n).await;
+        let since = agreed_in_window(ctx, &hp, &n).await?;
+        let reply = provider_moves(&hp, &n, NegotiationMove::Termination).await?;
+        // The consumer may verify between the harness's look and its termination, and the
+        // harness then finalizes: a refusal of the termination in FINALIZED is right, and the
+        // case cannot be judged.
+        let verified = hp.wait_for_message(&n.provider_pid, MessageKind::ContractAgreementVerificationMessage, since, std::time::Duration::ZERO).await.is_some();
+        if !reply.status.is_success() && verified {
+            return Err(CaseOutcome::Skip(format!(
+                "the {} verified the agreement on its own before the termination reached it, so it no longer held AGREED (its management API cannot hold it there)",
+                ctx.name()
+            )));
+        }
+        expect_taken(ctx, &reply, "the termination")?;
+        return expect_negotiation_state(ctx, &hp, &n, NegotiationState::Terminated, Look::Until).await;
     }
     let n = consumer_requests(ctx, &hp, Verifying::WhenTold).await?;
     harness_does(ctx, &hp, &n, NegotiationMove::Agreement, "the agreement").await?;
