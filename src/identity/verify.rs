@@ -177,6 +177,18 @@ impl DatVerifier {
         &self.inner.jwks_url
     }
 
+    /// Accepts `token` if it is a valid DAT for any of `audiences`, the first of them being
+    /// the one a refusal names. An audience that is a URL matches with or without a trailing
+    /// `/`: EDC 0.4 asks for DATs whose audience is the address it sends to.
+    pub async fn verify_for_any(&self, token: &str, audiences: &[&str]) -> Result<DatClaims, DatRejection> {
+        let result = self.verify(token, audiences.first().copied().unwrap_or_default()).await;
+        let Err(DatRejection::WrongAudience { found, .. }) = &result else { return result };
+        match found.iter().find(|f| audiences.iter().skip(1).any(|a| same_audience(a, f))) {
+            Some(named) => self.verify(token, named).await,
+            None => result,
+        }
+    }
+
     /// Accepts `token` (raw or with a `Bearer ` prefix) if it is a valid DAT for `audience`.
     pub async fn verify(&self, token: &str, audience: &str) -> Result<DatClaims, DatRejection> {
         let token = bearer(token);
@@ -341,6 +353,12 @@ fn verify_signature(token: &str, candidates: &[DecodingKey]) -> Result<Value, Da
     Err(DatRejection::BadSignature)
 }
 
+/// Whether the audience `found` in a token is `wanted`: the same string, or the same URL with
+/// or without a trailing `/`.
+fn same_audience(wanted: &str, found: &str) -> bool {
+    wanted == found || (wanted.contains("://") && wanted.trim_end_matches('/') == found.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +381,16 @@ mod tests {
             60,
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn an_audience_url_matches_with_or_without_its_trailing_slash() {
+        assert!(same_audience("dsp-harness", "dsp-harness"));
+        assert!(same_audience("http://127.0.0.1:9/dsp", "http://127.0.0.1:9/dsp/"));
+        assert!(same_audience("http://127.0.0.1:9/dsp/", "http://127.0.0.1:9/dsp"));
+        assert!(!same_audience("dsp-harness/", "dsp-harness"));
+        assert!(!same_audience("http://127.0.0.1:9/dsp", "http://127.0.0.1:9/dsp/x"));
+        assert!(!same_audience("http://127.0.0.1:9/dsp", "http://127.0.0.1:99/dsp"));
     }
 
     #[test]

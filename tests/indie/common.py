@@ -87,12 +87,24 @@ def later(delay, fn, *args):
     threading.Thread(target=run, daemon=True).start()
 
 
+# Where a DSP endpoint's own path starts in a URL the connector sends to.
+DSP_PATHS = ("/catalog/", "/negotiations/", "/transfers/")
+
+
+def dsp_base(url):
+    """The DSP address a message URL was made from: the URL up to its DSP path."""
+    cut = max(url.rfind(p) for p in DSP_PATHS)
+    return url[:cut] if cut > 0 else url
+
+
 class Outgoing:
-    """Sends DSP messages with this connector's DAT for the receiving participant."""
+    """Sends DSP messages with this connector's DAT for the receiving participant, or, with
+    `by_address` (the rule of 0.4.1), for the DSP address the message goes to."""
 
     def __init__(self, dat_client, faults):
         self.dat = dat_client
         self.faults = faults
+        self.by_address = False
 
     def headers(self, audience):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -101,6 +113,8 @@ class Outgoing:
         return headers
 
     def request(self, method, url, audience, body=None):
+        if self.by_address:
+            audience = dsp_base(url)
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, method=method, headers=self.headers(audience))
         try:

@@ -7,7 +7,8 @@ stdout naming their URLs. Configuration comes from a JSON file (`--config`); `--
 
 `--management v2` serves the management API as Tractus-X EDC 0.4.1 shapes it (management_v2.py)
 instead of EDC v3's; `--audience protocol-url` accepts only DATs whose audience is this
-connector's DSP URL (0.4.1's rule) instead of its participant id.
+connector's DSP URL, and asks for DATs whose audience is the address it sends to (the rules of
+0.4.1), instead of participant ids.
 """
 
 import argparse
@@ -110,6 +111,9 @@ def main():
     if args.audience == "protocol-url" and app.verifier is not None:
         # Known only once the server is bound: the URL the DATs must be for.
         app.verifier.audience = app.dsp_url
+    if args.audience == "protocol-url":
+        # And the DATs it sends are for the address each message goes to.
+        app.out.by_address = True
     # The consumer's callback address is the connector's own DSP endpoint.
     app.callback_url = app.dsp_url
     app.public_url = dataplane + "/public"

@@ -211,7 +211,8 @@ impl CaseContext {
 
 impl CaseContext {
     /// A request the connector sent the harness carries a DAT the harness accepts: signed by
-    /// the DAPS, current, for the harness (or all connectors). Without a verifier (static
+    /// the DAPS, current, for the harness (its participant id, all connectors, or the callback
+    /// address it named). Without a verifier (static
     /// tokens) only its presence is checked.
     pub async fn expect_incoming_token(&self, incoming: &crate::runner::conformance::Incoming) -> bool {
         let token = incoming.authorization().map(crate::identity::bearer).unwrap_or("");
@@ -224,13 +225,10 @@ impl CaseContext {
             return false;
         }
         let Some(verifier) = &self.identity().verifier else { return true };
-        let mut result = verifier.verify(token, &self.identity().participant_id).await;
-        if let Err(crate::identity::DatRejection::WrongAudience { found, .. }) = &result {
-            if found.iter().any(|a| a == crate::identity::DEFAULT_AUDIENCE) {
-                result = verifier.verify(token, crate::identity::DEFAULT_AUDIENCE).await;
-            }
-        }
-        match result {
+        // EDC 0.4 addresses its DATs to the address it sends to: the callback address the
+        // harness named.
+        let mailbox = self.mailbox().url().to_string();
+        match verifier.verify_for_any(token, &[&self.identity().participant_id, crate::identity::DEFAULT_AUDIENCE, &mailbox]).await {
             Ok(_) => true,
             Err(rejection) => {
                 self.fail(

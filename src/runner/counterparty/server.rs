@@ -516,7 +516,8 @@ fn pid_field<'a>(json: &'a Option<Value>, name: &str) -> Option<&'a str> {
     json.as_ref().and_then(|j| j.get(name)).and_then(Value::as_str)
 }
 
-/// Checks the DAT of a request: the harness's own id or the all-connectors audience.
+/// Checks the DAT of a request: for the harness's own id, the all-connectors audience or the
+/// harness's DSP URL.
 async fn authenticate(shared: &Shared, headers: &HeaderMap) -> CallerToken {
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(bearer).unwrap_or("");
     if matches!(shared.config.incoming, IncomingTokens::Unchecked) {
@@ -526,13 +527,9 @@ async fn authenticate(shared: &Shared, headers: &HeaderMap) -> CallerToken {
         return CallerToken::Refused(DatRejection::Missing.to_string());
     }
     let IncomingTokens::Daps(verifier) = &shared.config.incoming else { return CallerToken::Unchecked };
-    let mut result = verifier.verify(token, shared.harness()).await;
-    if let Err(DatRejection::WrongAudience { found, .. }) = &result {
-        if found.iter().any(|a| a == ALL_CONNECTORS_AUDIENCE) {
-            result = verifier.verify(token, ALL_CONNECTORS_AUDIENCE).await;
-        }
-    }
-    match result {
+    // EDC 0.4 addresses its DATs to the address it sends to: the harness's DSP URL.
+    let own_url = shared.dsp_url();
+    match verifier.verify_for_any(token, &[shared.harness(), ALL_CONNECTORS_AUDIENCE, &own_url]).await {
         Ok(claims) => {
             let named = claims.referring_connector.trim();
             let id = if named.is_empty() { claims.sub.trim() } else { named.trim_start_matches("urn:connector:") };
