@@ -340,6 +340,15 @@ fn signal_times(args: &[&str], tmp: &Path, marker: &'static str, signal: &str, s
     }
 }
 
+/// A directory for a signalled run: its `TMPDIR` (created) and its report directory (not yet).
+pub(crate) fn signal_dirs() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let reports = dir.path().join("reports");
+    (dir, tmp, reports)
+}
+
 fn assert_no_temporary_store(tmp: &Path) {
     let left: Vec<_> = std::fs::read_dir(tmp).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
     assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("dsp-harness-objectstore-")), "temporary stores left behind: {left:?}");
@@ -361,10 +370,7 @@ fn sigterm_writes_the_partial_report_and_cleans_up() {
 }
 
 fn interrupted_run_writes_the_partial_report(signal: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let reports = dir.path().join("reports");
+    let (_dir, tmp, reports) = signal_dirs();
     let code = signal_after(&["run", "--report-dir", reports.to_str().unwrap()], &tmp, "case finished", signal);
     assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "a run stopped by SIG{signal} exits with INTERRUPTED");
     let report: Report = serde_json::from_str(&read(&reports, "report.json")).expect("the partial report parses");
@@ -381,10 +387,7 @@ fn interrupted_run_writes_the_partial_report(signal: &str) {
 /// `INTERRUPTED`, and says so.
 #[test]
 fn a_second_ctrl_c_stops_a_run_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let reports = dir.path().join("reports");
+    let (_dir, tmp, reports) = signal_dirs();
     let (code, stderr) = interrupt_times(&["run", "--report-dir", reports.to_str().unwrap()], &tmp, "case finished", 2);
     assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "{stderr}");
     assert!(stderr.contains("interrupted again: stopping at once"), "{stderr}");
@@ -397,10 +400,7 @@ fn a_second_ctrl_c_stops_a_run_at_once() {
 /// orderly stop could finish before the second Ctrl-C, and the test would be a race.)
 #[test]
 fn a_second_ctrl_c_stops_a_load_run_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let reports = dir.path().join("reports");
+    let (_dir, tmp, reports) = signal_dirs();
     let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/payload", hung.local_addr().unwrap());
     // The probe before the attack gets its answer; every later request is held unanswered.
@@ -438,10 +438,7 @@ fn sigterm_during_load_keeps_the_measured_scenarios() {
 }
 
 fn interrupted_load_keeps_the_measured_scenarios(signal: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let reports = dir.path().join("reports");
+    let (_dir, tmp, reports) = signal_dirs();
     let args = ["load", "--scenario", "pull", "--sizes", "1KiB", "--users", "2", "--duration", "3s", "--report-dir", reports.to_str().unwrap()];
     let code = signal_after(&args, &tmp, "load: dataplane.pull.1KiB: 2 users", signal);
     assert_eq!(code, Some(i32::from(exit::INTERRUPTED)), "a load run stopped by SIG{signal} exits with INTERRUPTED");

@@ -193,10 +193,7 @@ async fn ctrl_c_during_a_docker_run_writes_the_partial_report() {
         return;
     }
     image().await;
-    let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let reports = dir.path().join("reports");
+    let (_dir, tmp, reports) = crate::cli::signal_dirs();
     let report_dir = reports.to_str().unwrap().to_string();
     let (code, stderr) = tokio::task::spawn_blocking(move || {
         crate::cli::interrupt_times(&["run", "--runtime", "docker", "--suites-only", "--report-dir", &report_dir], &tmp, "case finished", 1)
