@@ -212,8 +212,7 @@ impl CaseContext {
 impl CaseContext {
     /// A request the connector sent the harness carries a DAT the harness accepts: signed by
     /// the DAPS, current, for the harness (its participant id, all connectors, or the callback
-    /// address it named). Without a verifier (static
-    /// tokens) only its presence is checked.
+    /// address it named). Without a verifier (static tokens) only its presence is checked.
     pub async fn expect_incoming_token(&self, incoming: &crate::runner::conformance::Incoming) -> bool {
         let token = incoming.authorization().map(crate::identity::bearer).unwrap_or("");
         if token.is_empty() {
